@@ -1,0 +1,101 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/jobs"
+)
+
+// wantsAsync: `Prefer: respond-async` (RFC 7240) or `?async=true`.
+func wantsAsync(c *fiber.Ctx) bool {
+	for _, p := range strings.Split(c.Get("Prefer"), ",") {
+		if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
+			return true
+		}
+	}
+	return c.QueryBool("async", false)
+}
+
+func (s *Server) baseURL(c *fiber.Ctx) string {
+	if s.cfg.PublicBaseURL != "" {
+		return strings.TrimRight(s.cfg.PublicBaseURL, "/")
+	}
+	return c.BaseURL()
+}
+
+// acceptedBody is the 202 answer for async callers (and for sync callers whose job outlived the wait).
+type acceptedBody struct {
+	JobID     string `json:"job_id"`
+	Status    string `json:"status"`
+	StatusURL string `json:"status_url"`
+}
+
+func (s *Server) accepted(c *fiber.Ctx, id string) error {
+	url := s.baseURL(c) + "/jobs/" + id
+	c.Set("X-Job-Id", id)
+	c.Set(fiber.HeaderLocation, url)
+	return c.Status(http.StatusAccepted).JSON(acceptedBody{JobID: id, Status: jobs.StateQueued, StatusURL: url})
+}
+
+// runJob enqueues the caller's job and answers with its result, or with 202 and the job id when
+// the caller asked for async or the job outlives the wait.
+func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Duration) error {
+	cl := callerOf(c)
+	spec := jobs.Spec{Type: jobType, Payload: payload, RequestID: requestID(c), Owner: cl.owner}
+	if wantsAsync(c) {
+		info, err := s.deps.Jobs.Enqueue(c.UserContext(), spec)
+		if err != nil {
+			return err
+		}
+		return s.accepted(c, info.ID)
+	}
+	info, out, err := s.deps.Jobs.Run(c.UserContext(), spec, min(wait, s.cfg.SyncWait))
+	if errors.Is(err, jobs.ErrStillRunning) {
+		return s.accepted(c, info.ID)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set("X-Job-Id", info.ID)
+	if !out.OK {
+		return out.Error
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(out.Result)
+}
+
+// jobStatus shows a job to the caller that created it; to anyone else it does not exist.
+func (s *Server) jobStatus(c *fiber.Ctx) error {
+	id := c.Params("job_id")
+	if len(id) > 64 {
+		return jobs.ErrNotFound
+	}
+	st, err := s.deps.Jobs.Status(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if st.Owner != callerOf(c).owner {
+		return jobs.ErrNotFound
+	}
+	return c.JSON(st)
+}
+
+// pingRequest is the body of POST /admin/ping.
+type pingRequest struct {
+	DelayMS int `json:"delay_ms"`
+}
+
+func (r *pingRequest) validate(v *fieldErrors) { v.intRange("delay_ms", r.DelayMS, 0, 30000) }
+
+func (s *Server) ping(c *fiber.Ctx) error {
+	var req pingRequest
+	if err := decodeJSON(c, 4<<10, &req); err != nil {
+		return err
+	}
+	return s.runJob(c, jobs.TypePing, jobs.PingPayload{DelayMS: req.DelayMS}, 40*time.Second)
+}

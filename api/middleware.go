@@ -1,0 +1,168 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+const (
+	localRequestID = "request_id"
+	localCaller    = "caller"
+)
+
+// caller is who made an authenticated request.
+type caller struct {
+	key   storage.APIKey
+	owner string // the job/session owner id: "key:<id>"
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+func callerOf(c *fiber.Ctx) *caller {
+	k, _ := c.Locals(localCaller).(*caller)
+	return k
+}
+
+// routeOf is the matched route's pattern (bounded cardinality for logs and usage), or
+// "unmatched" when only middleware ran.
+func routeOf(c *fiber.Ctx) string {
+	r := c.Route()
+	if r == nil || r.Path == "/" && c.Path() != "/" {
+		return "unmatched"
+	}
+	return r.Path
+}
+
+// validRequestID accepts a client's id when it is short and plain; anything else is replaced, so
+// logs and headers never carry a client's arbitrary bytes.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// frame is the outermost middleware: request id, panic recovery, error rendering and the access
+// log. Errors are rendered here rather than by fiber so that the log sees the final status.
+func (s *Server) frame(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	id := c.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = uuid.NewString()
+	}
+	c.Locals(localRequestID, id)
+	c.Set("X-Request-ID", id)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic", "request_id", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = s.writeError(c, fmt.Errorf("panic: %v", r))
+		}
+		s.access(c, start)
+	}()
+	if err := c.Next(); err != nil {
+		return s.writeError(c, err)
+	}
+	return nil
+}
+
+func (s *Server) access(c *fiber.Ctx, start time.Time) {
+	keyID := ""
+	if cl := callerOf(c); cl != nil {
+		keyID = cl.key.ID
+	}
+	s.log.Info("request",
+		"request_id", requestID(c), "method", c.Method(), "route", routeOf(c),
+		"status", c.Response().StatusCode(), "latency_ms", float64(time.Since(start).Microseconds())/1000,
+		"key_id", keyID)
+}
+
+// requireKey authenticates the api-key header, checks scope (empty: any valid key), applies the
+// key's rate limit, and counts the call in the key's usage when it succeeds.
+func (s *Server) requireKey(scope string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		cl, err := s.authenticate(c, scope)
+		if err != nil {
+			return err
+		}
+		if err := s.rateLimit(c, cl.key); err != nil {
+			return err
+		}
+		c.Locals(localCaller, cl)
+		if err := c.Next(); err != nil {
+			if err := s.writeError(c, err); err != nil {
+				return err
+			}
+		}
+		if c.Response().StatusCode() < 400 {
+			s.countCall(c, cl.key.ID, routeOf(c))
+		}
+		return nil
+	}
+}
+
+func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {
+	plain := c.Get("api-key")
+	if plain == "" {
+		return nil, httpError(http.StatusUnauthorized, "Missing API key (send it in the api-key header)")
+	}
+	k, err := s.deps.Keys.Lookup(c.UserContext(), plain)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case k.RevokedAt != nil:
+		return nil, httpError(http.StatusUnauthorized, "API key revoked")
+	case !k.Active(now):
+		return nil, httpError(http.StatusUnauthorized, "API key expired")
+	case scope != "" && !k.HasScope(scope):
+		return nil, httpError(http.StatusForbidden, fmt.Sprintf("API key lacks the %q scope", scope))
+	}
+	return &caller{key: k, owner: "key:" + k.ID}, nil
+}
+
+func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey) error {
+	d, err := s.deps.Limiter.Allow(c.UserContext(), k.ID, k.RPM)
+	if err != nil {
+		return err
+	}
+	if d.Limit == 0 {
+		return nil
+	}
+	c.Set("x-ratelimit-limit", strconv.Itoa(d.Limit))
+	c.Set("x-ratelimit-remaining", strconv.Itoa(d.Remaining))
+	c.Set("x-ratelimit-reset", strconv.Itoa(ceilSeconds(d.Reset)))
+	if !d.Allowed {
+		return &HTTPError{Status: http.StatusTooManyRequests, Detail: "Rate limit exceeded",
+			Headers: map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter)))}}
+	}
+	return nil
+}
+
+func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+func (s *Server) countCall(c *fiber.Ctx, keyID, route string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), 2*time.Second)
+	defer cancel()
+	if err := s.deps.Usage.Record(ctx, keyID, route, 1, 0, s.now()); err != nil {
+		s.log.Warn("record usage", "request_id", requestID(c), "error", err)
+	}
+}

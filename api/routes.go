@@ -1,0 +1,51 @@
+package api
+
+import (
+	"github.com/gofiber/fiber/v2/middleware/cors"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+// routeInfo describes one route for GET /api.
+type routeInfo struct {
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Auth    string `json:"auth"`
+	Summary string `json:"summary"`
+}
+
+// surface is the whole HTTP surface, in one list. The OpenAPI document must describe exactly these
+// routes (a test holds them together).
+func (s *Server) surface() []routeInfo {
+	return []routeInfo{
+		{"GET", "/health", "none", "Service health: Redis, object store, workers, upstream modes"},
+		{"GET", "/api", "none", "Service name, version and this route list"},
+		{"GET", "/openapi.json", "none", "The OpenAPI document"},
+		{"GET", "/docs", "none", "Swagger UI for the OpenAPI document"},
+		{"GET", "/usage", "api-key", "Usage of the calling key"},
+		{"GET", "/jobs/{job_id}", "api-key", "Status and result of a job the caller created"},
+		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
+	}
+}
+
+func (s *Server) routes() {
+	app := s.app
+	app.Use(s.frame)
+	app.Use(cors.New(cors.Config{
+		AllowOrigins: "*",
+		AllowHeaders: "api-key, Content-Type, X-Request-Id, X-Invoice-Id, X-Payment, X-Partner, " +
+			"X-Wallet-Address, x-bypass-cache, X-API-Version, Prefer, Last-Event-ID",
+		ExposeHeaders: "X-Request-ID, X-Job-Id, Retry-After, x-ratelimit-limit, x-ratelimit-remaining, " +
+			"x-ratelimit-reset, X-Cache",
+	}))
+
+	app.Get("/health", s.health)
+	app.Get("/api", s.apiInfo)
+	app.Get("/openapi.json", s.openAPI)
+	app.Get("/docs", s.docsPage)
+	app.Get("/docs/*", s.docsAsset)
+
+	app.Get("/usage", s.requireKey(""), s.usage)
+	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
+	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
+}

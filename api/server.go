@@ -1,0 +1,108 @@
+// Package api is the HTTP face of the service: fiber app, routes, authentication, rate limits,
+// validation, the OpenAPI document, and the translation of errors into FastAPI-shaped bodies.
+// fiber never appears outside this package.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
+)
+
+// Config is the api's own settings.
+type Config struct {
+	Version, Commit string
+	// PublicBaseURL is how clients reach us; empty means "derive it from the request".
+	PublicBaseURL string
+	// SyncWait bounds how long a synchronous request waits for its job before it gets a job id.
+	SyncWait time.Duration
+	// Upstreams reports each upstream's mode ("emulated" or "live") on /health.
+	Upstreams map[string]string
+	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// ObjectStore is what the api needs of the object store for /health.
+type ObjectStore interface {
+	Ping(ctx context.Context) error
+	Mode() string
+}
+
+// Deps are the api's collaborators.
+type Deps struct {
+	Keys      *storage.KeyStore
+	Limiter   *storage.RateLimiter
+	Usage     *storage.Usage
+	Jobs      *jobs.Client
+	RedisPing func(ctx context.Context) error
+	Objects   ObjectStore
+	Log       *slog.Logger
+}
+
+// Server is the api.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	app  *fiber.App
+	spec []byte // the OpenAPI document as JSON
+	now  func() time.Time
+}
+
+// bodyReadAhead is what fasthttp may buffer of a body before a handler runs; larger bodies are
+// streamed, and each route reads them through readBody with its own limit.
+const bodyReadAhead = 1 << 20
+
+// NewServer builds the api.
+func NewServer(cfg Config, deps Deps) (*Server, error) {
+	if cfg.SyncWait <= 0 {
+		cfg.SyncWait = 60 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	spec, err := openAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log, spec: spec, now: time.Now}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "tbackend",
+		DisableStartupMessage: true,
+		StreamRequestBody:     true,
+		BodyLimit:             bodyReadAhead,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler:          s.writeError,
+	})
+	s.routes()
+	return s, nil
+}
+
+// App exposes the fiber app to tests in this package and to Serve.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers requests on ln until ctx ends, then stops accepting connections and lets
+// in-flight requests finish (bounded by the shutdown timeout).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if err := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); err != nil {
+		return err
+	}
+	return <-errc
+}

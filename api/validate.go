@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// readBody reads at most limit bytes of the request body. A declared Content-Length over the limit
+// is refused before anything is read; a streamed body is cut off at limit+1 bytes.
+func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
+	req := c.Request()
+	if cl := req.Header.ContentLength(); cl > limit {
+		return nil, tooLarge(limit)
+	}
+	if req.IsBodyStream() {
+		data, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(limit)+1))
+		if err != nil {
+			return nil, httpError(http.StatusBadRequest, "Could not read the request body")
+		}
+		if len(data) > limit {
+			return nil, tooLarge(limit)
+		}
+		return data, nil
+	}
+	if b := req.Body(); len(b) <= limit {
+		return b, nil
+	}
+	return nil, tooLarge(limit)
+}
+
+func tooLarge(limit int) *HTTPError {
+	return httpError(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large (limit %d bytes)", limit))
+}
+
+// validator is implemented by request bodies that check their own values after decoding.
+type validator interface {
+	validate(v *fieldErrors)
+}
+
+// decodeJSON reads a JSON object body into dst, then runs dst's own checks. Every problem is
+// reported as a 422 whose detail lists {loc, msg, type} entries, as FastAPI does.
+func decodeJSON(c *fiber.Ctx, limit int, dst validator) error {
+	body, err := readBody(c, limit)
+	if err != nil {
+		return err
+	}
+	var errs fieldErrors
+	if len(bytes.TrimSpace(body)) == 0 {
+		errs.add([]any{"body"}, "Field required", "missing")
+		return errs.err()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		errs.list = append(errs.list, jsonFieldError(err))
+		return errs.err()
+	}
+	if dec.More() {
+		errs.add([]any{"body", dec.InputOffset()}, "JSON decode error", "json_invalid")
+		return errs.err()
+	}
+	dst.validate(&errs)
+	return errs.err()
+}
+
+func jsonFieldError(err error) FieldError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return FieldError{Loc: []any{"body", syn.Offset}, Msg: "JSON decode error", Type: "json_invalid"}
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return FieldError{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from", Type: "model_attributes_type"}
+		}
+		loc := []any{"body"}
+		for _, p := range strings.Split(typ.Field, ".") {
+			loc = append(loc, p)
+		}
+		return typeError(loc, typ.Type.Kind().String())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return FieldError{Loc: []any{"body"}, Msg: "JSON decode error", Type: "json_invalid"}
+	}
+	return FieldError{Loc: []any{"body"}, Msg: "JSON decode error", Type: "json_invalid"}
+}
+
+func typeError(loc []any, kind string) FieldError {
+	switch kind {
+	case "int", "int64", "int32", "uint", "uint64":
+		return FieldError{Loc: loc, Msg: "Input should be a valid integer", Type: "int_type"}
+	case "float64", "float32":
+		return FieldError{Loc: loc, Msg: "Input should be a valid number", Type: "float_type"}
+	case "bool":
+		return FieldError{Loc: loc, Msg: "Input should be a valid boolean", Type: "bool_type"}
+	case "string":
+		return FieldError{Loc: loc, Msg: "Input should be a valid string", Type: "string_type"}
+	case "slice", "array":
+		return FieldError{Loc: loc, Msg: "Input should be a valid list", Type: "list_type"}
+	}
+	return FieldError{Loc: loc, Msg: "Input should be a valid dictionary", Type: "dict_type"}
+}
+
+// fieldErrors collects validation failures.
+type fieldErrors struct{ list []FieldError }
+
+func (f *fieldErrors) add(loc []any, msg, typ string) {
+	f.list = append(f.list, FieldError{Loc: loc, Msg: msg, Type: typ})
+}
+
+// intRange checks lo <= n <= hi for body field name.
+func (f *fieldErrors) intRange(name string, n, lo, hi int) {
+	if n < lo {
+		f.add([]any{"body", name}, fmt.Sprintf("Input should be greater than or equal to %d", lo), "greater_than_equal")
+	}
+	if n > hi {
+		f.add([]any{"body", name}, fmt.Sprintf("Input should be less than or equal to %d", hi), "less_than_equal")
+	}
+}
+
+func (f *fieldErrors) err() error {
+	if len(f.list) == 0 {
+		return nil
+	}
+	return &HTTPError{Status: http.StatusUnprocessableEntity, Detail: f.list}
+}

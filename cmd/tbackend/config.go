@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+// config is every setting, read from the environment names in DESIGN.md and nowhere else.
+type config struct {
+	HTTPAddr      string
+	Redis         storage.RedisConfig
+	OpenAIKey     string
+	OpenAIBaseURL string
+	ChatModel     string
+	ImageModel    string
+	BlockfrostID  string
+	BlockfrostURL string
+	Network       string
+	StorageDir    string
+	S3            s3Config
+	PublicBaseURL string
+	Payments      string
+	LogLevel      slog.Level
+	LogFormat     string
+
+	WorkerConcurrency  int
+	WorkerPollInterval time.Duration
+}
+
+type s3Config struct {
+	Endpoint, AccessKey, SecretKey, Bucket, Region string
+	UseSSL                                         bool
+}
+
+// configError names the variable, so start-up fails with one clear line.
+type configError struct{ name, problem string }
+
+func (e *configError) Error() string { return e.name + ": " + e.problem }
+
+// loadConfig reads the environment for a role ("api", "worker", "dev" or "keys").
+func loadConfig(role string, getenv func(string) string) (config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		HTTPAddr:      env("HTTP_ADDR", ":8080"),
+		OpenAIKey:     env("OPENAI_API_KEY", ""),
+		OpenAIBaseURL: env("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+		ChatModel:     env("OPENAI_CHAT_MODEL", "gpt-4o-mini"),
+		ImageModel:    env("OPENAI_IMAGE_MODEL", "gpt-image-1"),
+		BlockfrostID:  env("BLOCKFROST_PROJECT_ID", ""),
+		Network:       env("CARDANO_NETWORK", "mainnet"),
+		StorageDir:    env("STORAGE_DIR", "./data/objects"),
+		PublicBaseURL: env("PUBLIC_BASE_URL", ""),
+		Payments:      env("PAYMENTS_CONFIG", ""),
+		LogFormat:     env("LOG_FORMAT", "json"),
+		Redis: storage.RedisConfig{
+			URL:           env("REDIS_URL", ""),
+			SentinelAddrs: list(env("REDIS_SENTINEL_ADDRS", "")),
+			MasterName:    env("REDIS_MASTER_NAME", ""),
+			ClusterAddrs:  list(env("REDIS_CLUSTER_ADDRS", "")),
+		},
+		S3: s3Config{
+			Endpoint: env("S3_ENDPOINT", ""), AccessKey: env("S3_ACCESS_KEY", ""),
+			SecretKey: env("S3_SECRET_KEY", ""), Bucket: env("S3_BUCKET", "tbackend"),
+			Region: env("S3_REGION", "us-east-1"),
+		},
+	}
+	checks := []func() error{
+		func() error { return checkAddr("HTTP_ADDR", cfg.HTTPAddr) },
+		func() error { return checkURL("OPENAI_BASE_URL", cfg.OpenAIBaseURL) },
+		func() error { return checkURL("PUBLIC_BASE_URL", cfg.PublicBaseURL) },
+		func() error { return oneOf("CARDANO_NETWORK", cfg.Network, "mainnet", "preprod", "preview") },
+		func() error { return oneOf("LOG_FORMAT", cfg.LogFormat, "json", "text") },
+		func() (err error) { cfg.LogLevel, err = logLevel(env("LOG_LEVEL", "info")); return err },
+		func() (err error) { cfg.S3.UseSSL, err = boolean("S3_USE_SSL", env("S3_USE_SSL", "false")); return err },
+		func() error { return checkS3(cfg.S3) },
+		func() (err error) {
+			cfg.WorkerConcurrency, err = intRange("WORKER_CONCURRENCY", env("WORKER_CONCURRENCY", "32"), 1, 10000)
+			return err
+		},
+		func() (err error) {
+			cfg.WorkerPollInterval, err = duration("WORKER_POLL_INTERVAL", env("WORKER_POLL_INTERVAL", "10ms"), time.Millisecond, 5*time.Second)
+			return err
+		},
+		func() error { return checkFile("PAYMENTS_CONFIG", cfg.Payments) },
+	}
+	cfg.BlockfrostURL = env("BLOCKFROST_URL", defaultBlockfrostURL(cfg.Network))
+	checks = append(checks, func() error { return checkURL("BLOCKFROST_URL", cfg.BlockfrostURL) })
+	for _, c := range checks {
+		if err := c(); err != nil {
+			return config{}, err
+		}
+	}
+	return cfg, requireForRole(role, cfg)
+}
+
+// requireForRole: the dev role embeds whatever is missing; the others need the real thing.
+func requireForRole(role string, cfg config) error {
+	if role == "dev" {
+		return nil
+	}
+	r := cfg.Redis
+	if r.URL == "" && len(r.SentinelAddrs) == 0 && len(r.ClusterAddrs) == 0 {
+		return &configError{"REDIS_URL", "required (or REDIS_SENTINEL_ADDRS with REDIS_MASTER_NAME, or REDIS_CLUSTER_ADDRS); `tbackend dev` embeds one"}
+	}
+	if _, err := storage.RedisOptions(r); err != nil {
+		return err
+	}
+	if role == "worker" {
+		if cfg.OpenAIKey == "" {
+			return &configError{"OPENAI_API_KEY", "required by the worker (any OpenAI-compatible endpoint; see OPENAI_BASE_URL)"}
+		}
+		if cfg.BlockfrostID == "" {
+			return &configError{"BLOCKFROST_PROJECT_ID", "required by the worker"}
+		}
+	}
+	return nil
+}
+
+func defaultBlockfrostURL(network string) string {
+	return "https://cardano-" + network + ".blockfrost.io/api/v0"
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func checkAddr(name, v string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return &configError{name, fmt.Sprintf("%q is not a listen address like :8080 or 127.0.0.1:8080", v)}
+	}
+	return nil
+}
+
+func checkURL(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &configError{name, fmt.Sprintf("%q is not an absolute http(s) URL", v)}
+	}
+	return nil
+}
+
+func oneOf(name, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return &configError{name, fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))}
+}
+
+func logLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return 0, &configError{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", v)}
+	}
+	return l, nil
+}
+
+func boolean(name, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &configError{name, fmt.Sprintf("%q is not true or false", v)}
+	}
+	return b, nil
+}
+
+func intRange(name, v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, &configError{name, fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi)}
+	}
+	return n, nil
+}
+
+func duration(name, v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return 0, &configError{name, fmt.Sprintf("%q is not a duration from %s to %s", v, lo, hi)}
+	}
+	return d, nil
+}
+
+func checkS3(s s3Config) error {
+	if s.Endpoint == "" {
+		return nil
+	}
+	if strings.Contains(s.Endpoint, "/") {
+		return &configError{"S3_ENDPOINT", fmt.Sprintf("%q must be host:port without a scheme (use S3_USE_SSL)", s.Endpoint)}
+	}
+	if s.AccessKey == "" {
+		return &configError{"S3_ACCESS_KEY", "required with S3_ENDPOINT"}
+	}
+	if s.SecretKey == "" {
+		return &configError{"S3_SECRET_KEY", "required with S3_ENDPOINT"}
+	}
+	return nil
+}
+
+func checkFile(name, path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return &configError{name, fmt.Sprintf("cannot read %q", path)}
+	}
+	return nil
+}

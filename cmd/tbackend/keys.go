@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+const keysUsage = `Usage:
+  tbackend keys create --name N [--owner O] [--scopes chat,token-analysis,...|all] [--expires 720h] [--rpm 600] [--json]
+  tbackend keys list [--json]
+  tbackend keys revoke ID
+
+Scopes: chat, token-analysis, images, images:variations, payments, admin (or all).
+The plaintext key is printed once by create and never stored. Needs REDIS_URL.
+`
+
+func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, keysUsage)
+		if len(args) == 0 {
+			return usageError{"keys: missing subcommand"}
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	var (
+		name    = fs.String("name", "", "key name (required for create)")
+		owner   = fs.String("owner", "", "who the key belongs to")
+		scopes  = fs.String("scopes", "all", "comma-separated scopes, or all")
+		expires = fs.Duration("expires", 0, "lifetime, e.g. 720h (0: never)")
+		rpm     = fs.Int("rpm", 600, "requests per minute (0: unlimited)")
+		asJSON  = fs.Bool("json", false, "print JSON")
+	)
+	var id string
+	if sub == "revoke" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if help, err := parseFlags(fs, rest, stderr); help || err != nil {
+		return err
+	}
+	store, closeStore, err := openKeyStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	switch sub {
+	case "create":
+		return createKey(ctx, store, stdout, *name, *owner, *scopes, *expires, *rpm, *asJSON)
+	case "list":
+		return listKeys(ctx, store, stdout, *asJSON)
+	case "revoke":
+		if id == "" {
+			return usageError{"keys revoke: missing key ID"}
+		}
+		if err := store.Revoke(ctx, id); err != nil {
+			if errors.Is(err, storage.ErrKeyNotFound) {
+				return fmt.Errorf("keys revoke: no key %q", id)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s\n", id)
+		return nil
+	}
+	return usageError{fmt.Sprintf("keys: unknown subcommand %q", sub)}
+}
+
+func openKeyStore(ctx context.Context, getenv func(string) string) (*storage.KeyStore, func(), error) {
+	cfg, err := loadConfig("keys", getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := storage.OpenRedis(ctx, cfg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	return storage.NewKeyStore(rdb, storage.NewKeys(""), 0), func() { _ = rdb.Close() }, nil
+}
+
+func parseScopes(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return storage.AllScopes(), nil
+	}
+	out := list(s)
+	if len(out) == 0 {
+		return nil, usageError{"keys create: --scopes is empty"}
+	}
+	return out, nil
+}
+
+func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, name, owner, scopeList string, ttl time.Duration, rpm int, asJSON bool) error {
+	if strings.TrimSpace(name) == "" {
+		return usageError{"keys create: --name is required"}
+	}
+	if ttl < 0 || rpm < 0 {
+		return usageError{"keys create: --expires and --rpm cannot be negative"}
+	}
+	scopes, err := parseScopes(scopeList)
+	if err != nil {
+		return err
+	}
+	k, plain, err := store.Create(ctx, storage.NewKeyParams{Name: name, Owner: owner, Scopes: scopes, TTL: ttl, RPM: rpm})
+	if errors.Is(err, storage.ErrUnknownScope) {
+		return usageError{fmt.Sprintf("keys create: %v (known: %s)", err, strings.Join(storage.AllScopes(), ", "))}
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{
+			"key": plain, "id": k.ID, "name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "expires_at": k.ExpiresAt,
+		})
+	}
+	fmt.Fprintf(stdout, "id:      %s\nkey:     %s\nscopes:  %s\nexpires: %s\n(store the key now: it is not shown again)\n",
+		k.ID, plain, strings.Join(k.Scopes, ","), orNever(k.ExpiresAt))
+	return nil
+}
+
+func listKeys(ctx context.Context, store *storage.KeyStore, stdout io.Writer, asJSON bool) error {
+	keys, err := store.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(keys)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSCOPES\tRPM\tCREATED\tEXPIRES\tSTATE")
+	now := time.Now()
+	for _, k := range keys {
+		state := "active"
+		if k.RevokedAt != nil {
+			state = "revoked"
+		} else if !k.Active(now) {
+			state = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", k.ID, k.Name, k.Owner, strings.Join(k.Scopes, ","),
+			k.RPM, k.CreatedAt.Format(time.RFC3339), orNever(k.ExpiresAt), state)
+	}
+	return tw.Flush()
+}
+
+func orNever(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}

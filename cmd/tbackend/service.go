@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/api"
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/workers"
+)
+
+var serviceUsage = map[string]string{
+	"api":    "Usage: tbackend api\n\nServes the HTTP api on HTTP_ADDR. Needs REDIS_URL (or Sentinel/Cluster settings).\n",
+	"worker": "Usage: tbackend worker\n\nRuns the job workers. Needs REDIS_URL, OPENAI_API_KEY and BLOCKFROST_PROJECT_ID.\nWORKER_CONCURRENCY (32) and WORKER_POLL_INTERVAL (10ms) tune it.\n",
+	"dev": "Usage: tbackend dev\n\nRuns api and worker in one process. Whatever is not configured is embedded: an in-memory\n" +
+		"Redis when REDIS_URL is unset, the local object store, and emulators of OpenAI and Blockfrost\n" +
+		"when their keys are unset. Prints a ready API key on first start.\n",
+}
+
+func runService(ctx context.Context, role string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(role, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, serviceUsage[role]) }
+	if help, err := parseFlags(fs, args, stderr); help || err != nil {
+		return err
+	}
+	cfg, err := loadConfig(role, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}}
+	defer rt.close()
+	if role == "dev" {
+		return rt.dev(ctx, stdout)
+	}
+	if err := rt.openRedis(ctx); err != nil {
+		return err
+	}
+	if role == "api" {
+		rt.upstreams["openai"], rt.upstreams["blockfrost"] = modeOf(cfg.OpenAIKey), modeOf(cfg.BlockfrostID)
+		return rt.serveAPI(ctx, nil)
+	}
+	return rt.serveWorker(ctx)
+}
+
+func modeOf(key string) string {
+	if key == "" {
+		return "unknown" // this api process has no key: only the workers call upstreams
+	}
+	return "live"
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// service holds what the roles share.
+type service struct {
+	cfg       config
+	log       *slog.Logger
+	keys      storage.Keys
+	rdb       redis.UniversalClient
+	upstreams map[string]string
+	closers   []func()
+}
+
+func (s *service) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+func (s *service) openRedis(ctx context.Context) error {
+	rdb, err := storage.OpenRedis(ctx, s.cfg.Redis)
+	if err != nil {
+		return err
+	}
+	s.rdb = rdb
+	s.closers = append(s.closers, func() { _ = rdb.Close() })
+	return nil
+}
+
+// serveAPI answers HTTP until ctx ends. ready, when set, receives the bound address.
+func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return &configError{"HTTP_ADDR", err.Error()}
+	}
+	hub := storage.NewHub(s.rdb, 256)
+	defer hub.Close()
+	jc := jobs.NewClient(asynq.NewClientFromRedisClient(s.rdb), asynq.NewInspectorFromRedisClient(s.rdb),
+		s.keys.Notices(jobs.NewID()))
+	// Notices keep flowing while in-flight requests finish after ctx ends.
+	noticeCtx, stopNotices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotices()
+	if err := jc.Start(noticeCtx, hub); err != nil {
+		return err
+	}
+	srv, err := api.NewServer(api.Config{
+		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
+	}, api.Deps{
+		Keys:      storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
+		Limiter:   storage.NewRateLimiter(s.rdb, s.keys),
+		Usage:     storage.NewUsage(s.rdb, s.keys),
+		Jobs:      jc,
+		RedisPing: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
+		Log:       s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("api listening", "addr", ln.Addr().String(), "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	err = srv.Serve(ctx, ln)
+	s.log.Info("api stopped")
+	return err
+}
+
+// serveWorker processes jobs until ctx ends, then drains.
+func (s *service) serveWorker(ctx context.Context) error {
+	host, _ := os.Hostname()
+	w := workers.NewServer(s.rdb, workers.Config{
+		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
+		NoticePrefix: s.keys.Notices(""),
+	}, storage.NewPublisher(s.rdb), s.log)
+	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
+	s.log.Info("worker started", "concurrency", s.cfg.WorkerConcurrency, "poll_interval", s.cfg.WorkerPollInterval.String())
+	err := w.Run(ctx)
+	s.log.Info("worker stopped")
+	return err
+}
+
+// both runs the api and the worker until ctx ends or one of them fails.
+func (s *service) both(ctx context.Context, ready chan<- string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, f := range []func(context.Context) error{
+		func(ctx context.Context) error { return s.serveAPI(ctx, ready) },
+		s.serveWorker,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,274 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Errors of the client.
+var (
+	ErrNotFound      = errors.New("jobs: job not found")
+	ErrStillRunning  = errors.New("jobs: job still running")
+	ErrDuplicate     = errors.New("jobs: a job with this id already exists")
+	errNotSubscribed = errors.New("jobs: client not started")
+)
+
+// Feed is the api process's one shared pub/sub connection (storage.Hub implements it). A message of
+// length zero means "messages may have been lost" (the connection was re-established): waiters then
+// re-read the stored result instead of trusting that a notice will still come.
+type Feed interface {
+	Subscribe(ctx context.Context, channel string) (msgs <-chan []byte, cancel func(), err error)
+}
+
+// Spec describes a job to enqueue.
+type Spec struct {
+	Type      string
+	Payload   any
+	RequestID string
+	Owner     string
+	// ID is optional. A derived id (say, from an invoice) makes duplicates collapse: asynq refuses a
+	// second task with the same id while the first is retained.
+	ID string
+}
+
+// Info identifies an enqueued job.
+type Info struct {
+	ID         string
+	Queue      string
+	Type       string
+	EnqueuedAt time.Time
+}
+
+// Client enqueues jobs and waits for their completion notices.
+type Client struct {
+	enq     *asynq.Client
+	insp    *asynq.Inspector
+	channel string
+
+	mu      sync.Mutex
+	waiters map[string]chan waitEvent
+	started bool
+}
+
+type waitEvent struct {
+	outcome *Outcome // nil: re-check the stored result
+}
+
+// NewClient builds a client whose completion notices arrive on channel (unique per api process).
+func NewClient(enq *asynq.Client, insp *asynq.Inspector, channel string) *Client {
+	return &Client{enq: enq, insp: insp, channel: channel, waiters: map[string]chan waitEvent{}}
+}
+
+// Start subscribes to the notice channel and dispatches notices until ctx ends. It returns once
+// the subscription is active, so a job enqueued after Start cannot finish unheard.
+func (c *Client) Start(ctx context.Context, feed Feed) error {
+	msgs, cancel, err := feed.Subscribe(ctx, c.channel)
+	if err != nil {
+		return fmt.Errorf("jobs: subscribe notices: %w", err)
+	}
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				c.dispatch(m)
+			}
+		}
+	}()
+	return nil
+}
+
+func (c *Client) dispatch(msg []byte) {
+	if len(msg) == 0 {
+		c.broadcastRecheck()
+		return
+	}
+	var o Outcome
+	if err := json.Unmarshal(msg, &o); err != nil || o.JobID == "" {
+		return // not ours to understand; the waiter's deadline read covers it
+	}
+	c.mu.Lock()
+	ch := c.waiters[o.JobID]
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- waitEvent{outcome: &o}:
+		default:
+		}
+	}
+}
+
+func (c *Client) broadcastRecheck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.waiters {
+		select {
+		case ch <- waitEvent{}:
+		default:
+		}
+	}
+}
+
+// Channel is where this client's notices arrive.
+func (c *Client) Channel() string { return c.channel }
+
+// NewID returns a fresh random job id (128 bits).
+func NewID() string { return rand.Text() }
+
+// Enqueue puts a job on its queue without waiting for it.
+func (c *Client) Enqueue(ctx context.Context, spec Spec) (Info, error) {
+	if spec.ID == "" {
+		spec.ID = NewID()
+	}
+	return c.enqueue(ctx, spec)
+}
+
+func (c *Client) enqueue(ctx context.Context, spec Spec) (Info, error) {
+	pol, err := PolicyFor(spec.Type)
+	if err != nil {
+		return Info{}, err
+	}
+	payload, err := json.Marshal(spec.Payload)
+	if err != nil {
+		return Info{}, fmt.Errorf("jobs: encode %s payload: %w", spec.Type, err)
+	}
+	now := time.Now().UTC()
+	headers := map[string]string{
+		HeaderRequestID:  spec.RequestID,
+		HeaderOwner:      spec.Owner,
+		HeaderReplyTo:    c.channel,
+		HeaderEnqueuedAt: now.Format(time.RFC3339Nano),
+	}
+	task := asynq.NewTaskWithHeaders(spec.Type, payload, headers)
+	_, err = c.enq.EnqueueContext(ctx, task,
+		asynq.TaskID(spec.ID), asynq.Queue(pol.Queue), asynq.Timeout(pol.Timeout),
+		asynq.MaxRetry(pol.MaxRetry), asynq.Retention(pol.Retention))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return Info{ID: spec.ID, Queue: pol.Queue, Type: spec.Type}, ErrDuplicate
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("jobs: enqueue %s: %w", spec.Type, err)
+	}
+	return Info{ID: spec.ID, Queue: pol.Queue, Type: spec.Type, EnqueuedAt: now}, nil
+}
+
+// Run enqueues a job and waits up to wait for its outcome. When the deadline passes first it
+// returns the job's Info with ErrStillRunning, and the caller can hand out the job id instead.
+func (c *Client) Run(ctx context.Context, spec Spec, wait time.Duration) (Info, Outcome, error) {
+	if spec.ID == "" {
+		spec.ID = NewID()
+	}
+	ch, err := c.register(spec.ID)
+	if err != nil {
+		return Info{}, Outcome{}, err
+	}
+	defer c.unregister(spec.ID)
+	info, err := c.enqueue(ctx, spec)
+	if err != nil && !errors.Is(err, ErrDuplicate) {
+		return info, Outcome{}, err
+	}
+	if errors.Is(err, ErrDuplicate) {
+		// The same job already exists, and may have finished before we registered: waiting for
+		// it is what the caller wants.
+		if o, done, err := c.stored(info); err != nil || done {
+			return info, o, err
+		}
+	}
+	o, err := c.await(ctx, info, ch, wait)
+	return info, o, err
+}
+
+// Wait waits up to wait for an already enqueued job.
+func (c *Client) Wait(ctx context.Context, info Info, wait time.Duration) (Outcome, error) {
+	ch, err := c.register(info.ID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer c.unregister(info.ID)
+	return c.await(ctx, info, ch, wait)
+}
+
+func (c *Client) register(id string) (chan waitEvent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		return nil, errNotSubscribed
+	}
+	ch := make(chan waitEvent, 1)
+	c.waiters[id] = ch
+	return ch, nil
+}
+
+func (c *Client) unregister(id string) {
+	c.mu.Lock()
+	delete(c.waiters, id)
+	c.mu.Unlock()
+}
+
+func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait time.Duration) (Outcome, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		case ev := <-ch:
+			if ev.outcome != nil && !ev.outcome.Truncated {
+				return *ev.outcome, nil
+			}
+			if o, done, err := c.stored(info); err != nil || done {
+				return o, err
+			}
+		case <-timer.C:
+			o, done, err := c.stored(info)
+			if err != nil || done {
+				return o, err
+			}
+			return Outcome{}, ErrStillRunning
+		}
+	}
+}
+
+// stored reads the result asynq kept for a finished job; done is false while it still runs.
+func (c *Client) stored(info Info) (Outcome, bool, error) {
+	ti, err := c.insp.GetTaskInfo(info.Queue, info.ID)
+	if err != nil {
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			return Outcome{}, false, ErrNotFound
+		}
+		return Outcome{}, false, fmt.Errorf("jobs: read %s: %w", info.ID, err)
+	}
+	switch ti.State {
+	case asynq.TaskStateCompleted, asynq.TaskStateArchived:
+		return outcomeOf(ti), true, nil
+	}
+	return Outcome{}, false, nil
+}
+
+// outcomeOf reads a finished task's stored outcome. A task archived without one (its worker died
+// on every attempt) is reported as a generic failure: asynq's LastErr may hold internals.
+func outcomeOf(ti *asynq.TaskInfo) Outcome {
+	var o Outcome
+	if len(ti.Result) > 0 && json.Unmarshal(ti.Result, &o) == nil && o.JobID != "" {
+		return o
+	}
+	if ti.State == asynq.TaskStateCompleted {
+		return Outcome{JobID: ti.ID, OK: true, Result: json.RawMessage("null")}
+	}
+	return Outcome{JobID: ti.ID, Error: &Error{Code: CodeInternal, Message: "the job failed", Status: 500}}
+}

@@ -1,0 +1,85 @@
+// Package jobs is the contract between the api and the workers: task type names, queues and their
+// policies, payload and result shapes, and the enqueue-and-wait client. The api and the workers are
+// deployed separately, so everything here is wire format: change names and JSON tags only on purpose
+// (the golden files in testdata/ catch accidental changes).
+package jobs
+
+import (
+	"fmt"
+	"time"
+)
+
+// Queue names. Payments go first; "low" is for housekeeping.
+const (
+	QueueCritical = "critical"
+	QueueDefault  = "default"
+	QueueLow      = "low"
+)
+
+// Queues maps each queue to its weight for the worker's weighted priority.
+func Queues() map[string]int {
+	return map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
+}
+
+// Task type names.
+const (
+	// TypePing is a no-op round trip through the queue: operators use it to prove a worker answers,
+	// and the benchmark uses it to measure the queue's own overhead.
+	TypePing = "system:ping"
+)
+
+// Task headers. They travel with the task, not in its payload, so every handler gets them the same way.
+const (
+	HeaderRequestID  = "request-id"  // the X-Request-ID of the HTTP request that enqueued the job
+	HeaderOwner      = "owner"       // who may read the job: "key:<id>" or "wallet:<partner>:<address>"
+	HeaderReplyTo    = "reply-to"    // pub/sub channel of the api process waiting for the completion notice
+	HeaderEnqueuedAt = "enqueued-at" // RFC 3339 time the api enqueued the job
+)
+
+// Policy is how one task type is queued and retried.
+type Policy struct {
+	Queue     string
+	Timeout   time.Duration // hard limit of one attempt
+	MaxRetry  int           // attempts after the first
+	Retention time.Duration // how long the result stays readable after completion
+}
+
+// Retention of results: long enough for async callers to come back for them.
+const defaultRetention = 24 * time.Hour
+
+var policies = map[string]Policy{
+	TypePing: {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour},
+}
+
+// PolicyFor returns the policy of a task type.
+func PolicyFor(taskType string) (Policy, error) {
+	p, ok := policies[taskType]
+	if !ok {
+		return Policy{}, fmt.Errorf("jobs: unknown task type %q", taskType)
+	}
+	if p.Retention == 0 {
+		p.Retention = defaultRetention
+	}
+	return p, nil
+}
+
+// Types lists every known task type.
+func Types() []string {
+	out := make([]string, 0, len(policies))
+	for t := range policies {
+		out = append(out, t)
+	}
+	return out
+}
+
+// PingPayload asks a worker to answer after an optional delay.
+type PingPayload struct {
+	DelayMS int `json:"delay_ms"`
+}
+
+// PingResult is a worker's answer to a ping.
+type PingResult struct {
+	Worker    string    `json:"worker"`
+	StartedAt time.Time `json:"started_at"`
+	DelayMS   int       `json:"delay_ms"`
+}

@@ -1,0 +1,102 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Job states as callers see them.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCanceled  = "canceled"
+)
+
+// Status is a job as GET /jobs/{id} reports it.
+type Status struct {
+	JobID       string          `json:"job_id"`
+	Type        string          `json:"type"`
+	Status      string          `json:"status"`
+	Result      json.RawMessage `json:"result"`
+	Error       *Error          `json:"error"`
+	CreatedAt   *time.Time      `json:"created_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+	Owner       string          `json:"-"`
+}
+
+// Status finds a job in any queue. The caller checks Owner before showing it to anyone.
+func (c *Client) Status(ctx context.Context, id string) (Status, error) {
+	for q := range Queues() {
+		if err := ctx.Err(); err != nil {
+			return Status{}, err
+		}
+		ti, err := c.insp.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return Status{}, fmt.Errorf("jobs: status of %s: %w", id, err)
+		}
+		return statusOf(ti), nil
+	}
+	return Status{}, ErrNotFound
+}
+
+// Cancel asks the worker running the job to stop it (best effort: a job not running is unaffected).
+func (c *Client) Cancel(id string) error { return c.insp.CancelProcessing(id) }
+
+func statusOf(ti *asynq.TaskInfo) Status {
+	st := Status{JobID: ti.ID, Type: ti.Type, Owner: ti.Headers[HeaderOwner], Result: json.RawMessage("null")}
+	if t, err := time.Parse(time.RFC3339Nano, ti.Headers[HeaderEnqueuedAt]); err == nil {
+		st.CreatedAt = &t
+	}
+	switch ti.State {
+	case asynq.TaskStateActive:
+		st.Status = StateRunning
+	case asynq.TaskStateCompleted, asynq.TaskStateArchived:
+		o := outcomeOf(ti)
+		st.Status = StateSucceeded
+		if !o.OK {
+			st.Status = StateFailed
+			st.Error = o.Error
+			if o.Error != nil && o.Error.Code == CodeCanceled {
+				st.Status = StateCanceled
+			}
+		} else if len(o.Result) > 0 {
+			st.Result = o.Result
+		}
+		done := ti.CompletedAt
+		if done.IsZero() {
+			done = ti.LastFailedAt
+		}
+		if !done.IsZero() {
+			d := done.UTC()
+			st.CompletedAt = &d
+		}
+	default: // pending, scheduled, retry, aggregating
+		st.Status = StateQueued
+	}
+	return st
+}
+
+// Workers counts the worker processes that sent asynq a heartbeat recently.
+func (c *Client) Workers() (int, error) {
+	servers, err := c.insp.Servers()
+	if err != nil {
+		return 0, fmt.Errorf("jobs: list workers: %w", err)
+	}
+	n := 0
+	for _, s := range servers {
+		if s.Status == "active" {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Scopes a key can hold.
+const (
+	ScopeChat            = "chat"
+	ScopeTokenAnalysis   = "token-analysis"
+	ScopeImages          = "images"
+	ScopeImageVariations = "images:variations"
+	ScopePayments        = "payments"
+	ScopeAdmin           = "admin"
+)
+
+// AllScopes lists every scope, in the order they are shown.
+func AllScopes() []string {
+	return []string{ScopeChat, ScopeTokenAnalysis, ScopeImages, ScopeImageVariations, ScopePayments, ScopeAdmin}
+}
+
+// Key errors.
+var (
+	ErrKeyNotFound  = errors.New("storage: api key not found")
+	ErrUnknownScope = errors.New("storage: unknown scope")
+)
+
+// APIKey is a key's record. The plaintext is never stored: only its SHA-256 (a key carries 256
+// random bits, so a fast hash is as safe as a slow one and keeps lookups cheap).
+type APIKey struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Owner     string     `json:"owner"`
+	Scopes    []string   `json:"scopes"`
+	RPM       int        `json:"rpm"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// Active tells whether the key may be used at now.
+func (k APIKey) Active(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
+// HasScope tells whether the key holds scope.
+func (k APIKey) HasScope(scope string) bool { return slices.Contains(k.Scopes, scope) }
+
+// NewKeyParams are the caller's choices for a new key.
+type NewKeyParams struct {
+	Name, Owner string
+	Scopes      []string
+	TTL         time.Duration // 0: never expires
+	RPM         int
+}
+
+// KeyStore keeps API keys in Redis, with a short in-process cache in front of lookups: a revoked
+// key stops working within cacheTTL on every replica without a round trip per request.
+type KeyStore struct {
+	rdb  redis.UniversalClient
+	keys Keys
+	now  func() time.Time
+
+	cacheTTL time.Duration
+	mu       sync.Mutex
+	cache    map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     APIKey
+	err     error
+	expires time.Time
+}
+
+const maxCachedKeys = 10000
+
+// NewKeyStore returns a store; cacheTTL 0 disables the cache.
+func NewKeyStore(rdb redis.UniversalClient, keys Keys, cacheTTL time.Duration) *KeyStore {
+	return &KeyStore{rdb: rdb, keys: keys, now: time.Now, cacheTTL: cacheTTL, cache: map[string]cachedKey{}}
+}
+
+// HashKey is the stored form of a plaintext key.
+func HashKey(plaintext string) string {
+	sum := sha256.Sum256([]byte(plaintext))
+	return hex.EncodeToString(sum[:])
+}
+
+// Create makes a key and returns its record and its plaintext, which is shown once and never again.
+func (s *KeyStore) Create(ctx context.Context, p NewKeyParams) (APIKey, string, error) {
+	for _, sc := range p.Scopes {
+		if !slices.Contains(AllScopes(), sc) {
+			return APIKey{}, "", fmt.Errorf("%w: %q", ErrUnknownScope, sc)
+		}
+	}
+	secret := make([]byte, 32)
+	idBytes := make([]byte, 8)
+	_, _ = rand.Read(secret)
+	_, _ = rand.Read(idBytes)
+	plaintext := "tb_" + hex.EncodeToString(secret)
+	now := s.now().UTC().Truncate(time.Second)
+	k := APIKey{ID: "key_" + hex.EncodeToString(idBytes), Name: p.Name, Owner: p.Owner,
+		Scopes: slices.Clone(p.Scopes), RPM: p.RPM, CreatedAt: now}
+	if p.TTL > 0 {
+		exp := now.Add(p.TTL)
+		k.ExpiresAt = &exp
+	}
+	// The record first, then the hash that points at it: a crash in between leaves no key that
+	// resolves to nothing. (The keys live in different Cluster slots, so this is no transaction.)
+	if err := s.rdb.HSet(ctx, s.keys.APIKey(k.ID), encodeKey(k)).Err(); err != nil {
+		return APIKey{}, "", fmt.Errorf("storage: create key: %w", err)
+	}
+	if err := s.rdb.Set(ctx, s.keys.APIKeyByHash(HashKey(plaintext)), k.ID, 0).Err(); err != nil {
+		return APIKey{}, "", fmt.Errorf("storage: create key: %w", err)
+	}
+	if err := s.rdb.SAdd(ctx, s.keys.APIKeyIndex(), k.ID).Err(); err != nil {
+		return APIKey{}, "", fmt.Errorf("storage: create key: %w", err)
+	}
+	return k, plaintext, nil
+}
+
+// Lookup resolves a plaintext key. It does not judge the key: callers check Active and scopes.
+func (s *KeyStore) Lookup(ctx context.Context, plaintext string) (APIKey, error) {
+	h := HashKey(plaintext)
+	now := s.now()
+	if s.cacheTTL > 0 {
+		s.mu.Lock()
+		c, ok := s.cache[h]
+		s.mu.Unlock()
+		if ok && now.Before(c.expires) {
+			return c.key, c.err
+		}
+	}
+	k, err := s.lookup(ctx, h)
+	if s.cacheTTL > 0 && (err == nil || errors.Is(err, ErrKeyNotFound)) {
+		s.mu.Lock()
+		if len(s.cache) >= maxCachedKeys {
+			clear(s.cache) // a crude bound; the cache only saves round trips
+		}
+		s.cache[h] = cachedKey{key: k, err: err, expires: now.Add(s.cacheTTL)}
+		s.mu.Unlock()
+	}
+	return k, err
+}
+
+func (s *KeyStore) lookup(ctx context.Context, hash string) (APIKey, error) {
+	id, err := s.rdb.Get(ctx, s.keys.APIKeyByHash(hash)).Result()
+	if errors.Is(err, redis.Nil) {
+		return APIKey{}, ErrKeyNotFound
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("storage: lookup key: %w", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// Get reads a key's record by id.
+func (s *KeyStore) Get(ctx context.Context, id string) (APIKey, error) {
+	m, err := s.rdb.HGetAll(ctx, s.keys.APIKey(id)).Result()
+	if err != nil {
+		return APIKey{}, fmt.Errorf("storage: read key: %w", err)
+	}
+	if len(m) == 0 {
+		return APIKey{}, ErrKeyNotFound
+	}
+	return decodeKey(id, m), nil
+}
+
+// List returns every key, oldest first.
+func (s *KeyStore) List(ctx context.Context) ([]APIKey, error) {
+	ids, err := s.rdb.SMembers(ctx, s.keys.APIKeyIndex()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("storage: list keys: %w", err)
+	}
+	out := make([]APIKey, 0, len(ids))
+	for _, id := range ids {
+		k, err := s.Get(ctx, id)
+		if errors.Is(err, ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b APIKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Revoke disables a key for good.
+func (s *KeyStore) Revoke(ctx context.Context, id string) error {
+	n, err := s.rdb.Exists(ctx, s.keys.APIKey(id)).Result()
+	if err != nil {
+		return fmt.Errorf("storage: revoke key: %w", err)
+	}
+	if n == 0 {
+		return ErrKeyNotFound
+	}
+	now := s.now().UTC().Format(time.RFC3339)
+	if err := s.rdb.HSet(ctx, s.keys.APIKey(id), "revoked_at", now).Err(); err != nil {
+		return fmt.Errorf("storage: revoke key: %w", err)
+	}
+	return nil
+}
+
+func encodeKey(k APIKey) map[string]any {
+	m := map[string]any{
+		"name": k.Name, "owner": k.Owner, "scopes": strings.Join(k.Scopes, ","),
+		"rpm": k.RPM, "created_at": k.CreatedAt.Format(time.RFC3339),
+	}
+	if k.ExpiresAt != nil {
+		m["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
+	}
+	return m
+}
+
+func decodeKey(id string, m map[string]string) APIKey {
+	k := APIKey{ID: id, Name: m["name"], Owner: m["owner"]}
+	if m["scopes"] != "" {
+		k.Scopes = strings.Split(m["scopes"], ",")
+	}
+	k.RPM, _ = strconv.Atoi(m["rpm"])
+	k.CreatedAt, _ = time.Parse(time.RFC3339, m["created_at"])
+	k.ExpiresAt = parseTime(m["expires_at"])
+	k.RevokedAt = parseTime(m["revoked_at"])
+	return k
+}
+
+func parseTime(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,189 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrHubClosed is returned by Subscribe after Close.
+var ErrHubClosed = errors.New("storage: hub closed")
+
+// Hub is one process's single Redis pub/sub connection with in-process fan-out: any number of
+// local subscribers share it, so a thousand open streams cost one Redis connection, not a thousand.
+type Hub struct {
+	rdb redis.UniversalClient
+	ps  *redis.PubSub
+	buf int
+
+	mu       sync.Mutex
+	channels map[string]*hubChannel
+	closed   bool
+}
+
+type hubChannel struct {
+	members   map[chan []byte]struct{}
+	ready     chan struct{} // closed when Redis confirms the subscription
+	confirmed bool
+}
+
+// NewHub opens the shared connection and starts dispatching. buf is each subscriber's queue
+// length; a subscriber that falls that far behind loses messages (and must re-read what it needs).
+func NewHub(rdb redis.UniversalClient, buf int) *Hub {
+	if buf <= 0 {
+		buf = 64
+	}
+	h := &Hub{rdb: rdb, ps: rdb.Subscribe(context.Background()), buf: buf, channels: map[string]*hubChannel{}}
+	go h.loop(h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)))
+	return h
+}
+
+func (h *Hub) loop(in <-chan any) {
+	for v := range in {
+		switch m := v.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				h.confirm(m.Channel)
+			}
+		case *redis.Message:
+			h.deliver(m.Channel, []byte(m.Payload))
+		}
+	}
+	h.Close()
+}
+
+// confirm marks a subscription active. A second confirmation of the same channel means the
+// connection was re-established and messages in between are lost: subscribers get an empty
+// message so they re-read the state they wait on.
+func (h *Hub) confirm(channel string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.channels[channel]
+	if c == nil {
+		return
+	}
+	if !c.confirmed {
+		c.confirmed = true
+		close(c.ready)
+		return
+	}
+	for ch := range c.members {
+		offer(ch, nil)
+	}
+}
+
+func (h *Hub) deliver(channel string, msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.channels[channel]; c != nil {
+		for ch := range c.members {
+			offer(ch, msg)
+		}
+	}
+}
+
+// offer never blocks the shared connection on one slow subscriber.
+func offer(ch chan []byte, msg []byte) {
+	select {
+	case ch <- msg:
+	default:
+	}
+}
+
+// Subscribe joins channel and returns once Redis has confirmed the subscription, so that a message
+// published after Subscribe returns is never missed. cancel leaves the channel.
+func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, func(), error) {
+	ch := make(chan []byte, h.buf)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, nil, ErrHubClosed
+	}
+	c := h.channels[channel]
+	first := c == nil
+	if first {
+		c = &hubChannel{members: map[chan []byte]struct{}{}, ready: make(chan struct{})}
+		h.channels[channel] = c
+	}
+	c.members[ch] = struct{}{}
+	h.mu.Unlock()
+
+	cancel := func() { h.leave(channel, ch) }
+	if first {
+		if err := h.ps.Subscribe(ctx, channel); err != nil {
+			cancel()
+			return nil, nil, err
+		}
+	}
+	select {
+	case <-c.ready:
+		return ch, cancel, nil
+	case <-ctx.Done():
+		cancel()
+		return nil, nil, ctx.Err()
+	}
+}
+
+func (h *Hub) leave(channel string, ch chan []byte) {
+	h.mu.Lock()
+	c := h.channels[channel]
+	if c == nil {
+		h.mu.Unlock()
+		return
+	}
+	delete(c.members, ch)
+	last := len(c.members) == 0
+	if last {
+		delete(h.channels, channel)
+	}
+	closed := h.closed
+	h.mu.Unlock()
+	if last && !closed {
+		_ = h.ps.Unsubscribe(context.Background(), channel)
+	}
+}
+
+// Publish sends msg to every subscriber of channel in every process.
+func (h *Hub) Publish(ctx context.Context, channel string, msg []byte) error {
+	return h.rdb.Publish(ctx, channel, msg).Err()
+}
+
+// Channels reports how many channels this process is subscribed to (for metrics and tests).
+func (h *Hub) Channels() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.channels)
+}
+
+// Close drops the connection and closes every subscriber's channel.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	for _, c := range h.channels {
+		for ch := range c.members {
+			close(ch)
+		}
+	}
+	h.channels = map[string]*hubChannel{}
+	h.mu.Unlock()
+	return h.ps.Close()
+}
+
+// Publisher publishes on Redis pub/sub without subscribing (the worker's side of the relay).
+type Publisher struct {
+	rdb redis.UniversalClient
+}
+
+// NewPublisher wraps a Redis client.
+func NewPublisher(rdb redis.UniversalClient) *Publisher { return &Publisher{rdb: rdb} }
+
+// Publish sends msg on channel.
+func (p *Publisher) Publish(ctx context.Context, channel string, msg []byte) error {
+	return p.rdb.Publish(ctx, channel, msg).Err()
+}

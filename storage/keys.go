@@ -1,0 +1,55 @@
+package storage
+
+import "strings"
+
+// Keys builds every Redis key and channel name of ours, one function per kind, all under one
+// prefix. Per-owner keys carry the owner id in a hash tag ({…}) so that the multi-key operations
+// on one owner land in one Cluster slot.
+type Keys struct {
+	prefix string
+}
+
+// DefaultPrefix is the prefix of every key in production.
+const DefaultPrefix = "tb:"
+
+// NewKeys returns a key builder. Tests pass their own prefix to stay apart from each other.
+func NewKeys(prefix string) Keys {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Keys{prefix: prefix}
+}
+
+// Prefix is the common prefix of all keys.
+func (k Keys) Prefix() string { return k.prefix }
+
+func (k Keys) join(parts ...string) string { return k.prefix + strings.Join(parts, ":") }
+
+// APIKey is the record of one API key (hash).
+func (k Keys) APIKey(id string) string { return k.join("apikey", "{"+id+"}") }
+
+// APIKeyByHash maps the SHA-256 of a plaintext key to its id (string).
+func (k Keys) APIKeyByHash(hash string) string { return k.join("apikey", "hash", hash) }
+
+// APIKeyIndex is the set of all key ids.
+func (k Keys) APIKeyIndex() string { return k.join("apikeys") }
+
+// RateLimit is the GCRA state of one key (string: theoretical arrival time).
+func (k Keys) RateLimit(keyID string) string { return k.join("rl", "{"+keyID+"}") }
+
+// Usage is the lifetime usage of one key (hash).
+func (k Keys) Usage(keyID string) string { return k.join("usage", "{"+keyID+"}") }
+
+// UsageDay is one key's usage on one UTC day (hash; expires).
+func (k Keys) UsageDay(keyID, day string) string { return k.join("usage", "{"+keyID+"}", "d", day) }
+
+// UsageMonth is one key's usage in one UTC month (hash; expires).
+func (k Keys) UsageMonth(keyID, month string) string {
+	return k.join("usage", "{"+keyID+"}", "m", month)
+}
+
+// Notices is the pub/sub channel on which one api instance hears about finished jobs.
+func (k Keys) Notices(instance string) string { return k.join("notices", instance) }
+
+// DevBootstrap remembers that `tbackend dev` already printed its first key.
+func (k Keys) DevBootstrap() string { return k.join("dev", "bootstrap") }

@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// gcra is the generic cell rate algorithm in one atomic script: a bucket of `burst` requests
+// refilled at one request per `interval`, keyed per API key so every api replica shares it. The
+// clock is Redis's own, so replicas with skewed clocks still agree.
+//
+// KEYS[1] theoretical arrival time (ms); ARGV[1] interval ms; ARGV[2] burst.
+// Returns {allowed, remaining, retry_after_ms, reset_ms}.
+var gcra = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if now < allow_at then
+  return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+local remaining = math.floor((now - allow_at) / interval)
+return {1, remaining, 0, math.ceil(new_tat - now)}
+`)
+
+// RateDecision is the outcome of one rate-limit check.
+type RateDecision struct {
+	Allowed    bool
+	Limit      int
+	Remaining  int
+	RetryAfter time.Duration // when not allowed: wait this long
+	Reset      time.Duration // until the bucket is full again
+}
+
+// RateLimiter enforces requests-per-minute limits per key.
+type RateLimiter struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// NewRateLimiter returns a limiter.
+func NewRateLimiter(rdb redis.UniversalClient, keys Keys) *RateLimiter {
+	return &RateLimiter{rdb: rdb, keys: keys}
+}
+
+// Allow spends one request of keyID's budget of rpm requests per minute (burst rpm).
+func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int) (RateDecision, error) {
+	if rpm <= 0 {
+		return RateDecision{Allowed: true, Limit: 0}, nil
+	}
+	interval := 60000.0 / float64(rpm)
+	res, err := gcra.Run(ctx, r.rdb, []string{r.keys.RateLimit(keyID)}, interval, rpm).Int64Slice()
+	if err != nil {
+		return RateDecision{}, fmt.Errorf("storage: rate limit: %w", err)
+	}
+	if len(res) != 4 {
+		return RateDecision{}, fmt.Errorf("storage: rate limit: unexpected reply %v", res)
+	}
+	return RateDecision{
+		Allowed:    res[0] == 1,
+		Limit:      rpm,
+		Remaining:  int(math.Max(0, float64(res[1]))),
+		RetryAfter: time.Duration(res[2]) * time.Millisecond,
+		Reset:      time.Duration(res[3]) * time.Millisecond,
+	}, nil
+}

@@ -1,0 +1,193 @@
+// Package workers runs the asynq handlers: one type per job kind, each given only what it uses.
+// Every handler goes through the same wrapper, which stores the outcome as the task's result,
+// tells the waiting api process (completion notice), logs with the request id, and turns panics
+// into failed jobs.
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/jobs"
+)
+
+// Func is a job handler: it returns the body the caller gets, or an error (a *jobs.Error decides
+// what the caller sees; anything else is an internal error and its text stays in the logs).
+type Func func(ctx context.Context, t *asynq.Task) (any, error)
+
+// Publisher sends completion notices (storage.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, channel string, msg []byte) error
+}
+
+// Config tunes the worker.
+type Config struct {
+	Concurrency int
+	// PollInterval is how often an idle worker looks for work. asynq's default (1 s) makes an idle
+	// worker start a job about 0.6 s late on average; 10 ms costs ~100 cheap Redis calls a second.
+	PollInterval    time.Duration
+	ShutdownTimeout time.Duration
+	// NoticePrefix is the prefix every reply-to channel must have; others are not published to.
+	NoticePrefix string
+}
+
+// Server is the worker process's asynq server.
+type Server struct {
+	srv      *asynq.Server
+	mux      *asynq.ServeMux
+	pub      Publisher
+	log      *slog.Logger
+	prefix   string
+	stopping atomic.Bool
+}
+
+// maxNoticeBytes keeps large results off pub/sub; the api reads those from the stored result.
+const maxNoticeBytes = 256 << 10
+
+// NewServer builds the server on a shared Redis client.
+func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.Logger) *Server {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 25 * time.Second
+	}
+	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix}
+	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            jobs.Queues(),
+		TaskCheckInterval: cfg.PollInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            asynqLogger{log},
+		LogLevel:          asynq.WarnLevel,
+		// Our wrapper already decided whether a failure is final; asynq's retry delay stays short
+		// because callers are often waiting.
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return time.Duration(1<<min(n, 6)) * time.Second
+		},
+	})
+	return s
+}
+
+// Handle registers f for a task type.
+func (s *Server) Handle(taskType string, f Func) {
+	s.mux.Handle(taskType, s.wrap(f))
+}
+
+// Run processes jobs until ctx ends, then stops taking work, lets running jobs finish within the
+// shutdown timeout, re-queues what is still running, and returns.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.srv.Start(s.mux); err != nil {
+		return fmt.Errorf("workers: start: %w", err)
+	}
+	<-ctx.Done()
+	s.srv.Stop()
+	s.stopping.Store(true)
+	s.srv.Shutdown()
+	return nil
+}
+
+func (s *Server) wrap(f Func) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		log := s.log.With("job_id", id, "type", t.Type(), "request_id", t.Headers()[jobs.HeaderRequestID])
+		start := time.Now()
+		res, err := call(ctx, f, t)
+		if err == nil {
+			body, merr := json.Marshal(res)
+			if merr == nil {
+				s.finish(ctx, t, jobs.Outcome{JobID: id, OK: true, Result: body})
+				log.Info("job succeeded", "duration_ms", time.Since(start).Milliseconds())
+				return nil
+			}
+			err = fmt.Errorf("encode result: %w", merr)
+		}
+		if ctx.Err() != nil && s.stopping.Load() {
+			// Shutdown: asynq has already put the task back on its queue for another worker.
+			log.Warn("job interrupted by shutdown", "error", err)
+			return err
+		}
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		je := failure(ctx, err)
+		if !je.Permanent && retried < maxRetry {
+			log.Warn("job attempt failed; will retry", "error", err, "attempt", retried+1)
+			return err
+		}
+		s.finish(ctx, t, jobs.Outcome{JobID: id, Error: je})
+		log.Error("job failed", "error", err, "code", je.Code, "duration_ms", time.Since(start).Milliseconds())
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+}
+
+// failure decides what the caller sees of err.
+func failure(ctx context.Context, err error) *jobs.Error {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return jobs.Permanent(jobs.CodeCanceled, "the job was canceled", 499)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &jobs.Error{Code: jobs.CodeTimeout, Message: "the job took too long", Status: 504}
+	}
+	return jobs.AsError(err)
+}
+
+// call runs f, turning a panic into an error so that one bad job cannot take the worker down.
+func call(ctx context.Context, f Func, t *asynq.Task) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			res = nil
+		}
+	}()
+	return f(ctx, t)
+}
+
+// finish stores the outcome as the task's result and tells the waiting api process. Neither step
+// may be skipped because the job's own context ended, so both run on a fresh short context.
+func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
+	body, err := json.Marshal(o)
+	if err != nil {
+		s.log.Error("encode outcome", "error", err)
+		return
+	}
+	if _, err := t.ResultWriter().Write(body); err != nil {
+		// The task's context is gone (canceled or timed out): the notice below still reaches a
+		// waiting caller, and a later status read reports a generic failure.
+		s.log.Warn("store job result", "job_id", o.JobID, "error", err)
+	}
+	ch := t.Headers()[jobs.HeaderReplyTo]
+	if ch == "" || (s.prefix != "" && !hasPrefix(ch, s.prefix)) {
+		return
+	}
+	if len(body) > maxNoticeBytes {
+		body, _ = json.Marshal(jobs.Outcome{JobID: o.JobID, OK: o.OK, Truncated: true})
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.pub.Publish(pctx, ch, body); err != nil {
+		s.log.Warn("publish job notice", "job_id", o.JobID, "error", err)
+	}
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// asynqLogger routes asynq's own logs into slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
