@@ -32,6 +32,10 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return nil
 	}
 	sub, rest := args[0], args[1:]
+	if sub != "create" && sub != "list" && sub != "revoke" {
+		fmt.Fprint(stderr, keysUsage)
+		return usageError{fmt.Sprintf("keys: unknown subcommand %q", sub)}
+	}
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
 	var (
@@ -57,8 +61,6 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	switch sub {
 	case "create":
 		return createKey(ctx, store, stdout, *name, *owner, *scopes, *expires, *rpm, *asJSON)
-	case "list":
-		return listKeys(ctx, store, stdout, *asJSON)
 	case "revoke":
 		if id == "" {
 			return usageError{"keys revoke: missing key ID"}
@@ -72,7 +74,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "revoked %s\n", id)
 		return nil
 	}
-	return usageError{fmt.Sprintf("keys: unknown subcommand %q", sub)}
+	return listKeys(ctx, store, stdout, *asJSON)
 }
 
 func openKeyStore(ctx context.Context, getenv func(string) string) (*storage.KeyStore, func(), error) {
