@@ -1,0 +1,29 @@
+# T Backend — see README.md. `make dev` runs everything embedded; `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+.PHONY: dev build test test-short bench lint fmt
+
+dev:
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/tbackend dev
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/tbackend ./cmd/tbackend
+
+# Every test, with the race detector, against a real Redis and a real MinIO (started when absent).
+test:
+	.ci/with-services $(GO) test -race -count=1 -timeout 20m ./...
+
+# Benchmarks report numbers (never assertions): Go benchmarks of the hot paths.
+bench:
+	.ci/with-services $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
