@@ -17,6 +17,8 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/jobs"
@@ -54,6 +56,9 @@ func newHarness(t *testing.T, mutate ...func(*Config, *Deps)) *harness {
 		RedisPing: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	deps.Metrics = NewMetrics(prometheus.NewRegistry())
+	deps.Queues = asynqmon.New(asynqmon.Options{RootPath: queuesPrefix,
+		RedisConnOpt: asynq.RedisClientOpt{Addr: rdb.Options().Addr, DB: rdb.Options().DB}, ReadOnly: true})
 	for _, m := range mutate {
 		m(&cfg, &deps)
 	}

@@ -84,13 +84,15 @@ func (s *Server) frame(c *fiber.Ctx) (err error) {
 }
 
 func (s *Server) access(c *fiber.Ctx, start time.Time) {
+	elapsed := time.Since(start)
+	s.deps.Metrics.observe(routeOf(c), c.Method(), c.Response().StatusCode(), elapsed)
 	keyID := ""
 	if cl := callerOf(c); cl != nil {
 		keyID = cl.key.ID
 	}
 	s.log.Info("request",
 		"request_id", requestID(c), "method", c.Method(), "route", routeOf(c),
-		"status", c.Response().StatusCode(), "latency_ms", float64(time.Since(start).Microseconds())/1000,
+		"status", c.Response().StatusCode(), "latency_ms", float64(elapsed.Microseconds())/1000,
 		"key_id", keyID)
 }
 

@@ -25,6 +25,8 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/usage", "api-key", "Usage of the calling key"},
 		{"GET", "/jobs/{job_id}", "api-key", "Status and result of a job the caller created"},
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
+		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
+		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
 	}
 }
 
@@ -48,4 +50,7 @@ func (s *Server) routes() {
 	app.Get("/usage", s.requireKey(""), s.usage)
 	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
 	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
+	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())
+	app.All(queuesPrefix+"/*", s.queuesAuth, s.queuesHandler())
+	app.Get("/metrics", s.requireKey(storage.ScopeAdmin), s.metricsHandler())
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,6 +27,8 @@ type Config struct {
 	Upstreams map[string]string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on shutdown.
 	ShutdownTimeout time.Duration
+	// AdminQueuesWrite lets admins change queues (retry, delete, pause) in the dashboard.
+	AdminQueuesWrite bool
 }
 
 // ObjectStore is what the api needs of the object store for /health.
@@ -43,6 +46,10 @@ type Deps struct {
 	RedisPing func(ctx context.Context) error
 	Objects   ObjectStore
 	Log       *slog.Logger
+	// Metrics, when set, records HTTP metrics and serves /metrics (admin scope).
+	Metrics *Metrics
+	// Queues is the asynqmon dashboard, mounted under /admin/queues (admin scope).
+	Queues http.Handler
 }
 
 // Server is the api.
@@ -55,8 +62,9 @@ type Server struct {
 	now  func() time.Time
 }
 
-// bodyReadAhead is what fasthttp may buffer of a body before a handler runs; larger bodies are
-// streamed, and each route reads them through readBody with its own limit.
+// bodyReadAhead is fiber's BodyLimit. With StreamRequestBody, a body larger than this reaches the
+// handler as a stream after fasthttp has read only its first ~8 KiB; every route reads bodies
+// through readBody, which applies the route's own limit before reading further.
 const bodyReadAhead = 1 << 20
 
 // NewServer builds the api.

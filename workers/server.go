@@ -38,6 +38,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// NoticePrefix is the prefix every reply-to channel must have; others are not published to.
 	NoticePrefix string
+	// Metrics, when set, counts jobs by type and outcome.
+	Metrics *Metrics
 }
 
 // Server is the worker process's asynq server.
@@ -46,6 +48,7 @@ type Server struct {
 	mux      *asynq.ServeMux
 	pub      Publisher
 	log      *slog.Logger
+	metrics  *Metrics
 	prefix   string
 	stopping atomic.Bool
 }
@@ -64,7 +67,7 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 25 * time.Second
 	}
-	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix}
+	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            jobs.Queues(),
@@ -109,6 +112,7 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 			body, merr := json.Marshal(res)
 			if merr == nil {
 				s.finish(ctx, t, jobs.Outcome{JobID: id, OK: true, Result: body})
+				s.metrics.job(t.Type(), "succeeded", time.Since(start))
 				log.Info("job succeeded", "duration_ms", time.Since(start).Milliseconds())
 				return nil
 			}
@@ -116,6 +120,7 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 		}
 		if ctx.Err() != nil && s.stopping.Load() {
 			// Shutdown: asynq has already put the task back on its queue for another worker.
+			s.metrics.job(t.Type(), "interrupted", time.Since(start))
 			log.Warn("job interrupted by shutdown", "error", err)
 			return err
 		}
@@ -123,10 +128,12 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		je := failure(ctx, err)
 		if !je.Permanent && retried < maxRetry {
+			s.metrics.job(t.Type(), "retried", time.Since(start))
 			log.Warn("job attempt failed; will retry", "error", err, "attempt", retried+1)
 			return err
 		}
 		s.finish(ctx, t, jobs.Outcome{JobID: id, Error: je})
+		s.metrics.job(t.Type(), "failed", time.Since(start))
 		log.Error("job failed", "error", err, "code", je.Code, "duration_ms", time.Since(start).Milliseconds())
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -9,7 +9,7 @@ import (
 const module = "github.com/tbackend/tbackend"
 
 type pkgImports struct {
-	path                  string
+	path                 string
 	imports, tests, deps []string
 }
 

@@ -33,6 +33,8 @@ type config struct {
 
 	WorkerConcurrency  int
 	WorkerPollInterval time.Duration
+	MetricsAddr        string
+	AdminQueuesWrite   bool
 }
 
 type s3Config struct {
@@ -95,6 +97,16 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			return err
 		},
 		func() error { return checkFile("PAYMENTS_CONFIG", cfg.Payments) },
+		func() error {
+			if cfg.MetricsAddr = env("METRICS_ADDR", ""); cfg.MetricsAddr != "" {
+				return checkAddr("METRICS_ADDR", cfg.MetricsAddr)
+			}
+			return nil
+		},
+		func() (err error) {
+			cfg.AdminQueuesWrite, err = boolean("ADMIN_QUEUES_WRITE", env("ADMIN_QUEUES_WRITE", "false"))
+			return err
+		},
 	}
 	cfg.BlockfrostURL = env("BLOCKFROST_URL", defaultBlockfrostURL(cfg.Network))
 	checks = append(checks, func() error { return checkURL("BLOCKFROST_URL", cfg.BlockfrostURL) })

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/api"
@@ -40,8 +41,15 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}}
+	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
+	if cfg.MetricsAddr != "" {
+		go func() {
+			if err := serveMetrics(ctx, cfg.MetricsAddr, rt.reg); err != nil {
+				log.Error("metrics listener", "error", err)
+			}
+		}()
+	}
 	if role == "dev" {
 		return rt.dev(ctx, stdout)
 	}
@@ -77,6 +85,7 @@ type service struct {
 	keys      storage.Keys
 	rdb       redis.UniversalClient
 	upstreams map[string]string
+	reg       *prometheus.Registry
 	closers   []func()
 }
 
@@ -112,9 +121,17 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	if err := jc.Start(noticeCtx, hub); err != nil {
 		return err
 	}
+	dashboard, err := newQueuesDashboard(s.cfg)
+	if err != nil {
+		return err
+	}
+	registerQueueMetrics(s.reg, s.rdb)
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
+		AdminQueuesWrite: s.cfg.AdminQueuesWrite,
 	}, api.Deps{
+		Metrics:   api.NewMetrics(s.reg),
+		Queues:    dashboard,
 		Keys:      storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:   storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:     storage.NewUsage(s.rdb, s.keys),
@@ -139,7 +156,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	host, _ := os.Hostname()
 	w := workers.NewServer(s.rdb, workers.Config{
 		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
-		NoticePrefix: s.keys.Notices(""),
+		NoticePrefix: s.keys.Notices(""), Metrics: workers.NewMetrics(s.reg),
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
 	s.log.Info("worker started", "concurrency", s.cfg.WorkerConcurrency, "poll_interval", s.cfg.WorkerPollInterval.String())
