@@ -23,6 +23,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
@@ -56,6 +57,11 @@ func newHarness(t *testing.T, mutate ...func(*Config, *Deps)) *harness {
 		RedisPing: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	objects, err := objstore.NewLocal(objstore.LocalConfig{Dir: t.TempDir(), SigningKey: []byte(strings.Repeat("s", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Objects = objects
 	deps.Metrics = NewMetrics(prometheus.NewRegistry())
 	deps.Queues = asynqmon.New(asynqmon.Options{RootPath: queuesPrefix,
 		RedisConnOpt: asynq.RedisClientOpt{Addr: rdb.Options().Addr, DB: rdb.Options().DB}, ReadOnly: true})

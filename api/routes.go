@@ -27,6 +27,7 @@ func (s *Server) surface() []routeInfo {
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
 		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
 		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
+		{"GET", "/files/{key}", "signed URL", "A stored file (local object store), through a signed expiring URL"},
 	}
 }
 
@@ -53,4 +54,5 @@ func (s *Server) routes() {
 	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())
 	app.All(queuesPrefix+"/*", s.queuesAuth, s.queuesHandler())
 	app.Get("/metrics", s.requireKey(storage.ScopeAdmin), s.metricsHandler())
+	app.Get("/files/*", s.file)
 }

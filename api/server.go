@@ -14,6 +14,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
 )
 
 // Config is the api's own settings.
@@ -31,12 +32,6 @@ type Config struct {
 	AdminQueuesWrite bool
 }
 
-// ObjectStore is what the api needs of the object store for /health.
-type ObjectStore interface {
-	Ping(ctx context.Context) error
-	Mode() string
-}
-
 // Deps are the api's collaborators.
 type Deps struct {
 	Keys      *storage.KeyStore
@@ -44,7 +39,7 @@ type Deps struct {
 	Usage     *storage.Usage
 	Jobs      *jobs.Client
 	RedisPing func(ctx context.Context) error
-	Objects   ObjectStore
+	Objects   *objstore.Store
 	Log       *slog.Logger
 	// Metrics, when set, records HTTP metrics and serves /metrics (admin scope).
 	Metrics *Metrics

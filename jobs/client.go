@@ -143,7 +143,7 @@ func (c *Client) enqueue(ctx context.Context, spec Spec) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	payload, err := json.Marshal(spec.Payload)
+	payload, err := Marshal(spec.Payload)
 	if err != nil {
 		return Info{}, fmt.Errorf("jobs: encode %s payload: %w", spec.Type, err)
 	}

@@ -5,6 +5,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -26,6 +27,8 @@ const (
 	// TypePing is a no-op round trip through the queue: operators use it to prove a worker answers,
 	// and the benchmark uses it to measure the queue's own overhead.
 	TypePing = "system:ping"
+	// TypeObjectRetention deletes stored objects older than the retention age (scheduled hourly).
+	TypeObjectRetention = "storage:retention"
 )
 
 // Task headers. They travel with the task, not in its payload, so every handler gets them the same way.
@@ -48,7 +51,8 @@ type Policy struct {
 const defaultRetention = 24 * time.Hour
 
 var policies = map[string]Policy{
-	TypePing: {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour},
+	TypePing:            {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour},
+	TypeObjectRetention: {Queue: QueueLow, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.
@@ -83,3 +87,17 @@ type PingResult struct {
 	StartedAt time.Time `json:"started_at"`
 	DelayMS   int       `json:"delay_ms"`
 }
+
+// RetentionPayload asks for objects under Prefix older than MaxAgeSeconds to be deleted.
+type RetentionPayload struct {
+	Prefix        string `json:"prefix"`
+	MaxAgeSeconds int64  `json:"max_age_seconds"`
+}
+
+// RetentionResult reports a retention sweep.
+type RetentionResult struct {
+	Deleted int `json:"deleted"`
+}
+
+// Marshal encodes a payload as it travels in a task.
+func Marshal(payload any) ([]byte, error) { return json.Marshal(payload) }

@@ -35,11 +35,16 @@ type config struct {
 	WorkerPollInterval time.Duration
 	MetricsAddr        string
 	AdminQueuesWrite   bool
+	FilesSigningKey    string
+	ObjectRetention    time.Duration
 }
 
 type s3Config struct {
 	Endpoint, AccessKey, SecretKey, Bucket, Region string
 	UseSSL                                         bool
+	// PublicURL is the base URL clients reach the bucket's endpoint by, when it is not the
+	// internal endpoint: presigned URLs are signed for that host.
+	PublicURL string
 }
 
 // configError names the variable, so start-up fails with one clear line.
@@ -76,8 +81,9 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		S3: s3Config{
 			Endpoint: env("S3_ENDPOINT", ""), AccessKey: env("S3_ACCESS_KEY", ""),
 			SecretKey: env("S3_SECRET_KEY", ""), Bucket: env("S3_BUCKET", "tbackend"),
-			Region: env("S3_REGION", "us-east-1"),
+			Region: env("S3_REGION", "us-east-1"), PublicURL: env("S3_PUBLIC_URL", env("PUBLIC_BASE_URL", "")),
 		},
+		FilesSigningKey: env("FILES_SIGNING_KEY", ""),
 	}
 	checks := []func() error{
 		func() error { return checkAddr("HTTP_ADDR", cfg.HTTPAddr) },
@@ -107,6 +113,17 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			cfg.AdminQueuesWrite, err = boolean("ADMIN_QUEUES_WRITE", env("ADMIN_QUEUES_WRITE", "false"))
 			return err
 		},
+		func() error { return checkURL("S3_PUBLIC_URL", cfg.S3.PublicURL) },
+		func() (err error) {
+			cfg.ObjectRetention, err = duration("OBJECT_RETENTION", env("OBJECT_RETENTION", "168h"), 0, 10*365*24*time.Hour)
+			return err
+		},
+		func() error {
+			if cfg.FilesSigningKey != "" && len(cfg.FilesSigningKey) < 32 {
+				return &configError{"FILES_SIGNING_KEY", "must be at least 32 characters (for example: openssl rand -hex 32)"}
+			}
+			return nil
+		},
 	}
 	cfg.BlockfrostURL = env("BLOCKFROST_URL", defaultBlockfrostURL(cfg.Network))
 	checks = append(checks, func() error { return checkURL("BLOCKFROST_URL", cfg.BlockfrostURL) })
@@ -129,6 +146,9 @@ func requireForRole(role string, cfg config) error {
 	}
 	if _, err := storage.RedisOptions(r); err != nil {
 		return err
+	}
+	if cfg.S3.Endpoint == "" && cfg.FilesSigningKey == "" && (role == "api" || role == "worker") {
+		return &configError{"FILES_SIGNING_KEY", "required with the local object store (S3_ENDPOINT unset): api and worker sign and check file URLs with it"}
 	}
 	if role == "worker" {
 		if cfg.OpenAIKey == "" {

@@ -23,6 +23,9 @@ func (s *service) dev(ctx context.Context, stdout io.Writer) error {
 	if err := s.openRedis(ctx); err != nil {
 		return err
 	}
+	if err := s.openObjects(ctx); err != nil {
+		return err
+	}
 	ready := make(chan string, 1)
 	go func() {
 		select {

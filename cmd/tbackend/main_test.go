@@ -187,8 +187,14 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		want string
 	}{
 		{"api", nil, "REDIS_URL: required"},
-		{"worker", []string{"REDIS_URL", "redis://x:6379"}, "OPENAI_API_KEY: required"},
-		{"worker", []string{"REDIS_URL", "redis://x:6379", "OPENAI_API_KEY", "k"}, "BLOCKFROST_PROJECT_ID: required"},
+		{"api", []string{"REDIS_URL", "redis://x:6379"}, "FILES_SIGNING_KEY: required"},
+		{"dev", []string{"FILES_SIGNING_KEY", "short"}, "FILES_SIGNING_KEY:"},
+		{"dev", []string{"OBJECT_RETENTION", "forever"}, "OBJECT_RETENTION:"},
+		{"dev", []string{"S3_PUBLIC_URL", "minio:9000"}, "S3_PUBLIC_URL:"},
+		{"dev", []string{"METRICS_ADDR", "9090"}, "METRICS_ADDR:"},
+		{"dev", []string{"ADMIN_QUEUES_WRITE", "sure"}, "ADMIN_QUEUES_WRITE:"},
+		{"worker", []string{"REDIS_URL", "redis://x:6379", "S3_ENDPOINT", "s3:9000", "S3_ACCESS_KEY", "a", "S3_SECRET_KEY", "b"}, "OPENAI_API_KEY: required"},
+		{"worker", []string{"REDIS_URL", "redis://x:6379", "FILES_SIGNING_KEY", strings.Repeat("k", 32), "OPENAI_API_KEY", "k"}, "BLOCKFROST_PROJECT_ID: required"},
 		{"api", []string{"REDIS_URL", "mysql://x"}, "REDIS_URL:"},
 		{"api", []string{"REDIS_SENTINEL_ADDRS", "a:1,b:2"}, "REDIS_MASTER_NAME:"},
 		{"dev", []string{"CARDANO_NETWORK", "testnet"}, "CARDANO_NETWORK:"},
@@ -322,7 +328,8 @@ func TestDevEmbedsRedis(t *testing.T) {
 func TestSeparateAPIAndWorkerWithGracefulShutdown(t *testing.T) {
 	url := testRedisURL(t)
 	addr := freeAddr(t)
-	env := envOf("REDIS_URL", url, "HTTP_ADDR", addr, "OPENAI_API_KEY", "k", "BLOCKFROST_PROJECT_ID", "p")
+	env := envOf("REDIS_URL", url, "HTTP_ADDR", addr, "OPENAI_API_KEY", "k", "BLOCKFROST_PROJECT_ID", "p",
+		"STORAGE_DIR", t.TempDir(), "FILES_SIGNING_KEY", strings.Repeat("k", 32))
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"keys", "create", "--name", "op", "--scopes", "admin", "--json"}, env, &out, io.Discard); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/tbackend/tbackend/api"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
 )
 
@@ -56,6 +57,9 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	if err := rt.openRedis(ctx); err != nil {
 		return err
 	}
+	if err := rt.openObjects(ctx); err != nil {
+		return err
+	}
 	if role == "api" {
 		rt.upstreams["openai"], rt.upstreams["blockfrost"] = modeOf(cfg.OpenAIKey), modeOf(cfg.BlockfrostID)
 		return rt.serveAPI(ctx, nil)
@@ -86,6 +90,7 @@ type service struct {
 	rdb       redis.UniversalClient
 	upstreams map[string]string
 	reg       *prometheus.Registry
+	objects   *objstore.Store
 	closers   []func()
 }
 
@@ -137,6 +142,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Usage:     storage.NewUsage(s.rdb, s.keys),
 		Jobs:      jc,
 		RedisPing: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
+		Objects:   s.objects,
 		Log:       s.log,
 	})
 	if err != nil {
@@ -159,8 +165,15 @@ func (s *service) serveWorker(ctx context.Context) error {
 		NoticePrefix: s.keys.Notices(""), Metrics: workers.NewMetrics(s.reg),
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
+	sch, err := s.scheduleRetention(w)
+	if err != nil {
+		return err
+	}
+	if sch != nil {
+		defer sch.Shutdown()
+	}
 	s.log.Info("worker started", "concurrency", s.cfg.WorkerConcurrency, "poll_interval", s.cfg.WorkerPollInterval.String())
-	err := w.Run(ctx)
+	err = w.Run(ctx)
 	s.log.Info("worker stopped")
 	return err
 }
