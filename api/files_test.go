@@ -31,7 +31,7 @@ func TestSignedFiles(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		rng, contentRange string
-		want             []byte
+		want              []byte
 	}{
 		{"bytes=0-9", "bytes 0-9/10000", data[:10]},
 		{"bytes=9990-", "bytes 9990-9999/10000", data[9990:]},
