@@ -82,10 +82,13 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		AppName:               "tbackend",
 		DisableStartupMessage: true,
 		StreamRequestBody:     true,
-		BodyLimit:             bodyReadAhead,
-		ReadTimeout:           60 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          s.writeError,
+		// Values read from a request (headers, params, method) are copies, not views into
+		// fasthttp's reused buffers: they outlive the request in metrics, jobs and goroutines.
+		Immutable:    true,
+		BodyLimit:    bodyReadAhead,
+		ReadTimeout:  60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorHandler: s.writeError,
 	})
 	s.routes()
 	return s, nil

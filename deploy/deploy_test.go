@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -16,19 +17,26 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// allowedEnv is the environment contract of the tbackend binary (the
-// project design's Environment table). Deploy files may set nothing else on tbackend
-// containers, so a typo or an invented variable fails here, not in
+// allowedEnv is the environment contract of the tbackend binary: every name its configuration
+// reads (cmd/tbackend/config.go is the only place that reads the environment). Deploy files may
+// set nothing else on tbackend containers, so a typo or an invented variable fails here, not in
 // production.
-var allowedEnv = set(
-	"HTTP_ADDR", "REDIS_URL",
-	"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET", "S3_REGION", "S3_USE_SSL",
-	"PUBLIC_BASE_URL",
-	"OPENAI_API_KEY", "OPENAI_BASE_URL",
-	"BLOCKFROST_PROJECT_ID", "BLOCKFROST_URL", "CARDANO_NETWORK",
-	"LOG_LEVEL", "LOG_FORMAT",
-	"PAYMENTS_CONFIG", "WORKER_CONCURRENCY",
-)
+var allowedEnv = configEnv()
+
+func configEnv() map[string]bool {
+	src, err := os.ReadFile(filepath.Join("..", "cmd", "tbackend", "config.go"))
+	if err != nil {
+		panic(err)
+	}
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`env\("([A-Z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		names[m[1]] = true
+	}
+	if len(names) < 20 {
+		panic(fmt.Sprintf("found only %d environment names in config.go", len(names)))
+	}
+	return names
+}
 
 // requiredEnv must reach both roles in every deployment flavour.
 var requiredEnv = []string{"REDIS_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"}

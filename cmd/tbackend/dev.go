@@ -26,6 +26,7 @@ func (s *service) dev(ctx context.Context, stdout io.Writer) error {
 	if err := s.openObjects(ctx); err != nil {
 		return err
 	}
+	s.startMetrics(ctx)
 	ready := make(chan string, 1)
 	go func() {
 		select {

@@ -337,8 +337,15 @@ func TestSeparateAPIAndWorkerWithGracefulShutdown(t *testing.T) {
 	var k struct{ Key string }
 	_ = json.Unmarshal(out.Bytes(), &k)
 
+	metricsAddr := freeAddr(t)
+	workerEnv := func(k string) string {
+		if k == "METRICS_ADDR" {
+			return metricsAddr
+		}
+		return env(k)
+	}
 	apiSvc := start(t, []string{"api"}, env)
-	worker := start(t, []string{"worker"}, env)
+	worker := start(t, []string{"worker"}, workerEnv)
 	base := "http://" + addr
 	waitFor(t, "the api to listen", 10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
@@ -349,6 +356,18 @@ func TestSeparateAPIAndWorkerWithGracefulShutdown(t *testing.T) {
 	})
 	if res := call(t, "POST", base+"/admin/ping", k.Key, `{}`); res.status != 200 {
 		t.Fatalf("ping: %d %s", res.status, res.raw)
+	}
+	// The worker is scraped and probed on METRICS_ADDR.
+	if h := call(t, "GET", "http://"+metricsAddr+"/health", "", ""); h.status != 200 || h.body["status"] != "ok" {
+		t.Fatalf("worker /health: %d %s", h.status, h.raw)
+	}
+	m := call(t, "GET", "http://"+metricsAddr+"/metrics", "", "")
+	if !strings.Contains(m.raw, `tbackend_jobs_total{outcome="succeeded",type="system:ping"} 1`) {
+		t.Fatalf("worker metrics lack the ping job:\n%.2000s", m.raw)
+	}
+	am := call(t, "GET", base+"/metrics", k.Key, "")
+	if !strings.Contains(am.raw, `asynq_tasks_processed_total{queue="default"}`) || !strings.Contains(am.raw, `tbackend_http_requests_total{method="POST",route="/admin/ping",status="200"} 1`) {
+		t.Fatalf("api metrics lack queue or http figures:\n%s", am.raw)
 	}
 
 	// A request in flight when both processes are told to stop still gets its answer.

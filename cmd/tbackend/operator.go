@@ -30,15 +30,27 @@ func registerQueueMetrics(reg prometheus.Registerer, rdb redis.UniversalClient) 
 	reg.MustRegister(metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
 }
 
-// serveMetrics answers /metrics on METRICS_ADDR (no auth: bind it where only scrapers reach)
-// until ctx ends.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
+// serveMetrics answers /metrics and a liveness /health on METRICS_ADDR (no auth: bind it where
+// only scrapers and probes reach) until ctx ends. It is how a worker, which serves no api, is
+// scraped and probed.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, ping func(context.Context) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return &configError{"METRICS_ADDR", err.Error()}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := ping(pctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"degraded","checks":{"redis":{"status":"down"}}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok","checks":{"redis":{"status":"ok"}}}`))
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

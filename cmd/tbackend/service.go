@@ -44,13 +44,6 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	log := newLogger(cfg, stderr)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
-	if cfg.MetricsAddr != "" {
-		go func() {
-			if err := serveMetrics(ctx, cfg.MetricsAddr, rt.reg); err != nil {
-				log.Error("metrics listener", "error", err)
-			}
-		}()
-	}
 	if role == "dev" {
 		return rt.dev(ctx, stdout)
 	}
@@ -60,6 +53,7 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	if err := rt.openObjects(ctx); err != nil {
 		return err
 	}
+	rt.startMetrics(ctx)
 	if role == "api" {
 		rt.upstreams["openai"], rt.upstreams["blockfrost"] = modeOf(cfg.OpenAIKey), modeOf(cfg.BlockfrostID)
 		return rt.serveAPI(ctx, nil)
@@ -98,6 +92,20 @@ func (s *service) close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
+}
+
+func (s *service) ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// startMetrics serves METRICS_ADDR, when set, until ctx ends (after Redis is open).
+func (s *service) startMetrics(ctx context.Context) {
+	if s.cfg.MetricsAddr == "" {
+		return
+	}
+	go func() {
+		if err := serveMetrics(ctx, s.cfg.MetricsAddr, s.reg, s.ping); err != nil {
+			s.log.Error("metrics listener", "error", err)
+		}
+	}()
 }
 
 func (s *service) openRedis(ctx context.Context) error {
@@ -141,7 +149,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Limiter:   storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:     storage.NewUsage(s.rdb, s.keys),
 		Jobs:      jc,
-		RedisPing: func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
+		RedisPing: s.ping,
 		Objects:   s.objects,
 		Log:       s.log,
 	})
