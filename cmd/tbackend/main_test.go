@@ -270,8 +270,9 @@ func TestKeysCommand(t *testing.T) {
 
 func TestDevRoundTrip(t *testing.T) {
 	s, base, key := startDev(t, "REDIS_URL", testRedisURL(t))
+	spec := newSpecChecker(t, base)
 
-	res := call(t, "POST", base+"/admin/ping", key, `{"delay_ms": 10}`, "X-Request-Id", "e2e-req-1")
+	res := spec.call(t, "POST", base+"/admin/ping", key, `{"delay_ms": 10}`, "X-Request-Id", "e2e-req-1")
 	if res.status != 200 || res.body["worker"] == "" || res.header.Get("X-Job-Id") == "" || res.header.Get("X-Request-ID") != "e2e-req-1" {
 		t.Fatalf("sync ping: %d %v %s", res.status, res.header, res.raw)
 	}
@@ -280,13 +281,13 @@ func TestDevRoundTrip(t *testing.T) {
 		return strings.Contains(s.stderr.String(), `"msg":"job succeeded"`) && strings.Contains(s.stderr.String(), `"request_id":"e2e-req-1"`)
 	})
 
-	acc := call(t, "POST", base+"/admin/ping", key, `{"delay_ms": 50}`, "Prefer", "respond-async")
+	acc := spec.call(t, "POST", base+"/admin/ping", key, `{"delay_ms": 50}`, "Prefer", "respond-async")
 	if acc.status != 202 {
 		t.Fatalf("async ping: %d %s", acc.status, acc.raw)
 	}
 	var st reply
 	waitFor(t, "the async job to succeed", 10*time.Second, func() bool {
-		st = call(t, "GET", acc.body["status_url"].(string), key, "")
+		st = spec.call(t, "GET", acc.body["status_url"].(string), key, "")
 		return st.body["status"] == "succeeded"
 	})
 	result, _ := st.body["result"].(map[string]any)
@@ -298,7 +299,9 @@ func TestDevRoundTrip(t *testing.T) {
 		h := call(t, "GET", base+"/health", "", "")
 		return h.status == 200 && h.body["status"] == "ok"
 	})
-	h := call(t, "GET", base+"/health", "", "")
+	h := spec.call(t, "GET", base+"/health", "", "")
+	spec.call(t, "GET", base+"/usage", key, "")
+	spec.call(t, "GET", base+"/api", "", "")
 	checks := h.body["checks"].(map[string]any)
 	if checks["openai"].(map[string]any)["mode"] != "emulated" || checks["blockfrost"].(map[string]any)["mode"] != "emulated" {
 		t.Fatalf("health: %s", h.raw)
