@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
 )
@@ -58,7 +59,12 @@ func (s *service) scheduleRetention(w *workers.Server) (*asynq.Scheduler, error)
 	if err != nil {
 		return nil, err
 	}
-	sch := asynq.NewSchedulerFromRedisClient(s.rdb, &asynq.SchedulerOpts{Location: time.UTC, LogLevel: asynq.WarnLevel})
+	opts, err := storage.RedisOptions(s.cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	// A connection of its own: the scheduler closes its client on shutdown.
+	sch := asynq.NewScheduler(ownConn{opts}, &asynq.SchedulerOpts{Location: time.UTC, LogLevel: asynq.WarnLevel})
 	_, err = sch.Register("@every "+retentionEvery.String(), asynq.NewTask(jobs.TypeObjectRetention, payload),
 		asynq.Queue(pol.Queue), asynq.Timeout(pol.Timeout), asynq.MaxRetry(pol.MaxRetry),
 		asynq.Retention(pol.Retention), asynq.Unique(retentionEvery-time.Minute))
