@@ -132,6 +132,16 @@ func TestGolden(t *testing.T) {
 			value:  func(*testing.T) any { return pingResult() },
 			decode: roundTrip[jobs.PingResult],
 		},
+		{
+			file:   "retention_payload.json",
+			value:  func(*testing.T) any { return jobs.RetentionPayload{Prefix: "images/", MaxAgeSeconds: 7 * 24 * 3600} },
+			decode: roundTrip[jobs.RetentionPayload],
+		},
+		{
+			file:   "retention_result.json",
+			value:  func(*testing.T) any { return jobs.RetentionResult{Deleted: 42} },
+			decode: roundTrip[jobs.RetentionResult],
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -305,6 +315,7 @@ func TestNames(t *testing.T) {
 	// Renaming any of these breaks a running deployment (queued tasks, waiting callers).
 	cases := [][2]string{
 		{jobs.TypePing, "system:ping"},
+		{jobs.TypeObjectRetention, "storage:retention"},
 		{jobs.QueueCritical, "critical"},
 		{jobs.QueueDefault, "default"},
 		{jobs.QueueLow, "low"},

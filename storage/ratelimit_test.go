@@ -1,0 +1,241 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/redistest"
+)
+
+func newLimiter(t *testing.T) (*storage.RateLimiter, *redis.Client) {
+	t.Helper()
+	rdb := redistest.Claim(t)
+	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
+	return storage.NewRateLimiter(rdb, keys), rdb
+}
+
+func TestRateLimiterUnlimited(t *testing.T) {
+	rl, rdb := newLimiter(t)
+	ctx := context.Background()
+	for _, rpm := range []int{0, -1, -100} {
+		for i := range 100 {
+			d, err := rl.Allow(ctx, "key_unlimited", rpm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allowed || d.Limit != 0 || d.RetryAfter != 0 {
+				t.Fatalf("rpm %d call %d: %+v, want allowed with Limit 0", rpm, i, d)
+			}
+		}
+	}
+	if n := rdb.DBSize(ctx).Val(); n != 0 {
+		t.Fatalf("unlimited keys wrote %d Redis keys", n)
+	}
+}
+
+func TestRateLimiterBurst(t *testing.T) {
+	cases := []struct {
+		rpm int
+	}{{1}, {2}, {5}, {7}, {60}}
+	for _, c := range cases {
+		t.Run(fmt.Sprint("rpm=", c.rpm), func(t *testing.T) {
+			rl, _ := newLimiter(t)
+			ctx := context.Background()
+			key := "key_burst"
+			interval := time.Minute / time.Duration(c.rpm)
+			for i := range c.rpm {
+				d, err := rl.Allow(ctx, key, c.rpm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !d.Allowed {
+					t.Fatalf("call %d of a burst of %d refused: %+v", i+1, c.rpm, d)
+				}
+				if d.Limit != c.rpm {
+					t.Errorf("Limit = %d, want %d", d.Limit, c.rpm)
+				}
+				if want := c.rpm - 1 - i; d.Remaining != want {
+					t.Errorf("call %d: Remaining = %d, want %d", i+1, d.Remaining, want)
+				}
+				if d.RetryAfter != 0 {
+					t.Errorf("allowed call %d has RetryAfter %v", i+1, d.RetryAfter)
+				}
+				// Reset is when the bucket is full again: (i+1) intervals from now, less elapsed time.
+				if d.Reset <= 0 || d.Reset > time.Duration(i+1)*interval+time.Millisecond {
+					t.Errorf("call %d: Reset = %v, want in (0, %v]", i+1, d.Reset, time.Duration(i+1)*interval)
+				}
+			}
+			prevRetry := time.Duration(1 << 62)
+			for range 3 {
+				d, err := rl.Allow(ctx, key, c.rpm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed {
+					t.Fatalf("call %d allowed past the burst of %d: %+v", c.rpm+1, c.rpm, d)
+				}
+				if d.Remaining != 0 || d.Limit != c.rpm {
+					t.Errorf("refused: Remaining %d Limit %d, want 0 and %d", d.Remaining, d.Limit, c.rpm)
+				}
+				if d.RetryAfter <= 0 || d.RetryAfter > interval+time.Millisecond {
+					t.Errorf("refused: RetryAfter = %v, want in (0, %v]", d.RetryAfter, interval)
+				}
+				if d.Reset <= 0 || d.Reset > time.Minute {
+					t.Errorf("refused: Reset = %v, want in (0, 1m]", d.Reset)
+				}
+				// A refused request spends nothing: the wait does not grow.
+				if d.RetryAfter > prevRetry {
+					t.Errorf("refused calls pushed the wait from %v to %v", prevRetry, d.RetryAfter)
+				}
+				prevRetry = d.RetryAfter
+			}
+		})
+	}
+}
+
+func TestRateLimiterStateKey(t *testing.T) {
+	rdb := redistest.Claim(t)
+	ctx := context.Background()
+	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
+	rl := storage.NewRateLimiter(rdb, keys)
+	if _, err := rl.Allow(ctx, "key_a", 6); err != nil {
+		t.Fatal(err)
+	}
+	all, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0] != keys.RateLimit("key_a") {
+		t.Fatalf("keys = %v, want only %s", all, keys.RateLimit("key_a"))
+	}
+	// One request at 6 rpm fills the bucket back in 10 s; the state lives about that long.
+	ttl, err := rdb.PTTL(ctx, keys.RateLimit("key_a")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 0 || ttl > 12*time.Second {
+		t.Fatalf("state TTL = %v, want in (0, 12s]", ttl)
+	}
+}
+
+func TestRateLimiterKeysIndependent(t *testing.T) {
+	rl, rdb := newLimiter(t)
+	ctx := context.Background()
+	const rpm = 3
+	for range rpm {
+		if d, err := rl.Allow(ctx, "key_a", rpm); err != nil || !d.Allowed {
+			t.Fatalf("key_a: %+v %v", d, err)
+		}
+	}
+	if d, _ := rl.Allow(ctx, "key_a", rpm); d.Allowed {
+		t.Fatal("key_a allowed past its burst")
+	}
+	for i := range rpm {
+		d, err := rl.Allow(ctx, "key_b", rpm)
+		if err != nil || !d.Allowed {
+			t.Fatalf("key_b call %d refused after key_a ran out: %+v %v", i+1, d, err)
+		}
+		if d.Remaining != rpm-1-i {
+			t.Fatalf("key_b call %d: Remaining %d, want %d", i+1, d.Remaining, rpm-1-i)
+		}
+	}
+	// Same id under another prefix is another bucket too.
+	other := storage.NewRateLimiter(rdb, storage.NewKeys("other:"))
+	if d, err := other.Allow(ctx, "key_a", rpm); err != nil || !d.Allowed {
+		t.Fatalf("key_a under another prefix: %+v %v", d, err)
+	}
+}
+
+func TestRateLimiterRefill(t *testing.T) {
+	rl, _ := newLimiter(t)
+	ctx := context.Background()
+	// 600 rpm: one request back every 100 ms.
+	const rpm = 600
+	for range rpm {
+		if d, err := rl.Allow(ctx, "key_r", rpm); err != nil || !d.Allowed {
+			t.Fatalf("burst refused early: %+v %v", d, err)
+		}
+	}
+	d, err := rl.Allow(ctx, "key_r", rpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed {
+		// 600 calls may take longer than 100 ms under the race detector: then a refill is due.
+		t.Logf("a request refilled during the burst (slow machine)")
+	}
+	// Once refused, a request is allowed again after RetryAfter (bounded wait).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := rl.Allow(ctx, "key_r", rpm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			if d.RetryAfter <= 0 || d.RetryAfter > 100*time.Millisecond {
+				t.Fatalf("RetryAfter = %v, want in (0, 100ms]", d.RetryAfter)
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no request allowed again within 5 s")
+			}
+			time.Sleep(d.RetryAfter)
+			continue
+		}
+		break
+	}
+}
+
+func TestRateLimiterConcurrent(t *testing.T) {
+	rl, _ := newLimiter(t)
+	ctx := context.Background()
+	const (
+		rpm        = 50
+		goroutines = 20
+		calls      = 10
+	)
+	interval := time.Minute / rpm // 1.2 s
+	var allowed, refused atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*calls)
+	start := time.Now()
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				d, err := rl.Allow(ctx, "key_c", rpm)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if d.Allowed {
+					allowed.Add(1)
+				} else {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Exactly the burst is allowed; only if the run outlasted an interval (a very slow machine)
+	// may refills have added one request per interval.
+	want := int64(rpm)
+	maxAllowed := want + int64(elapsed/interval)
+	if got := allowed.Load(); got < want || got > maxAllowed {
+		t.Fatalf("allowed %d of %d concurrent calls in %v, want %d (the check is not atomic)",
+			got, goroutines*calls, elapsed, want)
+	}
+	if allowed.Load()+refused.Load() != goroutines*calls {
+		t.Fatalf("answers %d, want %d", allowed.Load()+refused.Load(), goroutines*calls)
+	}
+}
