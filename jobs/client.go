@@ -244,7 +244,9 @@ func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait t
 	}
 }
 
-// stored reads the result asynq kept for a finished job; done is false while it still runs.
+// stored reads the result asynq kept for a finished job; done is false while it still runs. The
+// worker stores the outcome just before asynq moves the task to completed or archived, so a stored
+// outcome counts as finished whatever the state says.
 func (c *Client) stored(info Info) (Outcome, bool, error) {
 	ti, err := c.insp.GetTaskInfo(info.Queue, info.ID)
 	if err != nil {
@@ -253,22 +255,42 @@ func (c *Client) stored(info Info) (Outcome, bool, error) {
 		}
 		return Outcome{}, false, fmt.Errorf("jobs: read %s: %w", info.ID, err)
 	}
-	switch ti.State {
-	case asynq.TaskStateCompleted, asynq.TaskStateArchived:
-		return outcomeOf(ti), true, nil
+	if o, ok := storedOutcome(ti); ok || finished(ti) {
+		if !ok {
+			o = outcomeOf(ti)
+		}
+		return o, true, nil
 	}
 	return Outcome{}, false, nil
 }
 
-// outcomeOf reads a finished task's stored outcome. A task archived without one (its worker died
-// on every attempt) is reported as a generic failure: asynq's LastErr may hold internals.
-func outcomeOf(ti *asynq.TaskInfo) Outcome {
+func finished(ti *asynq.TaskInfo) bool {
+	return ti.State == asynq.TaskStateCompleted || ti.State == asynq.TaskStateArchived
+}
+
+func storedOutcome(ti *asynq.TaskInfo) (Outcome, bool) {
 	var o Outcome
 	if len(ti.Result) > 0 && json.Unmarshal(ti.Result, &o) == nil && o.JobID != "" {
+		return o, true
+	}
+	return Outcome{}, false
+}
+
+// outcomeOf reads a finished task's outcome. Without a stored one, asynq's own error text tells a
+// cancellation or a timeout (the job's context ended, so no result could be written) from other
+// failures, which are reported generically: LastErr may hold internals.
+func outcomeOf(ti *asynq.TaskInfo) Outcome {
+	if o, ok := storedOutcome(ti); ok {
 		return o
 	}
 	if ti.State == asynq.TaskStateCompleted {
 		return Outcome{JobID: ti.ID, OK: true, Result: json.RawMessage("null")}
+	}
+	switch ti.LastErr {
+	case context.Canceled.Error():
+		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeCanceled, Message: "the job was canceled", Status: 499}}
+	case context.DeadlineExceeded.Error():
+		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeTimeout, Message: "the job took too long", Status: 504}}
 	}
 	return Outcome{JobID: ti.ID, Error: &Error{Code: CodeInternal, Message: "the job failed", Status: 500}}
 }

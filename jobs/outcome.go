@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Outcome is what a finished job leaves behind: the worker stores it as the task's result and
@@ -16,6 +17,8 @@ type Outcome struct {
 	// Truncated marks a notice that left Result out because it was too large for pub/sub: the
 	// receiver reads the stored result instead.
 	Truncated bool `json:"truncated,omitempty"`
+	// FinishedAt is when the worker finished (asynq keeps its own times in whole seconds).
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Error is a job's failure as the caller should see it. Status is the HTTP status the api answers
@@ -57,7 +60,10 @@ func AsError(err error) *Error {
 // Decode unmarshals the outcome's result into v.
 func (o Outcome) Decode(v any) error {
 	if !o.OK {
-		return o.Error
+		if o.Error != nil {
+			return o.Error
+		}
+		return &Error{Code: CodeInternal, Message: "the job failed", Status: 500}
 	}
 	return json.Unmarshal(o.Result, v)
 }

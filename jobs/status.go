@@ -57,33 +57,44 @@ func statusOf(ti *asynq.TaskInfo) Status {
 	if t, err := time.Parse(time.RFC3339Nano, ti.Headers[HeaderEnqueuedAt]); err == nil {
 		st.CreatedAt = &t
 	}
-	switch ti.State {
-	case asynq.TaskStateActive:
+	_, hasOutcome := storedOutcome(ti)
+	switch {
+	case hasOutcome || finished(ti):
+		st.fill(ti, outcomeOf(ti))
+	case ti.State == asynq.TaskStateActive:
 		st.Status = StateRunning
-	case asynq.TaskStateCompleted, asynq.TaskStateArchived:
-		o := outcomeOf(ti)
-		st.Status = StateSucceeded
-		if !o.OK {
-			st.Status = StateFailed
-			st.Error = o.Error
-			if o.Error != nil && o.Error.Code == CodeCanceled {
-				st.Status = StateCanceled
-			}
-		} else if len(o.Result) > 0 {
-			st.Result = o.Result
-		}
-		done := ti.CompletedAt
-		if done.IsZero() {
-			done = ti.LastFailedAt
-		}
-		if !done.IsZero() {
-			d := done.UTC()
-			st.CompletedAt = &d
-		}
 	default: // pending, scheduled, retry, aggregating
 		st.Status = StateQueued
 	}
 	return st
+}
+
+// fill reports a finished job.
+func (st *Status) fill(ti *asynq.TaskInfo, o Outcome) {
+	st.Status = StateSucceeded
+	if !o.OK {
+		st.Status, st.Error = StateFailed, o.Error
+		if o.Error != nil && o.Error.Code == CodeCanceled {
+			st.Status = StateCanceled
+		}
+	} else if len(o.Result) > 0 {
+		st.Result = o.Result
+	}
+	done := o.FinishedAt
+	for _, t := range []time.Time{ti.CompletedAt, ti.LastFailedAt} {
+		if done.IsZero() {
+			done = t
+		}
+	}
+	if done.IsZero() {
+		return
+	}
+	// asynq's own times have whole seconds: never report a job finished before it was created.
+	if st.CreatedAt != nil && done.Before(*st.CreatedAt) {
+		done = *st.CreatedAt
+	}
+	d := done.UTC()
+	st.CompletedAt = &d
 }
 
 // Workers counts the worker processes that sent asynq a heartbeat recently.

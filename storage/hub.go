@@ -21,6 +21,10 @@ type Hub struct {
 	mu       sync.Mutex
 	channels map[string]*hubChannel
 	closed   bool
+	// wire orders (un)subscriptions: a map change and the command that mirrors it on the
+	// connection happen together, so a last subscriber leaving while a new one joins the same
+	// channel cannot reach Redis as SUBSCRIBE then UNSUBSCRIBE and leave the newcomer deaf.
+	wire sync.Mutex
 }
 
 type hubChannel struct {
@@ -96,9 +100,11 @@ func offer(ch chan []byte, msg []byte) {
 // published after Subscribe returns is never missed. cancel leaves the channel.
 func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, func(), error) {
 	ch := make(chan []byte, h.buf)
+	h.wire.Lock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		h.wire.Unlock()
 		return nil, nil, ErrHubClosed
 	}
 	c := h.channels[channel]
@@ -113,10 +119,12 @@ func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, fun
 	cancel := func() { h.leave(channel, ch) }
 	if first {
 		if err := h.ps.Subscribe(ctx, channel); err != nil {
+			h.wire.Unlock()
 			cancel()
 			return nil, nil, err
 		}
 	}
+	h.wire.Unlock()
 	select {
 	case <-c.ready:
 		return ch, cancel, nil
@@ -127,6 +135,8 @@ func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, fun
 }
 
 func (h *Hub) leave(channel string, ch chan []byte) {
+	h.wire.Lock()
+	defer h.wire.Unlock()
 	h.mu.Lock()
 	c := h.channels[channel]
 	if c == nil {

@@ -164,6 +164,7 @@ func call(ctx context.Context, f Func, t *asynq.Task) (res any, err error) {
 // finish stores the outcome as the task's result and tells the waiting api process. Neither step
 // may be skipped because the job's own context ended, so both run on a fresh short context.
 func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
+	o.FinishedAt = time.Now().UTC()
 	body, err := json.Marshal(o)
 	if err != nil {
 		s.log.Error("encode outcome", "error", err)
@@ -171,7 +172,7 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 	}
 	if _, err := t.ResultWriter().Write(body); err != nil {
 		// The task's context is gone (canceled or timed out): the notice below still reaches a
-		// waiting caller, and a later status read reports a generic failure.
+		// waiting caller, and a later status read tells the cause from asynq's own error text.
 		s.log.Warn("store job result", "job_id", o.JobID, "error", err)
 	}
 	ch := t.Headers()[jobs.HeaderReplyTo]
