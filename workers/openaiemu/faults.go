@@ -1,0 +1,478 @@
+package openaiemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Endpoint names an emulated endpoint, for request counters and for scoping faults.
+type Endpoint string
+
+// The emulated endpoints.
+const (
+	EndpointChatCompletions  Endpoint = "chat.completions"   // POST /v1/chat/completions
+	EndpointImageGenerations Endpoint = "images.generations" // POST /v1/images/generations
+	EndpointImageEdits       Endpoint = "images.edits"       // POST /v1/images/edits
+	EndpointImageVariations  Endpoint = "images.variations"  // POST /v1/images/variations
+	EndpointModelsList       Endpoint = "models.list"        // GET /v1/models
+	EndpointModelsRetrieve   Endpoint = "models.retrieve"    // GET /v1/models/{model}
+	EndpointFiles            Endpoint = "files"              // GET /files/{name}: image URLs (never faulted)
+)
+
+// FaultKind is what goes wrong.
+type FaultKind string
+
+// Fault kinds. Error kinds answer before the request is validated, like the real API's
+// gateway does; stream kinds act after Fault.After data events of a streamed chat completion
+// (on a non-streamed request they act before the body is written).
+const (
+	// FaultNone injects no error; Delay, FirstTokenDelay and ChunkDelay still apply.
+	FaultNone FaultKind = ""
+	// FaultRateLimit: 429, Retry-After, {"type":"requests","code":"rate_limit_exceeded"}.
+	FaultRateLimit FaultKind = "rate_limit"
+	// FaultQuota: 429 {"type":"insufficient_quota","code":"insufficient_quota"}.
+	FaultQuota FaultKind = "insufficient_quota"
+	// FaultServerError: 500 {"type":"server_error"}.
+	FaultServerError FaultKind = "server_error"
+	// FaultOverloaded: 503 {"type":"server_error"} "overloaded" with Retry-After.
+	FaultOverloaded FaultKind = "overloaded"
+	// FaultContentPolicy: images answer 400 {"code":"content_policy_violation"}; chat answers
+	// 200 with a refusal (message.content null, message.refusal set) like the real safety system.
+	FaultContentPolicy FaultKind = "content_policy"
+	// FaultStall stops sending after After events but keeps the connection open until the
+	// client leaves or StallFor passes (default 30s); non-streamed: no answer at all.
+	FaultStall FaultKind = "stall"
+	// FaultCut closes the TCP connection after After events (no [DONE], no final chunk).
+	FaultCut FaultKind = "cut"
+	// FaultMalformed sends a "data:" line that is not JSON after After events, then carries on
+	// normally; non-streamed: a 200 whose JSON body is cut short.
+	FaultMalformed FaultKind = "malformed"
+	// FaultStreamError sends `data: {"error":{...}}` (server_error) after After events and ends
+	// the stream without [DONE], as the real API does on a mid-stream failure; non-streamed: 500.
+	FaultStreamError FaultKind = "stream_error"
+)
+
+var faultKinds = []FaultKind{FaultRateLimit, FaultQuota, FaultServerError, FaultOverloaded,
+	FaultContentPolicy, FaultStall, FaultCut, FaultMalformed, FaultStreamError}
+
+// FaultHeader is the per-request fault override. Its value is Fault.String()'s syntax, for
+// example "stall;after=3", "rate_limit;retry_after=2s", "delay=300ms", or "none" to shield a
+// request from the emulator-wide faults. A request carrying the header ignores SetFaults.
+const FaultHeader = "X-Emulator-Fault"
+
+// FaultDirective starts an in-prompt fault override, for tests that reach the emulator through
+// a service that does not forward headers: a chat message text or an image prompt containing
+// "[[openaiemu:stall;after=2]]" gets that fault (the directive is removed from the text the
+// emulator echoes and counts). The header wins over a directive.
+const FaultDirective = "[[openaiemu:"
+
+// Fault describes an injected failure or slowness. The zero Fault does nothing.
+type Fault struct {
+	Kind FaultKind
+	// Endpoint limits an emulator-wide fault to one endpoint; "" means every API endpoint.
+	Endpoint Endpoint
+	// Times limits an emulator-wide fault to the next Times matching requests; 0 means until cleared.
+	Times int
+	// After is the number of stream data events sent before a stream fault acts
+	// (the first event is the role chunk).
+	After int
+	// Delay holds the whole answer back (time to response headers).
+	Delay time.Duration
+	// FirstTokenDelay: streams send their headers at once and the first event after this
+	// (non-streamed requests add it to Delay).
+	FirstTokenDelay time.Duration
+	// ChunkDelay paces stream events, overriding SetChunkDelay when > 0.
+	ChunkDelay time.Duration
+	// RetryAfter is the Retry-After of rate_limit, insufficient_quota and overloaded (default 1s).
+	RetryAfter time.Duration
+	// StallFor bounds a stall (default 30s); after it the emulator ends the response.
+	StallFor time.Duration
+}
+
+const (
+	defaultRetryAfter = time.Second
+	defaultStallFor   = 30 * time.Second
+)
+
+func (f Fault) retryAfter() time.Duration {
+	if f.RetryAfter > 0 {
+		return f.RetryAfter
+	}
+	return defaultRetryAfter
+}
+
+func (f Fault) stallFor() time.Duration {
+	if f.StallFor > 0 {
+		return f.StallFor
+	}
+	return defaultStallFor
+}
+
+// isZero reports whether f has no effect.
+func (f Fault) isZero() bool {
+	return f.Kind == FaultNone && f.Delay == 0 && f.FirstTokenDelay == 0 && f.ChunkDelay == 0
+}
+
+// String renders f in the FaultHeader syntax (Endpoint and Times are not part of it).
+func (f Fault) String() string {
+	var parts []string
+	if f.Kind != FaultNone {
+		parts = append(parts, string(f.Kind))
+	}
+	add := func(k string, d time.Duration) {
+		if d > 0 {
+			parts = append(parts, k+"="+d.String())
+		}
+	}
+	if f.After > 0 {
+		parts = append(parts, "after="+strconv.Itoa(f.After))
+	}
+	add("delay", f.Delay)
+	add("first_token_delay", f.FirstTokenDelay)
+	add("chunk_delay", f.ChunkDelay)
+	add("retry_after", f.RetryAfter)
+	add("stall_for", f.StallFor)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ";")
+}
+
+// ParseFault parses the FaultHeader syntax: items separated by ";", one bare item naming the
+// kind (or "none"), the others key=value with keys after, delay, first_token_delay,
+// chunk_delay, retry_after and stall_for (durations in time.ParseDuration form).
+func ParseFault(s string) (Fault, error) {
+	var f Fault
+	for item := range strings.SplitSeq(s, ";") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, hasValue := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !hasValue {
+			if k == "none" {
+				continue
+			}
+			kind := FaultKind(k)
+			known := false
+			for _, fk := range faultKinds {
+				known = known || fk == kind
+			}
+			if !known {
+				return Fault{}, fmt.Errorf("unknown fault kind %q", k)
+			}
+			f.Kind = kind
+			continue
+		}
+		if k == "after" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return Fault{}, fmt.Errorf("after: want a non-negative integer, got %q", v)
+			}
+			f.After = n
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Fault{}, fmt.Errorf("%s: want a duration, got %q", k, v)
+		}
+		switch k {
+		case "delay":
+			f.Delay = d
+		case "first_token_delay":
+			f.FirstTokenDelay = d
+		case "chunk_delay":
+			f.ChunkDelay = d
+		case "retry_after":
+			f.RetryAfter = d
+		case "stall_for":
+			f.StallFor = d
+		default:
+			return Fault{}, fmt.Errorf("unknown fault parameter %q", k)
+		}
+	}
+	return f, nil
+}
+
+// extractDirective finds and removes FaultDirective overrides in text.
+func extractDirective(text string) (clean, spec string, found bool) {
+	for {
+		i := strings.Index(text, FaultDirective)
+		if i < 0 {
+			return text, spec, found
+		}
+		j := strings.Index(text[i:], "]]")
+		if j < 0 {
+			return text, spec, found
+		}
+		spec, found = text[i+len(FaultDirective):i+j], true
+		text = text[:i] + text[i+j+2:]
+	}
+}
+
+type faultSlot struct {
+	f    Fault
+	left int // remaining uses when f.Times > 0
+}
+
+// SetFaults replaces the emulator-wide faults (none clears them). For each request the first
+// fault whose Endpoint matches and whose Times are not used up applies.
+func (e *Emulator) SetFaults(faults ...Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = e.faults[:0]
+	for _, f := range faults {
+		e.faults = append(e.faults, &faultSlot{f: f, left: f.Times})
+	}
+}
+
+// AddFault appends an emulator-wide fault after the existing ones.
+func (e *Emulator) AddFault(f Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = append(e.faults, &faultSlot{f: f, left: f.Times})
+}
+
+// ClearFaults removes every emulator-wide fault.
+func (e *Emulator) ClearFaults() { e.SetFaults() }
+
+// SetChunkDelay paces every stream: the delay between two stream events (default 0).
+func (e *Emulator) SetChunkDelay(d time.Duration) { e.chunkDelay.Store(int64(d)) }
+
+// errBadFault answers a malformed FaultHeader or directive: a bug in the test, not an API error.
+func errBadFault(err error) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Type: "emulator_error", Code: "bad_fault",
+		Message: "openaiemu: bad fault override: " + err.Error()}
+}
+
+// faultFor picks the fault for one request: the header, else an in-prompt directive, else
+// the first matching emulator-wide fault (whose use it records).
+func (e *Emulator) faultFor(r *http.Request, ep Endpoint, directive string, hasDirective bool) (Fault, *apiError) {
+	if h, ok := r.Header[http.CanonicalHeaderKey(FaultHeader)]; ok && len(h) > 0 {
+		f, err := ParseFault(h[0])
+		if err != nil {
+			return Fault{}, errBadFault(err)
+		}
+		e.noteFault(f)
+		return f, nil
+	}
+	if hasDirective {
+		f, err := ParseFault(directive)
+		if err != nil {
+			return Fault{}, errBadFault(err)
+		}
+		e.noteFault(f)
+		return f, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, s := range e.faults {
+		if s.f.Endpoint != "" && s.f.Endpoint != ep {
+			continue
+		}
+		if s.f.Times > 0 {
+			s.left--
+			if s.left <= 0 {
+				e.faults = append(e.faults[:i:i], e.faults[i+1:]...)
+			}
+		}
+		if !s.f.isZero() {
+			e.stats.Faults++
+			e.notifyLocked()
+		}
+		return s.f, nil
+	}
+	return Fault{}, nil
+}
+
+func (e *Emulator) noteFault(f Fault) {
+	if f.isZero() {
+		return
+	}
+	e.mu.Lock()
+	e.stats.Faults++
+	e.notifyLocked()
+	e.mu.Unlock()
+}
+
+// errorForFault returns the error answer of an error-kind fault, or nil.
+func errorForFault(f Fault, ep Endpoint, model string) *apiError {
+	switch f.Kind {
+	case FaultRateLimit:
+		if model == "" {
+			model = "requests"
+		}
+		secs := f.retryAfter().Seconds()
+		return &apiError{Status: http.StatusTooManyRequests, Type: "requests", Code: "rate_limit_exceeded",
+			Message: fmt.Sprintf("Rate limit reached for %s in organization org-emulator on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in %ss. Visit https://platform.openai.com/account/rate-limits to learn more.", model, fmtNum(math.Round(secs*1000)/1000))}
+	case FaultQuota:
+		return &apiError{Status: http.StatusTooManyRequests, Type: "insufficient_quota", Code: "insufficient_quota",
+			Message: "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."}
+	case FaultServerError:
+		return errServer()
+	case FaultOverloaded:
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error",
+			Message: "That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists."}
+	case FaultContentPolicy:
+		if isImageEndpoint(ep) {
+			return errContentPolicy()
+		}
+	}
+	return nil
+}
+
+func errServer() *apiError {
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error",
+		Message: "The server had an error while processing your request. Sorry about that!"}
+}
+
+func errContentPolicy() *apiError {
+	return invalidRequest("", "content_policy_violation",
+		"Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.")
+}
+
+func isImageEndpoint(ep Endpoint) bool {
+	return ep == EndpointImageGenerations || ep == EndpointImageEdits || ep == EndpointImageVariations
+}
+
+// writeFaultError writes an error-kind fault's answer with the headers the real API sends.
+func writeFaultError(w http.ResponseWriter, f Fault, e *apiError) {
+	if f.Kind == FaultRateLimit || f.Kind == FaultQuota || f.Kind == FaultOverloaded {
+		ra := f.retryAfter()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+		w.Header().Set("Retry-After-Ms", strconv.FormatInt(ra.Milliseconds(), 10))
+	}
+	if f.Kind == FaultRateLimit {
+		w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+		w.Header().Set("X-Ratelimit-Reset-Requests", f.retryAfter().String())
+	}
+	writeAPIError(w, e)
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether the full wait happened.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Stats is a snapshot of the emulator's counters.
+type Stats struct {
+	// Requests counts requests per endpoint that passed the API-key check.
+	Requests map[Endpoint]int64
+	// OpenStreams is the number of chat completion streams being written right now.
+	OpenStreams int64
+	// StreamsStarted counts streams whose response headers were sent.
+	StreamsStarted int64
+	// StreamsCompleted counts streams that reached data: [DONE].
+	StreamsCompleted int64
+	// StreamsCanceled counts streams the client abandoned before the end (it closed the
+	// connection or canceled the request): the emulator stopped generating.
+	StreamsCanceled int64
+	// StreamsAborted counts streams the emulator ended early itself (cut, stream_error, a stall
+	// that ran out).
+	StreamsAborted int64
+	// RequestsCanceled counts non-streamed requests the client abandoned while the emulator
+	// was delaying or stalling them.
+	RequestsCanceled int64
+	// Faults counts requests that got a fault (error, stream fault or delay).
+	Faults int64
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Emulator) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.Requests = maps.Clone(e.stats.Requests)
+	if s.Requests == nil {
+		s.Requests = map[Endpoint]int64{}
+	}
+	return s
+}
+
+// Requests returns how many requests reached ep.
+func (e *Emulator) Requests(ep Endpoint) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats.Requests[ep]
+}
+
+// OpenStreams returns the number of streams being written right now.
+func (e *Emulator) OpenStreams() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats.OpenStreams
+}
+
+// CanceledStreams returns how many streams the client abandoned before the end.
+func (e *Emulator) CanceledStreams() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats.StreamsCanceled
+}
+
+// ResetStats zeroes every counter except OpenStreams.
+func (e *Emulator) ResetStats() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stats = Stats{OpenStreams: e.stats.OpenStreams}
+	e.notifyLocked()
+}
+
+// WaitFor blocks until cond holds for the counters or ctx ends (streams notice a client
+// leaving asynchronously, so tests wait for e.g. CanceledStreams rather than poll).
+func (e *Emulator) WaitFor(ctx context.Context, cond func(Stats) bool) error {
+	for {
+		e.mu.Lock()
+		ch := e.changed
+		e.mu.Unlock()
+		if cond(e.Stats()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), fmt.Errorf("openaiemu: condition not met; stats %+v", e.Stats()))
+		}
+	}
+}
+
+// notifyLocked wakes WaitFor callers; e.mu must be held.
+func (e *Emulator) notifyLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+func (e *Emulator) count(ep Endpoint) {
+	e.mu.Lock()
+	if e.stats.Requests == nil {
+		e.stats.Requests = map[Endpoint]int64{}
+	}
+	e.stats.Requests[ep]++
+	e.notifyLocked()
+	e.mu.Unlock()
+}
+
+func (e *Emulator) update(fn func(s *Stats)) {
+	e.mu.Lock()
+	fn(&e.stats)
+	e.notifyLocked()
+	e.mu.Unlock()
+}
