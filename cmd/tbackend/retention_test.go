@@ -28,10 +28,9 @@ func TestRetentionIsScheduledAndDeletesOldObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	s := &service{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), keys: storage.NewKeys(""),
 		upstreams: map[string]string{}, reg: newRegistry()}
-	defer s.close()
+	t.Cleanup(s.close) // after the worker has stopped (cleanups run last-in first-out)
 	if err := s.openRedis(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +49,12 @@ func TestRetentionIsScheduledAndDeletesOldObjects(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- s.serveWorker(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	waitFor(t, "the retention entry on the scheduler", 10*time.Second, func() bool {
 		entries, _ := insp.SchedulerEntries()
@@ -81,9 +86,5 @@ func TestRetentionIsScheduledAndDeletesOldObjects(t *testing.T) {
 	}
 	if _, err := s.objects.Stat(ctx, "images/new.png"); err != nil {
 		t.Fatalf("the new object is gone: %v", err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }
