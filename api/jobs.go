@@ -46,7 +46,10 @@ func (s *Server) accepted(c *fiber.Ctx, id string) error {
 // the caller asked for async or the job outlives the wait.
 func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Duration) error {
 	cl := callerOf(c)
-	spec := jobs.Spec{Type: jobType, Payload: payload, RequestID: requestID(c), Owner: cl.owner}
+	return s.runSpec(c, jobs.Spec{Type: jobType, Payload: payload, RequestID: requestID(c), Owner: cl.owner}, wait)
+}
+
+func (s *Server) runSpec(c *fiber.Ctx, spec jobs.Spec, wait time.Duration) error {
 	if wantsAsync(c) {
 		info, err := s.deps.Jobs.Enqueue(c.UserContext(), spec)
 		if err != nil {
@@ -55,6 +58,11 @@ func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Dur
 		return s.accepted(c, info.ID)
 	}
 	info, out, err := s.deps.Jobs.Run(c.UserContext(), spec, min(wait, s.cfg.SyncWait))
+	return s.answer(c, info, out, err)
+}
+
+// answer writes a job's outcome as the response of the call that waited for it.
+func (s *Server) answer(c *fiber.Ctx, info jobs.Info, out jobs.Outcome, err error) error {
 	if errors.Is(err, jobs.ErrStillRunning) {
 		return s.accepted(c, info.ID)
 	}
@@ -63,6 +71,9 @@ func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Dur
 	}
 	c.Set("X-Job-Id", info.ID)
 	if !out.OK {
+		if out.Error == nil {
+			return &jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}
+		}
 		return out.Error
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

@@ -23,6 +23,8 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/openapi.json", "none", "The OpenAPI document"},
 		{"GET", "/docs", "none", "Swagger UI for the OpenAPI document"},
 		{"GET", "/usage", "api-key", "Usage of the calling key"},
+		{"POST", "/chat", "api-key (chat)", "Chat with the LLM: sessions, structured output, vision, SSE streaming"},
+		{"GET", "/chat/stream/{job_id}", "api-key (chat)", "Resume a chat stream after Last-Event-ID"},
 		{"GET", "/jobs/{job_id}", "api-key", "Status and result of a job the caller created"},
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
 		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
@@ -49,6 +51,8 @@ func (s *Server) routes() {
 	app.Get("/docs/*", s.docsAsset)
 
 	app.Get("/usage", s.requireKey(""), s.usage)
+	app.Post("/chat", s.requireKey(storage.ScopeChat), s.chat)
+	app.Get("/chat/stream/:job_id", s.requireKey(storage.ScopeChat), s.chatResume)
 	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
 	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
 	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())

@@ -45,6 +45,11 @@ type Deps struct {
 	Metrics *Metrics
 	// Queues is the asynqmon dashboard, mounted under /admin/queues (admin scope).
 	Queues http.Handler
+	// Hub is the process's shared pub/sub connection (chat streams listen on it).
+	Hub *storage.Hub
+	// Frames holds chat stream frames for replay; Idempotency maps request ids to jobs.
+	Frames      *storage.Frames
+	Idempotency *storage.Idempotency
 }
 
 // Server is the api.
@@ -65,7 +70,7 @@ const bodyReadAhead = 1 << 20
 // NewServer builds the api.
 func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if cfg.SyncWait <= 0 {
-		cfg.SyncWait = 60 * time.Second
+		cfg.SyncWait = 5 * time.Minute
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -128,4 +129,62 @@ func (f *fieldErrors) err() error {
 		return nil
 	}
 	return &HTTPError{Status: http.StatusUnprocessableEntity, Detail: f.list}
+}
+
+// floatRange checks lo <= *x <= hi for an optional body field.
+func (f *fieldErrors) floatRange(name string, x *float64, lo, hi float64) {
+	if x == nil {
+		return
+	}
+	if *x < lo {
+		f.add([]any{"body", name}, fmt.Sprintf("Input should be greater than or equal to %g", lo), "greater_than_equal")
+	}
+	if *x > hi {
+		f.add([]any{"body", name}, fmt.Sprintf("Input should be less than or equal to %g", hi), "less_than_equal")
+	}
+}
+
+// strLen checks an optional string field's length in characters.
+func (f *fieldErrors) strLen(name string, s *string, lo, hi int) {
+	if s == nil {
+		return
+	}
+	n := utf8.RuneCountInString(*s)
+	if n < lo {
+		f.add([]any{"body", name}, fmt.Sprintf("String should have at least %d character%s", lo, plural(lo)), "string_too_short")
+	}
+	if n > hi {
+		f.add([]any{"body", name}, fmt.Sprintf("String should have at most %d character%s", hi, plural(hi)), "string_too_long")
+	}
+}
+
+// required reports a missing field.
+func (f *fieldErrors) required(name string, present bool) {
+	if !present {
+		f.add([]any{"body", name}, "Field required", "missing")
+	}
+}
+
+// oneOf checks an optional string field against its allowed values.
+func (f *fieldErrors) oneOf(name string, s *string, allowed ...string) {
+	if s == nil {
+		return
+	}
+	for _, a := range allowed {
+		if *s == a {
+			return
+		}
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = "'" + a + "'"
+	}
+	f.add([]any{"body", name}, "Input should be "+strings.Join(quoted, " or "), "literal_error")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -53,6 +53,9 @@ const defaultRetention = 24 * time.Hour
 var policies = map[string]Policy{
 	TypePing:            {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour},
 	TypeObjectRetention: {Queue: QueueLow, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
+	// Chat retries only inside the handler, before the first token: a retried stream would repeat
+	// text the client already has, and a canceled one must stay canceled.
+	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.

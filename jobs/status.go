@@ -49,8 +49,17 @@ func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 	return Status{}, ErrNotFound
 }
 
-// Cancel asks the worker running the job to stop it (best effort: a job not running is unaffected).
-func (c *Client) Cancel(id string) error { return c.insp.CancelProcessing(id) }
+// Cancel stops a job: a running one through asynq's cancellation (its worker's context ends), a
+// waiting one by archiving it so that it never starts. Best effort: a finished job is unaffected.
+func (c *Client) Cancel(id string) error {
+	err := c.insp.CancelProcessing(id)
+	for q := range Queues() {
+		if c.insp.ArchiveTask(q, id) == nil {
+			break
+		}
+	}
+	return err
+}
 
 func statusOf(ti *asynq.TaskInfo) Status {
 	st := Status{JobID: ti.ID, Type: ti.Type, Owner: ti.Headers[HeaderOwner], Result: json.RawMessage("null")}

@@ -116,7 +116,8 @@ func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, fun
 	c.members[ch] = struct{}{}
 	h.mu.Unlock()
 
-	cancel := func() { h.leave(channel, ch) }
+	var once sync.Once
+	cancel := func() { once.Do(func() { h.leave(channel, ch) }) }
 	if first {
 		if err := h.ps.Subscribe(ctx, channel); err != nil {
 			h.wire.Unlock()
@@ -158,6 +159,15 @@ func (h *Hub) leave(channel string, ch chan []byte) {
 // Publish sends msg to every subscriber of channel in every process.
 func (h *Hub) Publish(ctx context.Context, channel string, msg []byte) error {
 	return h.rdb.Publish(ctx, channel, msg).Err()
+}
+
+// Subscribers counts the processes (pub/sub connections) subscribed to channel, across replicas.
+func (h *Hub) Subscribers(ctx context.Context, channel string) (int64, error) {
+	n, err := h.rdb.PubSubNumSub(ctx, channel).Result()
+	if err != nil {
+		return 0, err
+	}
+	return n[channel], nil
 }
 
 // Channels reports how many channels this process is subscribed to (for metrics and tests).

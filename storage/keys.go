@@ -1,6 +1,10 @@
 package storage
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Keys builds every Redis key and channel name of ours, one function per kind, all under one
 // prefix. Per-owner keys carry the owner id in a hash tag ({…}) so that the multi-key operations
@@ -53,3 +57,29 @@ func (k Keys) Notices(instance string) string { return k.join("notices", instanc
 
 // DevBootstrap remembers that `tbackend dev` already printed its first key.
 func (k Keys) DevBootstrap() string { return k.join("dev", "bootstrap") }
+
+// clientPart turns a client-chosen identifier (a session id, a request id) into key material: the
+// first 32 hex digits (128 bits) of its SHA-256. Arbitrary client bytes (braces, colons, newlines,
+// megabytes) never reach a key, and every such key part has one fixed length.
+func clientPart(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Session is one conversation's history (list of JSON messages; expires), scoped to its owner: the
+// owner is the hash tag, the client's session id is hashed (see clientPart).
+func (k Keys) Session(owner, sessionID string) string {
+	return k.join("session", "{"+owner+"}", clientPart(sessionID))
+}
+
+// Idempotency maps one owner's request id to the job that serves it (string; expires). The
+// owner is the hash tag, the client's request id is hashed (see clientPart).
+func (k Keys) Idempotency(owner, requestID string) string {
+	return k.join("idem", "{"+owner+"}", clientPart(requestID))
+}
+
+// StreamFrames is one job's chat frames (Redis Stream; expires), for replay after a reconnect.
+func (k Keys) StreamFrames(jobID string) string { return k.join("frames", "{"+jobID+"}") }
+
+// StreamChannel is the pub/sub channel of one job's live chat frames.
+func (k Keys) StreamChannel(jobID string) string { return k.join("stream", jobID) }

@@ -79,15 +79,19 @@ func TestNewKeysPrefix(t *testing.T) {
 // allKeys lists every key kind with fixed arguments.
 func allKeys(k storage.Keys, id string) map[string]string {
 	return map[string]string{
-		"APIKey":       k.APIKey(id),
-		"APIKeyByHash": k.APIKeyByHash("abcdef"),
-		"APIKeyIndex":  k.APIKeyIndex(),
-		"RateLimit":    k.RateLimit(id),
-		"Usage":        k.Usage(id),
-		"UsageDay":     k.UsageDay(id, "2025-03-15"),
-		"UsageMonth":   k.UsageMonth(id, "2025-03"),
-		"Notices":      k.Notices("inst-1"),
-		"DevBootstrap": k.DevBootstrap(),
+		"APIKey":        k.APIKey(id),
+		"APIKeyByHash":  k.APIKeyByHash("abcdef"),
+		"APIKeyIndex":   k.APIKeyIndex(),
+		"RateLimit":     k.RateLimit(id),
+		"Usage":         k.Usage(id),
+		"UsageDay":      k.UsageDay(id, "2025-03-15"),
+		"UsageMonth":    k.UsageMonth(id, "2025-03"),
+		"Notices":       k.Notices("inst-1"),
+		"DevBootstrap":  k.DevBootstrap(),
+		"Session":       k.Session(id, "sess-1"),
+		"Idempotency":   k.Idempotency(id, "req-1"),
+		"StreamFrames":  k.StreamFrames(id),
+		"StreamChannel": k.StreamChannel(id),
 	}
 }
 
@@ -104,6 +108,11 @@ func TestKeysExact(t *testing.T) {
 		"UsageMonth":   "tb:usage:{key_1}:m:2025-03",
 		"Notices":      "tb:notices:inst-1",
 		"DevBootstrap": "tb:dev:bootstrap",
+		// sha256("sess-1") and sha256("req-1"), first 32 hex digits.
+		"Session":       "tb:session:{key_1}:abe633f3a47a2758174eabe9160daf36",
+		"Idempotency":   "tb:idem:{key_1}:9456bdfa12ea76959c94a3572f5d91c7",
+		"StreamFrames":  "tb:frames:{key_1}",
+		"StreamChannel": "tb:stream:key_1",
 	}
 	for name, got := range allKeys(k, "key_1") {
 		if got != want[name] {
@@ -140,12 +149,16 @@ func TestKeysPerOwnerShareHashTag(t *testing.T) {
 	for _, id := range ids {
 		t.Run(id, func(t *testing.T) {
 			owned := map[string]string{
-				"APIKey":     k.APIKey(id),
-				"RateLimit":  k.RateLimit(id),
-				"Usage":      k.Usage(id),
-				"UsageDay":   k.UsageDay(id, "2025-03-15"),
-				"UsageDay2":  k.UsageDay(id, "2024-12-31"),
-				"UsageMonth": k.UsageMonth(id, "2025-03"),
+				"APIKey":       k.APIKey(id),
+				"RateLimit":    k.RateLimit(id),
+				"Usage":        k.Usage(id),
+				"UsageDay":     k.UsageDay(id, "2025-03-15"),
+				"UsageDay2":    k.UsageDay(id, "2024-12-31"),
+				"UsageMonth":   k.UsageMonth(id, "2025-03"),
+				"Session":      k.Session(id, "sess-1"),
+				"Session2":     k.Session(id, "{other}:session"),
+				"Idempotency":  k.Idempotency(id, "req-1"),
+				"Idempotency2": k.Idempotency(id, "}req{"),
 			}
 			tag := "{" + id + "}"
 			want := slot(tag)
@@ -168,5 +181,58 @@ func TestKeysPerOwnerShareHashTag(t *testing.T) {
 	// Different owners normally land in different slots (sanity check that the tag is the id).
 	if slot(k.Usage("key_a")) == slot(k.Usage("key_b")) && slot(k.Usage("key_c")) == slot(k.Usage("key_a")) {
 		t.Fatalf("different owners share one slot: the hash tag does not carry the id")
+	}
+}
+
+// TestKeysClientChosenParts: session and request ids come from clients. They are hashed, so no
+// client byte reaches a key (no brace can move the hash tag, no colon can forge another kind), each
+// id gets its own key, and the owner's tag alone decides the slot.
+func TestKeysClientChosenParts(t *testing.T) {
+	k := storage.NewKeys("")
+	ids := []string{
+		"", "sess-1", "sess-2", "SESS-1", "sess-1 ", "{key_b}", "}{", "a:b", "x}:{y", "new\nline",
+		"nul\x00", "*", "ünï 🙂", strings.Repeat("s", 100000), "\xff\xfe",
+	}
+	kinds := []struct {
+		name  string
+		build func(owner, id string) string
+		head  string // key before the hashed id, after the prefix, with the owner as %s
+	}{
+		{"Session", k.Session, "session:{%s}:"},
+		{"Idempotency", k.Idempotency, "idem:{%s}:"},
+	}
+	owners := []string{"key_a", "key:key_a", "wallet:addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer"}
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			seen := map[string]string{}
+			for _, owner := range owners {
+				head := storage.DefaultPrefix + strings.Replace(kind.head, "%s", owner, 1)
+				for _, id := range ids {
+					key := kind.build(owner, id)
+					if other, dup := seen[key]; dup {
+						t.Errorf("%q and %q share key %q", owner+"/"+id, other, key)
+					}
+					seen[key] = owner + "/" + id
+					tail, ok := strings.CutPrefix(key, head)
+					if !ok || len(tail) != 32 || strings.Trim(tail, "0123456789abcdef") != "" {
+						t.Errorf("%s(%q, %.20q) = %q, want %q and 32 lowercase hex digits", kind.name, owner, id, key, head)
+					}
+					if slot(key) != slot("{"+owner+"}") {
+						t.Errorf("%s(%q, %.20q) = %q is not in the owner's slot", kind.name, owner, id, key)
+					}
+				}
+			}
+		})
+	}
+	// The two kinds never share a key, even for the same owner and id.
+	if k.Session("key_a", "x") == k.Idempotency("key_a", "x") {
+		t.Fatal("Session and Idempotency keys coincide")
+	}
+	// A job's frames and its channel differ, and the stream is tagged by the job id.
+	if k.StreamFrames("job-1") == k.StreamChannel("job-1") {
+		t.Fatal("a job's stream key and channel coincide")
+	}
+	if slot(k.StreamFrames("job-1")) != slot("{job-1}") {
+		t.Fatal("a job's stream is not in the job's slot")
 	}
 }

@@ -316,10 +316,15 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"Usage":      k.Usage,
 		"UsageDay":   func(id string) string { return k.UsageDay(id, "2025-01-31") },
 		"UsageMonth": func(id string) string { return k.UsageMonth(id, "2025-01") },
+		// The owner is the tag; the client-chosen session and request ids are hashed after it.
+		"Session":      func(id string) string { return k.Session(id, "sess-1") },
+		"Idempotency":  func(id string) string { return k.Idempotency(id, "req-1") },
+		"StreamFrames": k.StreamFrames,
 	}
 	untagged := map[string]string{
-		"APIKeyByHash": "a single-key lookup from a plaintext's hash to an id",
-		"Notices":      "a pub/sub channel, which Cluster broadcasts to every node",
+		"APIKeyByHash":  "a single-key lookup from a plaintext's hash to an id",
+		"Notices":       "a pub/sub channel, which Cluster broadcasts to every node",
+		"StreamChannel": "a pub/sub channel, which Cluster broadcasts to every node",
 	}
 	typ := reflect.TypeFor[storage.Keys]()
 	for i := range typ.NumMethod() {

@@ -37,6 +37,13 @@ type config struct {
 	AdminQueuesWrite   bool
 	FilesSigningKey    string
 	ObjectRetention    time.Duration
+	Chat               chatConfig
+}
+
+// chatConfig tunes calls to the LLM.
+type chatConfig struct {
+	FirstToken, Idle, Request time.Duration
+	Retries, ContextTokens    int
 }
 
 type s3Config struct {
@@ -114,6 +121,26 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			return err
 		},
 		func() error { return checkURL("S3_PUBLIC_URL", cfg.S3.PublicURL) },
+		func() (err error) {
+			cfg.Chat.FirstToken, err = duration("OPENAI_FIRST_TOKEN_TIMEOUT", env("OPENAI_FIRST_TOKEN_TIMEOUT", "60s"), 100*time.Millisecond, 10*time.Minute)
+			return err
+		},
+		func() (err error) {
+			cfg.Chat.Idle, err = duration("OPENAI_IDLE_TIMEOUT", env("OPENAI_IDLE_TIMEOUT", "30s"), 100*time.Millisecond, 10*time.Minute)
+			return err
+		},
+		func() (err error) {
+			cfg.Chat.Request, err = duration("OPENAI_REQUEST_TIMEOUT", env("OPENAI_REQUEST_TIMEOUT", "120s"), time.Second, 10*time.Minute)
+			return err
+		},
+		func() (err error) {
+			cfg.Chat.Retries, err = intRange("OPENAI_RETRIES", env("OPENAI_RETRIES", "2"), 0, 10)
+			return err
+		},
+		func() (err error) {
+			cfg.Chat.ContextTokens, err = intRange("OPENAI_CONTEXT_TOKENS", env("OPENAI_CONTEXT_TOKENS", "128000"), 1024, 10_000_000)
+			return err
+		},
 		func() (err error) {
 			cfg.ObjectRetention, err = duration("OBJECT_RETENTION", env("OBJECT_RETENTION", "168h"), 0, 10*365*24*time.Hour)
 			return err

@@ -143,8 +143,11 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite,
 	}, api.Deps{
-		Metrics:   api.NewMetrics(s.reg),
-		Queues:    dashboard,
+		Metrics:     api.NewMetrics(s.reg),
+		Queues:      dashboard,
+		Hub:         hub,
+		Frames:      s.frames(),
+		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
 		Keys:      storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:   storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:     storage.NewUsage(s.rdb, s.keys),
@@ -168,11 +171,13 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 // serveWorker processes jobs until ctx ends, then drains.
 func (s *service) serveWorker(ctx context.Context) error {
 	host, _ := os.Hostname()
+	metrics := workers.NewMetrics(s.reg)
 	w := workers.NewServer(s.rdb, workers.Config{
 		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
-		NoticePrefix: s.keys.Notices(""), Metrics: workers.NewMetrics(s.reg),
+		NoticePrefix: s.keys.Notices(""), Metrics: metrics,
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
+	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {
 		return err
@@ -184,6 +189,26 @@ func (s *service) serveWorker(ctx context.Context) error {
 	err = w.Run(ctx)
 	s.log.Info("worker stopped")
 	return err
+}
+
+// frames is where chat streams are kept for replay.
+func (s *service) frames() *storage.Frames {
+	return storage.NewFrames(s.rdb, s.keys, jobs.StreamTTL, 10000)
+}
+
+// chatHandler wires the chat job to the LLM, the session history and the stream relay.
+func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
+	c := s.cfg.Chat
+	provider := "openai"
+	if s.upstreams["openai"] == "emulated" {
+		provider = "emulator"
+	}
+	return &workers.Chat{
+		LLM: workers.NewOpenAI(s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey, m), Model: s.cfg.ChatModel, Provider: provider,
+		Sessions: storage.NewSessions(s.rdb, s.keys, 24*time.Hour, 200), Frames: s.frames(),
+		Images: s.objects, Usage: storage.NewUsage(s.rdb, s.keys),
+		FirstToken: c.FirstToken, Idle: c.Idle, Request: c.Request, Retries: c.Retries, ContextTokens: c.ContextTokens,
+	}
 }
 
 // both runs the api and the worker until ctx ends or one of them fails.

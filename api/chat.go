@@ -1,0 +1,168 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/jobs"
+)
+
+// chatRequest is the body of POST /chat. Pointers tell "absent" from "zero".
+type chatRequest struct {
+	Message     *string         `json:"message"`
+	SessionID   *string         `json:"session_id"`
+	ImageData   *string         `json:"image_data"`
+	Stream      bool            `json:"stream"`
+	System      *string         `json:"system"`
+	Temperature *float64        `json:"temperature"`
+	TopP        *float64        `json:"top_p"`
+	MaxTokens   *int            `json:"max_tokens"`
+	OutputMode  *string         `json:"output_mode"`
+	RequestID   *string         `json:"request_id"`
+	Meta        map[string]any  `json:"meta"`
+	Context     json.RawMessage `json:"context"` // untrusted: never used for entitlement or billing
+}
+
+const (
+	chatMaxImage   = 20 << 20
+	chatBodyLimit  = chatMaxImage*4/3 + 1<<20 // a 20 MB image in base64, plus the rest
+	chatWait       = 5 * time.Minute
+	defaultMaxToks = 2048
+)
+
+func (r *chatRequest) validate(v *fieldErrors) {
+	v.required("message", r.Message != nil)
+	v.strLen("message", r.Message, 1, 32000)
+	v.strLen("session_id", r.SessionID, 1, 128)
+	v.strLen("system", r.System, 0, 32000)
+	v.floatRange("temperature", r.Temperature, 0, 2)
+	v.floatRange("top_p", r.TopP, 0, 1)
+	if r.MaxTokens != nil {
+		v.intRange("max_tokens", *r.MaxTokens, 1, 262144)
+	}
+	v.oneOf("output_mode", r.OutputMode, "text", "structured")
+	v.strLen("request_id", r.RequestID, 1, 128)
+}
+
+func (s *Server) chat(c *fiber.Ctx) error {
+	var req chatRequest
+	if err := decodeJSON(c, chatBodyLimit, &req); err != nil {
+		return err
+	}
+	cl := callerOf(c)
+	spec := jobs.Spec{Type: jobs.TypeChat, ID: jobs.NewID(), RequestID: requestID(c), Owner: cl.owner}
+	payload := jobs.ChatPayload{
+		Message: *req.Message, SessionID: deref(req.SessionID), System: deref(req.System),
+		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: defaultMaxToks, Stream: req.Stream,
+		Structured: deref(req.OutputMode) == "structured" || c.Query("output") == "structured",
+		RequestID:  deref(req.RequestID),
+	}
+	if req.MaxTokens != nil {
+		payload.MaxTokens = *req.MaxTokens
+	}
+	if payload.RequestID != "" {
+		if prior, ok, err := s.priorChat(c, cl.owner, payload.RequestID, spec.ID, req.Stream); ok || err != nil {
+			return prior(err)
+		}
+	}
+	if req.ImageData != nil {
+		key, mime, err := s.storeChatImage(c, spec.ID, *req.ImageData)
+		if err != nil {
+			s.releaseRequest(cl.owner, payload.RequestID, spec.ID)
+			return err
+		}
+		payload.ImageKey, payload.ImageMIME = key, mime
+	}
+	spec.Payload = payload
+	if req.Stream {
+		return s.startStream(c, spec)
+	}
+	return s.runSpec(c, spec, chatWait)
+}
+
+// priorChat answers a request whose request_id this caller already used: with the first job's
+// result (or stream) instead of a second model call. A first attempt that failed frees the id.
+func (s *Server) priorChat(c *fiber.Ctx, owner, requestID, jobID string, stream bool) (func(error) error, bool, error) {
+	prior, claimed, err := s.deps.Idempotency.Claim(c.UserContext(), owner, requestID, jobID)
+	if err != nil || claimed {
+		return func(e error) error { return e }, false, err
+	}
+	info := jobs.Info{ID: prior, Queue: jobs.QueueDefault, Type: jobs.TypeChat}
+	st, err := s.deps.Jobs.Status(c.UserContext(), prior)
+	if errors.Is(err, jobs.ErrNotFound) || err == nil && (st.Status == jobs.StateFailed || st.Status == jobs.StateCanceled) {
+		_ = s.deps.Idempotency.Release(c.UserContext(), owner, requestID, prior)
+		_, claimed, err = s.deps.Idempotency.Claim(c.UserContext(), owner, requestID, jobID)
+		if err != nil || claimed {
+			return func(e error) error { return e }, false, err
+		}
+	}
+	c.Set("X-Idempotent-Replay", "true")
+	if stream {
+		return func(error) error { return s.attachStream(c, prior, "") }, true, nil
+	}
+	return func(error) error {
+		out, err := s.deps.Jobs.Wait(c.UserContext(), info, min(chatWait, s.cfg.SyncWait))
+		return s.answer(c, info, out, err)
+	}, true, nil
+}
+
+func (s *Server) releaseRequest(owner, requestID, jobID string) {
+	if requestID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.deps.Idempotency.Release(ctx, owner, requestID, jobID)
+}
+
+// storeChatImage checks image_data and puts it in the object store: job payloads carry keys,
+// never image bytes.
+func (s *Server) storeChatImage(c *fiber.Ctx, jobID, uri string) (key, mime string, err error) {
+	img, err := decodeDataURI("image_data", uri, chatMaxImage)
+	if err != nil {
+		return "", "", err
+	}
+	key = "inputs/chat/" + time.Now().UTC().Format("2006/01/02") + "/" + jobID + "." + img.Ext
+	if _, err := s.deps.Objects.Put(c.UserContext(), key, bytes.NewReader(img.Data), int64(len(img.Data)), img.MIME, ""); err != nil {
+		return "", "", err
+	}
+	return key, img.MIME, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// chatResume re-attaches to a job's stream: GET /chat/stream/{job_id}, replaying what the client
+// missed after Last-Event-ID (header or query) and continuing live. Only the job's owner may.
+func (s *Server) chatResume(c *fiber.Ctx) error {
+	id := c.Params("job_id")
+	st, err := s.deps.Jobs.Status(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if st.Owner != callerOf(c).owner || st.Type != jobs.TypeChat {
+		return jobs.ErrNotFound
+	}
+	ok, err := s.deps.Frames.Exists(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if !ok && (st.Status == jobs.StateSucceeded || st.Status == jobs.StateFailed || st.Status == jobs.StateCanceled) {
+		return httpError(http.StatusNotFound, "This job has no stream to resume (not streamed, or expired)")
+	}
+	last := c.Get("Last-Event-ID")
+	if last == "" {
+		last = c.Query("last_event_id")
+	}
+	return s.attachStream(c, id, last)
+}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
+)
+
+const (
+	heartbeatEvery = 15 * time.Second
+	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
+	streamLimit = 6 * time.Minute
+	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
+	// is canceled (a reconnecting client resumes with Last-Event-ID instead).
+	reattachGrace = time.Second
+)
+
+// startStream subscribes to the job's live frames before enqueueing it, so not one frame can be
+// published unheard, then streams them as Server-Sent Events.
+func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
+	live, leave, err := s.deps.Hub.Subscribe(c.UserContext(), s.deps.Frames.Channel(spec.ID))
+	if err != nil {
+		return err
+	}
+	if _, err := s.deps.Jobs.Enqueue(c.UserContext(), spec); err != nil {
+		leave()
+		return err
+	}
+	return s.sse(c, spec.ID, "", live, leave)
+}
+
+// eventID is the form of our SSE event ids (Redis Stream entry ids).
+var eventID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// attachStream streams an existing job's frames after lastID, then live ones.
+func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
+	if lastID != "" && !eventID.MatchString(lastID) {
+		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
+	}
+	live, leave, err := s.deps.Hub.Subscribe(c.UserContext(), s.deps.Frames.Channel(jobID))
+	if err != nil {
+		return err
+	}
+	return s.sse(c, jobID, lastID, live, leave)
+}
+
+func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
+	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-cache, no-transform")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+	c.Set("X-Job-Id", jobID)
+	c.Status(fiber.StatusOK)
+	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened()}
+	c.Context().SetBodyStreamWriter(r.run)
+	return nil
+}
+
+// relay copies one job's frames to one client: first what is stored after the client's last id,
+// then live frames from the shared pub/sub connection. Frames carry a sequence number; a gap (a
+// live frame lost to a slow client, or a reconnect of the shared connection) is filled from the
+// stored stream, and frames seen twice are skipped by id.
+type relay struct {
+	s      *Server
+	jobID  string
+	last   string // id of the last frame written
+	seq    int    // its sequence number (0: not known)
+	live   <-chan []byte
+	leave  func()
+	closed func()
+	w      *bufio.Writer
+}
+
+// frameHead is what the relay reads of a frame.
+type frameHead struct {
+	Type string `json:"type"`
+	Seq  int    `json:"seq"`
+}
+
+func (r *relay) run(w *bufio.Writer) {
+	r.w = w
+	defer r.closed()
+	if !r.catchUp() {
+		return
+	}
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
+	limit := time.NewTimer(streamLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case msg, ok := <-r.live:
+			if !ok { // the api is shutting down: the client resumes elsewhere
+				r.leave()
+				return
+			}
+			if !r.onLive(msg) {
+				return
+			}
+		case <-beat.C:
+			if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
+				r.gone()
+				return
+			}
+		case <-limit.C:
+			r.leave()
+			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
+			return
+		}
+	}
+}
+
+// onLive handles one live message; false ends the relay.
+func (r *relay) onLive(msg []byte) bool {
+	f, ok := storage.ParseLive(msg)
+	if len(msg) == 0 || !ok {
+		return r.catchUp() // a reconnect of the shared connection: re-read what is stored
+	}
+	if r.last != "" && storage.CompareIDs(f.ID, r.last) <= 0 {
+		return true // already written
+	}
+	var head frameHead
+	_ = json.Unmarshal(f.Data, &head)
+	if r.seq == 0 || head.Seq != r.seq+1 {
+		return r.catchUp()
+	}
+	return r.write(f, head)
+}
+
+// catchUp writes every stored frame after the last one written; false ends the relay.
+func (r *relay) catchUp() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	frames, err := r.s.deps.Frames.After(ctx, r.jobID, r.last, 0)
+	if err != nil {
+		r.s.log.Warn("replay stream", "job_id", r.jobID, "error", err)
+		return true // live frames may still come; the next gap retries
+	}
+	for _, f := range frames {
+		var head frameHead
+		_ = json.Unmarshal(f.Data, &head)
+		if !r.write(f, head) {
+			return false
+		}
+	}
+	return true
+}
+
+// write sends one frame; after a final frame it ends the stream. false ends the relay.
+func (r *relay) write(f storage.Frame, head frameHead) bool {
+	if _, err := fmt.Fprintf(r.w, "id: %s\ndata: %s\n\n", f.ID, f.Data); err != nil {
+		r.gone()
+		return false
+	}
+	r.last, r.seq = f.ID, head.Seq
+	if head.Type == jobs.FrameDone || head.Type == jobs.FrameError {
+		r.leave()
+		_, _ = r.w.WriteString("data: [DONE]\n\n")
+		_ = r.w.Flush()
+		return false
+	}
+	if err := r.w.Flush(); err != nil {
+		r.gone()
+		return false
+	}
+	return true
+}
+
+// writeEnd sends a final frame of our own (not from the job) and the end marker.
+func (r *relay) writeEnd(f jobs.Frame) {
+	data, _ := json.Marshal(f)
+	_, _ = fmt.Fprintf(r.w, "data: %s\n\ndata: [DONE]\n\n", data)
+	_ = r.w.Flush()
+}
+
+// gone handles a client that went away: unless it (or another) re-attaches within the grace
+// period, the job is canceled so the upstream stops generating.
+func (r *relay) gone() {
+	r.leave()
+	s, id := r.s, r.jobID
+	go func() {
+		time.Sleep(reattachGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := s.deps.Hub.Subscribers(ctx, s.deps.Frames.Channel(id))
+		if err == nil && n > 0 {
+			return
+		}
+		if err := s.deps.Jobs.Cancel(id); err != nil {
+			s.log.Debug("cancel job of a departed stream", "job_id", id, "error", err)
+		}
+	}()
+}

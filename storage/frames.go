@@ -1,0 +1,234 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrBadFrameID is wrapped by After when the id to resume after is not a stream id.
+var ErrBadFrameID = errors.New("storage: malformed frame id")
+
+// Frame is one chat frame of a job. ID is its Redis Stream entry id ("1700000000000-0"), which the
+// api sends as the SSE event id, so a client's Last-Event-ID says where to resume.
+type Frame struct {
+	ID   string
+	Data []byte
+}
+
+// frameField is the one field of each stream entry.
+const frameField = "d"
+
+// framesAppend adds a frame to a job's stream and announces it, in one script: a subscriber can
+// never hear of a frame that the stream does not hold yet, and the order of the announcements is
+// the order of the stream. PUBLISH names a channel, not a key, so the script stays Cluster-safe.
+//
+// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] frame data; ARGV[3] approximate
+// maximum length (0: none); ARGV[4] time to live in ms (0: none). Returns the new entry's id.
+var framesAppend = redis.NewScript(`
+local maxlen = tonumber(ARGV[3])
+local id
+if maxlen > 0 then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', '` + frameField + `', ARGV[2])
+else
+  id = redis.call('XADD', KEYS[1], '*', '` + frameField + `', ARGV[2])
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+redis.call('PUBLISH', ARGV[1], id .. '\n' .. ARGV[2])
+return id
+`)
+
+// Frames relays a job's chat frames from the worker to the api: each frame goes into a short-lived
+// per-job Redis Stream (for replay) and out on the job's pub/sub channel (for live delivery).
+//
+// A reader subscribes to Channel first (Hub.Subscribe), then replays with After(lastSeen), then
+// takes live messages (ParseLive), skipping those whose id is not above the last one it sent
+// (CompareIDs). An empty message from the Hub, or a gap, means live messages were lost: replay
+// again with After.
+type Frames struct {
+	rdb    redis.UniversalClient
+	keys   Keys
+	ttl    time.Duration
+	maxLen int64
+}
+
+// NewFrames returns a relay. Each job's stream expires ttl after its last frame (ttl <= 0: never)
+// and keeps about its newest maxLen frames (maxLen <= 0: all); "about" because Redis trims whole
+// stream nodes, so a stream may hold up to one node (stream-node-max-entries) more.
+func NewFrames(rdb redis.UniversalClient, keys Keys, ttl time.Duration, maxLen int64) *Frames {
+	return &Frames{rdb: rdb, keys: keys, ttl: ttl, maxLen: maxLen}
+}
+
+// Channel is the pub/sub channel of jobID's live frames.
+func (f *Frames) Channel(jobID string) string { return f.keys.StreamChannel(jobID) }
+
+// Append stores data as jobID's next frame, refreshes the stream's time to live and publishes
+// "<id>\n<data>" on Channel(jobID), atomically. It returns the frame's id.
+func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string, error) {
+	id, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)},
+		f.Channel(jobID), data, max(f.maxLen, 0), millis(f.ttl)).Text()
+	if err != nil {
+		return "", fmt.Errorf("storage: append frame: %w", err)
+	}
+	return id, nil
+}
+
+// After returns jobID's frames whose ids follow afterID ("" or "0": all of them), oldest first, at
+// most limit of them (limit <= 0: no limit). A job without frames, or whose stream expired, has
+// none: the result is empty, not an error (Exists tells the two apart from a job yet to start). A
+// malformed afterID gives an error wrapping ErrBadFrameID.
+func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) ([]Frame, error) {
+	start := "-"
+	if afterID != "" {
+		id, _, ok := parseStreamID(afterID)
+		if !ok {
+			return nil, fmt.Errorf("storage: frames after %.64q: %w", afterID, ErrBadFrameID)
+		}
+		next, ok := id.next()
+		if !ok {
+			return []Frame{}, nil // nothing follows the largest id
+		}
+		start = next.String()
+	}
+	key := f.keys.StreamFrames(jobID)
+	var (
+		msgs []redis.XMessage
+		err  error
+	)
+	if limit > 0 {
+		msgs, err = f.rdb.XRangeN(ctx, key, start, "+", limit).Result()
+	} else {
+		msgs, err = f.rdb.XRange(ctx, key, start, "+").Result()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: read frames: %w", err)
+	}
+	out := make([]Frame, 0, len(msgs))
+	for _, m := range msgs {
+		data, ok := m.Values[frameField].(string)
+		if !ok {
+			return nil, fmt.Errorf("storage: read frames: entry %s has no %q field", m.ID, frameField)
+		}
+		out = append(out, Frame{ID: m.ID, Data: []byte(data)})
+	}
+	return out, nil
+}
+
+// Exists tells whether jobID's stream holds frames (it has not expired, and the job has started
+// streaming).
+func (f *Frames) Exists(ctx context.Context, jobID string) (bool, error) {
+	n, err := f.rdb.Exists(ctx, f.keys.StreamFrames(jobID)).Result()
+	if err != nil {
+		return false, fmt.Errorf("storage: frames exist: %w", err)
+	}
+	return n > 0, nil
+}
+
+// ParseLive decodes a pub/sub message of Append. It reports false for anything else, including
+// the empty message by which a Hub says that live messages may have been lost. Data shares msg's
+// memory.
+func ParseLive(msg []byte) (Frame, bool) {
+	id, data, ok := bytes.Cut(msg, []byte{'\n'})
+	if !ok {
+		return Frame{}, false
+	}
+	if _, full, ok := parseStreamID(string(id)); !ok || !full {
+		return Frame{}, false
+	}
+	return Frame{ID: string(id), Data: data}, true
+}
+
+// CompareIDs orders two stream ids by milliseconds, then sequence number, as numbers: -1 when a is
+// before b, 0 when they are the same entry, +1 when a is after b. "" and "0" stand for 0-0, before
+// every entry; "5" stands for 5-0. A malformed id sorts before every well-formed one, and two
+// malformed ids compare as strings.
+func CompareIDs(a, b string) int {
+	ia, _, oka := parseStreamID(a)
+	ib, _, okb := parseStreamID(b)
+	switch {
+	case !oka && !okb:
+		return strings.Compare(a, b)
+	case !oka:
+		return -1
+	case !okb:
+		return 1
+	}
+	switch {
+	case ia.ms != ib.ms:
+		return cmpUint(ia.ms, ib.ms)
+	default:
+		return cmpUint(ia.seq, ib.seq)
+	}
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// streamID is a parsed Redis Stream entry id.
+type streamID struct{ ms, seq uint64 }
+
+// parseStreamID reads "<ms>-<seq>" (full) or "<ms>" (sequence 0), both decimal 64-bit unsigned;
+// "" is 0-0.
+func parseStreamID(s string) (id streamID, full, ok bool) {
+	if s == "" {
+		return streamID{}, false, true
+	}
+	msPart, seqPart, full := strings.Cut(s, "-")
+	ms, ok := parseDecimal(msPart)
+	if !ok {
+		return streamID{}, false, false
+	}
+	var seq uint64
+	if full {
+		if seq, ok = parseDecimal(seqPart); !ok {
+			return streamID{}, false, false
+		}
+	}
+	return streamID{ms, seq}, full, true
+}
+
+// parseDecimal accepts only ASCII digits (no sign, no spaces, no "0x"), within 64 bits.
+func parseDecimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 {
+		return 0, false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+// next is the smallest id after id; false for the largest id.
+func (id streamID) next() (streamID, bool) {
+	switch {
+	case id.seq < math.MaxUint64:
+		return streamID{id.ms, id.seq + 1}, true
+	case id.ms < math.MaxUint64:
+		return streamID{id.ms + 1, 0}, true
+	}
+	return streamID{}, false
+}
+
+func (id streamID) String() string {
+	return strconv.FormatUint(id.ms, 10) + "-" + strconv.FormatUint(id.seq, 10)
+}

@@ -1,0 +1,433 @@
+package workers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
+)
+
+// ImageReader reads (and finally deletes) a caller's uploaded image in the object store.
+type ImageReader interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, objstore.Object, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Chat runs chat:complete jobs: it builds the prompt from the session's history, calls the LLM
+// (streamed or not), relays stream frames through Redis, and keeps the history and token usage.
+type Chat struct {
+	LLM      *openai.Client
+	Model    string
+	Provider string // shown to callers: "openai", or "emulator" in dev
+	Sessions *storage.Sessions
+	Frames   *storage.Frames
+	Images   ImageReader
+	Usage    *storage.Usage
+
+	// FirstToken bounds the wait for the first streamed token; Idle the gap between tokens;
+	// Request a whole non-streamed call.
+	FirstToken, Idle, Request time.Duration
+	// Retries are attempts after the first, made only before any token has been produced.
+	Retries int
+	// ContextTokens is the model's window: history is trimmed so the prompt always fits.
+	ContextTokens int
+}
+
+// Handle is the job handler.
+func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
+	var in jobs.ChatPayload
+	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Message == "" {
+		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed chat payload", 400)
+	}
+	jobID, _ := asynq.GetTaskID(ctx)
+	owner := t.Headers()[jobs.HeaderOwner]
+	if in.ImageKey != "" {
+		defer c.dropImage(in.ImageKey)
+	}
+	out := &emitter{frames: c.Frames, jobID: jobID}
+	if in.SessionID == "" {
+		in.SessionID = "sess_" + strings.ToLower(rand.Text())
+	}
+	turn, err := c.prompt(ctx, owner, in)
+	if err != nil {
+		return nil, out.fail(ctx, in.Stream, err)
+	}
+	req := c.request(in, turn)
+	var reply string
+	var usage jobs.ChatUsage
+	if in.Stream {
+		reply, usage, err = c.stream(ctx, out, req)
+	} else {
+		reply, usage, err = c.complete(ctx, req)
+	}
+	// Whatever was produced is counted, also when the caller went away midway.
+	c.countTokens(owner, usage)
+	if err != nil {
+		return nil, out.fail(ctx, in.Stream, err)
+	}
+	res := c.result(in, reply, usage)
+	user := storage.Message{Role: "user", Content: in.Message, Tokens: usage.PromptTokens, At: time.Now().UTC()}
+	assistant := storage.Message{Role: "assistant", Content: reply, Tokens: usage.CompletionTokens, At: time.Now().UTC()}
+	if err := c.Sessions.Append(ctx, owner, in.SessionID, user, assistant); err != nil {
+		return nil, out.fail(ctx, in.Stream, fmt.Errorf("save history: %w", err))
+	}
+	if in.Stream {
+		done := jobs.Frame{Type: jobs.FrameDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
+		if err := out.emit(ctx, done); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// turn is the prompt of one call.
+type turn struct {
+	messages []openai.ChatCompletionMessage
+}
+
+// prompt builds the messages: system, as much history as fits the window, then the new message.
+func (c *Chat) prompt(ctx context.Context, owner string, in jobs.ChatPayload) (turn, error) {
+	var sys []string
+	if in.System != "" {
+		sys = append(sys, in.System)
+	}
+	if in.Structured {
+		// JSON mode requires the word "JSON" in the prompt, and says what to produce.
+		sys = append(sys, "Reply with a single valid JSON object and nothing else.")
+	}
+	user, err := c.userMessage(ctx, in)
+	if err != nil {
+		return turn{}, err
+	}
+	budget := c.window() - in.MaxTokens - estimateTokens(in.Message) - estimateTokens(strings.Join(sys, "\n")) - 64
+	if in.ImageKey != "" {
+		budget -= 1105 // a high-detail image's token cost at most, as the provider counts it
+	}
+	if budget < 0 {
+		return turn{}, jobs.Permanent("context_length_exceeded",
+			"message and max_tokens do not fit the model's context window", 400)
+	}
+	history, err := c.Sessions.History(ctx, owner, in.SessionID)
+	if err != nil {
+		return turn{}, fmt.Errorf("read history: %w", err)
+	}
+	var msgs []openai.ChatCompletionMessage
+	if len(sys) > 0 {
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: strings.Join(sys, "\n")})
+	}
+	msgs = append(msgs, fitHistory(history, budget)...)
+	return turn{messages: append(msgs, user)}, nil
+}
+
+// fitHistory keeps the newest messages whose estimated tokens fit budget, oldest first, and
+// never starts with an assistant message that lost its question.
+func fitHistory(history []storage.Message, budget int) []openai.ChatCompletionMessage {
+	start := len(history)
+	for i := len(history) - 1; i >= 0; i-- {
+		cost := estimateTokens(history[i].Content) + 4
+		if cost > budget {
+			break
+		}
+		budget -= cost
+		start = i
+	}
+	for start < len(history) && history[start].Role != "user" {
+		start++
+	}
+	out := make([]openai.ChatCompletionMessage, 0, len(history)-start)
+	for _, m := range history[start:] {
+		out = append(out, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
+	}
+	return out
+}
+
+func (c *Chat) userMessage(ctx context.Context, in jobs.ChatPayload) (openai.ChatCompletionMessage, error) {
+	msg := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser}
+	if in.ImageKey == "" {
+		msg.Content = in.Message
+		return msg, nil
+	}
+	r, obj, err := c.Images.Get(ctx, in.ImageKey)
+	if err != nil {
+		return msg, fmt.Errorf("read image %s: %w", in.ImageKey, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return msg, fmt.Errorf("read image %s: %w", in.ImageKey, err)
+	}
+	mime := in.ImageMIME
+	if mime == "" {
+		mime = obj.ContentType
+	}
+	msg.MultiContent = []openai.ChatMessagePart{
+		{Type: openai.ChatMessagePartTypeText, Text: in.Message},
+		{Type: openai.ChatMessagePartTypeImageURL, ImageURL: &openai.ChatMessageImageURL{
+			URL: "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data), Detail: openai.ImageURLDetailAuto}},
+	}
+	return msg, nil
+}
+
+func (c *Chat) request(in jobs.ChatPayload, t turn) openai.ChatCompletionRequest {
+	req := openai.ChatCompletionRequest{Model: c.Model, Messages: t.messages, MaxTokens: in.MaxTokens}
+	// go-openai drops zero values; the smallest float says "zero" to the provider.
+	if in.Temperature != nil {
+		req.Temperature = float32(math.Max(*in.Temperature, math.SmallestNonzeroFloat32))
+	}
+	if in.TopP != nil {
+		req.TopP = float32(math.Max(*in.TopP, math.SmallestNonzeroFloat32))
+	}
+	if in.Structured {
+		req.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
+	}
+	if in.Stream {
+		req.Stream = true
+		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	return req
+}
+
+// complete makes a non-streamed call, retrying what a retry can fix.
+func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
+	var last error
+	for attempt := 0; attempt <= c.Retries; attempt++ {
+		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
+			return "", jobs.ChatUsage{}, ctx.Err()
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.Request)
+		res, err := c.LLM.CreateChatCompletion(cctx, req)
+		cancel()
+		if err == nil {
+			if len(res.Choices) == 0 {
+				return "", jobs.ChatUsage{}, upstreamError(errors.New("no choices in the reply"))
+			}
+			u := jobs.ChatUsage{PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
+			return res.Choices[0].Message.Content, u, nil
+		}
+		if ctx.Err() != nil {
+			return "", jobs.ChatUsage{}, ctx.Err()
+		}
+		last = err
+		if !retryable(err) {
+			break
+		}
+	}
+	return "", jobs.ChatUsage{}, upstreamError(last)
+}
+
+// stream makes a streamed call and relays each delta as a frame. Before the first token a
+// failure (or a first token that does not come in time) is retried; after it, it ends the stream.
+func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
+	var last error
+	for attempt := 0; attempt <= c.Retries; attempt++ {
+		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
+			return "", jobs.ChatUsage{}, ctx.Err()
+		}
+		reply, usage, started, err := c.streamOnce(ctx, out, req)
+		if err == nil || started || ctx.Err() != nil {
+			return reply, usage, err
+		}
+		last = err
+		if !retryable(err) {
+			break
+		}
+	}
+	return "", jobs.ChatUsage{}, upstreamError(last)
+}
+
+type chunk struct {
+	res openai.ChatCompletionStreamResponse
+	err error
+}
+
+// streamOnce is one streamed attempt; started reports whether any token reached the client.
+func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (reply string, usage jobs.ChatUsage, started bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.LLM.CreateChatCompletionStream(sctx, req)
+	if err != nil {
+		return "", usage, false, err
+	}
+	defer s.Close()
+	chunks := make(chan chunk)
+	go func() {
+		for {
+			r, err := s.Recv()
+			select {
+			case chunks <- chunk{r, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var text strings.Builder
+	timer := time.NewTimer(c.FirstToken)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return text.String(), estimatedUsage(req, text.String()), started, ctx.Err()
+		case <-timer.C:
+			return text.String(), estimatedUsage(req, text.String()), started, errStalled{first: !started}
+		case ch := <-chunks:
+			if errors.Is(ch.err, io.EOF) {
+				if usage.TotalTokens == 0 {
+					usage = estimatedUsage(req, text.String())
+				}
+				return text.String(), usage, started, nil
+			}
+			if ch.err != nil {
+				return text.String(), estimatedUsage(req, text.String()), started, ch.err
+			}
+			if u := ch.res.Usage; u != nil {
+				usage = jobs.ChatUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+			}
+			for _, choice := range ch.res.Choices {
+				for _, f := range deltaFrames(choice.Delta) {
+					if err := out.emit(ctx, f); err != nil {
+						return text.String(), estimatedUsage(req, text.String()), started, err
+					}
+					started = true
+					if f.Type == jobs.FrameContent {
+						text.WriteString(f.Text)
+					}
+				}
+			}
+			timer.Reset(c.Idle)
+		}
+	}
+}
+
+func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
+	var out []jobs.Frame
+	if d.ReasoningContent != "" {
+		out = append(out, jobs.Frame{Type: jobs.FrameReasoning, Text: d.ReasoningContent})
+	}
+	if d.Content != "" {
+		out = append(out, jobs.Frame{Type: jobs.FrameContent, Text: d.Content})
+	}
+	return out
+}
+
+// emitter writes one job's frames, numbered in order.
+type emitter struct {
+	frames *storage.Frames
+	jobID  string
+	seq    int
+}
+
+// emit appends a frame to the job's stream (replayable) and publishes it (live).
+func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
+	e.seq++
+	f.JobID, f.Seq = e.jobID, e.seq
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if _, err := e.frames.Append(ctx, e.jobID, data); err != nil {
+		return fmt.Errorf("relay frame: %w", err)
+	}
+	return nil
+}
+
+// fail ends a streamed job with an error frame (written even when the job's context is gone, so
+// a reconnecting client learns how it ended) and returns the error the wrapper reports.
+func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
+	if stream {
+		je := failure(ctx, err)
+		f := jobs.Frame{Type: jobs.FrameError, Code: je.Code, Message: je.Message}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = e.emit(wctx, f)
+	}
+	return err
+}
+
+// dropImage deletes the caller's uploaded image once the job is over, whatever its outcome.
+func (c *Chat) dropImage(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Images.Delete(ctx, key)
+}
+
+func (c *Chat) result(in jobs.ChatPayload, reply string, usage jobs.ChatUsage) jobs.ChatResult {
+	res := jobs.ChatResult{Reply: reply, ReplyJSON: json.RawMessage("null"), SessionID: &in.SessionID,
+		Provider: c.Provider, Model: c.Model, Usage: usage}
+	if in.RequestID != "" {
+		res.RequestID = &in.RequestID
+	}
+	if in.Structured {
+		res.ReplyJSON, res.ReplyJSONError = parseObject(reply)
+	}
+	return res
+}
+
+// parseObject returns reply as a JSON object, or null and why not (never an error: the caller
+// still gets the raw text).
+func parseObject(reply string) (json.RawMessage, *string) {
+	s := strings.TrimSpace(reply)
+	// Models sometimes fence JSON in markdown despite JSON mode.
+	if f, ok := strings.CutPrefix(s, "```"); ok {
+		f = strings.TrimPrefix(f, "json")
+		s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(f), "```"))
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(s), &obj); err != nil {
+		why := "the model's reply is not a valid JSON object: " + err.Error()
+		return json.RawMessage("null"), &why
+	}
+	out, _ := json.Marshal(obj)
+	return out, nil
+}
+
+func (c *Chat) countTokens(owner string, u jobs.ChatUsage) {
+	keyID, ok := strings.CutPrefix(owner, "key:")
+	if !ok || u.TotalTokens == 0 || c.Usage == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.Usage.Record(ctx, keyID, "/chat", 0, int64(u.TotalTokens), time.Now())
+}
+
+func (c *Chat) window() int {
+	if c.ContextTokens > 0 {
+		return c.ContextTokens
+	}
+	return 128000
+}
+
+// estimateTokens is the usual four-characters-a-token estimate, for budgets and for streams that
+// ended before the provider reported usage.
+func estimateTokens(s string) int { return (len(s) + 3) / 4 }
+
+func estimatedUsage(req openai.ChatCompletionRequest, reply string) jobs.ChatUsage {
+	p := 0
+	for _, m := range req.Messages {
+		p += estimateTokens(m.Content) + 4
+		for _, part := range m.MultiContent {
+			p += estimateTokens(part.Text)
+		}
+	}
+	comp := estimateTokens(reply)
+	if reply == "" {
+		comp = 0
+	}
+	return jobs.ChatUsage{PromptTokens: p, CompletionTokens: comp, TotalTokens: p + comp}
+}

@@ -1,0 +1,117 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/tbackend/tbackend/jobs"
+)
+
+// NewOpenAI builds the LLM client for any OpenAI-compatible endpoint. The transport bounds
+// connecting and waiting for response headers, not whole responses: streams last as long as the
+// chat handler's own timeouts allow.
+func NewOpenAI(baseURL, key string, m *Metrics) *openai.Client {
+	cfg := openai.DefaultConfig(key)
+	cfg.BaseURL = baseURL
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 90 * time.Second,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	cfg.HTTPClient = &http.Client{Transport: m.Transport("openai", tr)}
+	return openai.NewClientWithConfig(cfg)
+}
+
+// errStalled is an upstream stream that produced no token in time.
+type errStalled struct{ first bool }
+
+func (e errStalled) Error() string {
+	if e.first {
+		return "upstream sent no first token in time"
+	}
+	return "upstream stream stalled"
+}
+
+// statusOf reads the HTTP status of a go-openai error (0 when there was none).
+func statusOf(err error) int {
+	var api *openai.APIError
+	var req *openai.RequestError
+	switch {
+	case errors.As(err, &api):
+		return api.HTTPStatusCode
+	case errors.As(err, &req):
+		return req.HTTPStatusCode
+	}
+	return 0
+}
+
+// retryable: rate limits, server errors, timeouts and broken connections can succeed next time;
+// a request the provider rejects cannot.
+func retryable(err error) bool {
+	var stalled errStalled
+	if errors.As(err, &stalled) {
+		return true
+	}
+	switch s := statusOf(err); {
+	case s == http.StatusTooManyRequests, s >= 500:
+		return true
+	case s != 0:
+		return false
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// backoff grows 0.5 s, 1 s, 2 s… capped at 4 s; a rate limit waits at least 1 s.
+func backoff(attempt int, last error) time.Duration {
+	d := time.Duration(250<<min(attempt, 4)) * time.Millisecond
+	if statusOf(last) == http.StatusTooManyRequests {
+		d = max(d, time.Second)
+	}
+	return min(d, 4*time.Second)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// upstreamError turns a provider failure into what the caller sees: a rejected request is the
+// caller's to fix (400, with the provider's own explanation); everything else is "try again".
+func upstreamError(err error) error {
+	var api *openai.APIError
+	s := statusOf(err)
+	switch {
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		return &jobs.Error{Code: "upstream_misconfigured", Message: "the model provider refused our credentials", Status: 502}
+	case s >= 400 && s < 500 && s != http.StatusTooManyRequests && s != http.StatusRequestTimeout:
+		msg := "the model provider rejected the request"
+		if errors.As(err, &api) && api.Message != "" {
+			msg += ": " + truncate(api.Message, 300)
+		}
+		return jobs.Permanent("upstream_rejected", msg, 400)
+	}
+	return &jobs.Error{Code: jobs.CodeUnavailable, Message: "the model provider is unavailable, try again shortly",
+		Status: 503, RetryAfter: 5, Permanent: true}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
