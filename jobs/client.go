@@ -193,13 +193,16 @@ func (c *Client) Run(ctx context.Context, spec Spec, wait time.Duration) (Info, 
 	return info, o, err
 }
 
-// Wait waits up to wait for an already enqueued job.
+// Wait waits up to wait for an already enqueued job, which may have finished long ago.
 func (c *Client) Wait(ctx context.Context, info Info, wait time.Duration) (Outcome, error) {
 	ch, err := c.register(info.ID)
 	if err != nil {
 		return Outcome{}, err
 	}
 	defer c.unregister(info.ID)
+	if o, done, err := c.stored(info); err != nil || done {
+		return o, err
+	}
 	return c.await(ctx, info, ch, wait)
 }
 

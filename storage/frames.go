@@ -84,9 +84,9 @@ func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string,
 }
 
 // After returns jobID's frames whose ids follow afterID ("" or "0": all of them), oldest first, at
-// most limit of them (limit <= 0: no limit). A job without frames, or whose stream expired, has
-// none: the result is empty, not an error (Exists tells the two apart from a job yet to start). A
-// malformed afterID gives an error wrapping ErrBadFrameID.
+// most limit of them (limit <= 0: no limit). A job without frames, or whose stream expired, gives
+// an empty result, not an error. A malformed afterID (say, a client's Last-Event-ID) gives an error
+// wrapping ErrBadFrameID before Redis is asked.
 func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) ([]Frame, error) {
 	start := "-"
 	if afterID != "" {
