@@ -148,13 +148,13 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Hub:         hub,
 		Frames:      s.frames(),
 		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
-		Keys:      storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
-		Limiter:   storage.NewRateLimiter(s.rdb, s.keys),
-		Usage:     storage.NewUsage(s.rdb, s.keys),
-		Jobs:      jc,
-		RedisPing: s.ping,
-		Objects:   s.objects,
-		Log:       s.log,
+		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
+		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
+		Usage:       storage.NewUsage(s.rdb, s.keys),
+		Jobs:        jc,
+		RedisPing:   s.ping,
+		Objects:     s.objects,
+		Log:         s.log,
 	})
 	if err != nil {
 		return err
