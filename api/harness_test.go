@@ -62,6 +62,9 @@ func newHarness(t *testing.T, mutate ...func(*Config, *Deps)) *harness {
 		t.Fatal(err)
 	}
 	deps.Objects = objects
+	deps.Hub = hub
+	deps.Frames = storage.NewFrames(rdb, keys, time.Minute, 1000)
+	deps.Idempotency = storage.NewIdempotency(rdb, keys, time.Hour)
 	deps.Metrics = NewMetrics(prometheus.NewRegistry())
 	deps.Queues = asynqmon.New(asynqmon.Options{RootPath: queuesPrefix,
 		RedisConnOpt: asynq.RedisClientOpt{Addr: rdb.Options().Addr, DB: rdb.Options().DB}, ReadOnly: true})

@@ -30,6 +30,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// AdminQueuesWrite lets admins change queues (retry, delete, pause) in the dashboard.
 	AdminQueuesWrite bool
+	// Heartbeat is the interval of `: ping` comments on idle event streams.
+	Heartbeat time.Duration
 }
 
 // Deps are the api's collaborators.
@@ -71,6 +73,9 @@ const bodyReadAhead = 1 << 20
 func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if cfg.SyncWait <= 0 {
 		cfg.SyncWait = 5 * time.Minute
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

@@ -15,7 +15,6 @@ import (
 )
 
 const (
-	heartbeatEvery = 15 * time.Second
 	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
 	streamLimit = 6 * time.Minute
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
@@ -91,7 +90,7 @@ func (r *relay) run(w *bufio.Writer) {
 	if !r.catchUp() {
 		return
 	}
-	beat := time.NewTicker(heartbeatEvery)
+	beat := time.NewTicker(r.s.cfg.Heartbeat)
 	defer beat.Stop()
 	limit := time.NewTimer(streamLimit)
 	defer limit.Stop()

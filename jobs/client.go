@@ -289,10 +289,12 @@ func outcomeOf(ti *asynq.TaskInfo) Outcome {
 	if ti.State == asynq.TaskStateCompleted {
 		return Outcome{JobID: ti.ID, OK: true, Result: json.RawMessage("null")}
 	}
-	switch ti.LastErr {
-	case context.Canceled.Error():
+	// Archived without ever failing: canceled (Cancel, or an operator) before it ran.
+	neverFailed := ti.LastErr == "" && ti.LastFailedAt.IsZero() && len(ti.Result) == 0
+	switch {
+	case ti.LastErr == context.Canceled.Error(), neverFailed:
 		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeCanceled, Message: "the job was canceled", Status: 499}}
-	case context.DeadlineExceeded.Error():
+	case ti.LastErr == context.DeadlineExceeded.Error():
 		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeTimeout, Message: "the job took too long", Status: 504}}
 	}
 	return Outcome{JobID: ti.ID, Error: &Error{Code: CodeInternal, Message: "the job failed", Status: 500}}

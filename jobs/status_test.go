@@ -97,9 +97,10 @@ func TestStatusOf(t *testing.T) {
 			status: StateFailed, result: "null", err: generic, completedAt: &failedAt,
 		},
 		{
+			// Archived without ever failing or running: canceled before it started.
 			name:   "archived without any time",
 			ti:     asynq.TaskInfo{State: asynq.TaskStateArchived},
-			status: StateFailed, result: "null", err: generic,
+			status: StateCanceled, result: "null", err: &Error{Code: CodeCanceled, Message: "the job was canceled", Status: 499},
 		},
 	}
 	for _, c := range cases {

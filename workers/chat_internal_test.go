@@ -1,0 +1,115 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
+)
+
+func TestFitHistoryKeepsTheNewestThatFit(t *testing.T) {
+	msg := func(role string, words int) storage.Message {
+		return storage.Message{Role: role, Content: strings.Repeat("word ", words)}
+	}
+	// Each 20-word message costs 25 + 4 = 29 estimated tokens.
+	history := []storage.Message{msg("user", 20), msg("assistant", 20), msg("user", 20), msg("assistant", 20)}
+	for _, tc := range []struct {
+		budget int
+		want   []string
+	}{
+		{1000, []string{"user", "assistant", "user", "assistant"}},
+		{4 * 29, []string{"user", "assistant", "user", "assistant"}},
+		{4*29 - 1, []string{"user", "assistant"}}, // three fit, but the answer without its question is dropped
+		{2 * 29, []string{"user", "assistant"}},
+		{29, nil}, // only a lone answer fits: nothing
+		{0, nil},
+	} {
+		t.Run(fmt.Sprint(tc.budget), func(t *testing.T) {
+			var got []string
+			for _, m := range fitHistory(history, tc.budget) {
+				got = append(got, m.Role)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("budget %d kept %v, want %v", tc.budget, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseObject(t *testing.T) {
+	for _, tc := range []struct {
+		reply, want string
+		ok          bool
+	}{
+		{`{"a":1}`, `{"a":1}`, true},
+		{"  {\"a\": [1, 2]}\n", `{"a":[1,2]}`, true},
+		{"```json\n{\"a\":true}\n```", `{"a":true}`, true},
+		{`[1,2]`, "null", false},
+		{`not json`, "null", false},
+		{`{"a":1} trailing`, "null", false},
+		{``, "null", false},
+	} {
+		got, why := parseObject(tc.reply)
+		if string(got) != tc.want || (why == nil) != tc.ok {
+			t.Errorf("parseObject(%q) = %s, %v", tc.reply, got, why)
+		}
+		if !tc.ok && !strings.Contains(*why, "not a valid JSON object") {
+			t.Errorf("reason %q", *why)
+		}
+	}
+}
+
+func TestUpstreamErrorMapping(t *testing.T) {
+	api := func(status int, msg string) error {
+		return fmt.Errorf("wrapped: %w", &openai.APIError{HTTPStatusCode: status, Message: msg})
+	}
+	for _, tc := range []struct {
+		err       error
+		status    int
+		code      string
+		retryable bool
+	}{
+		{api(429, "slow down"), 503, jobs.CodeUnavailable, true},
+		{api(500, "boom internal detail"), 503, jobs.CodeUnavailable, true},
+		{api(503, ""), 503, jobs.CodeUnavailable, true},
+		{&openai.RequestError{HTTPStatusCode: 502, Err: errors.New("bad gateway")}, 503, jobs.CodeUnavailable, true},
+		{api(400, "Invalid image"), 400, "upstream_rejected", false},
+		{api(401, "Incorrect API key sk-123"), 502, "upstream_misconfigured", false},
+		{errStalled{first: true}, 503, jobs.CodeUnavailable, true},
+		{errors.New("connection reset by peer"), 503, jobs.CodeUnavailable, true},
+		{context.Canceled, 503, jobs.CodeUnavailable, false},
+	} {
+		je := upstreamError(tc.err).(*jobs.Error)
+		if je.Status != tc.status || je.Code != tc.code || retryable(tc.err) != tc.retryable {
+			t.Errorf("%v → %+v, retryable %v", tc.err, je, retryable(tc.err))
+		}
+		if strings.Contains(je.Message, "sk-123") || strings.Contains(je.Message, "internal detail") {
+			t.Errorf("%v leaks into %q", tc.err, je.Message)
+		}
+		if tc.status == 503 && je.RetryAfter == 0 {
+			t.Errorf("%v: 503 without Retry-After", tc.err)
+		}
+	}
+	if je := upstreamError(api(400, "Invalid image")).(*jobs.Error); !strings.Contains(je.Message, "Invalid image") {
+		t.Errorf("a rejection does not say why: %q", je.Message)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	limited := &openai.APIError{HTTPStatusCode: http.StatusTooManyRequests}
+	if d := backoff(1, limited); d < 1e9 {
+		t.Errorf("rate-limited retry waits %s, want at least 1s", d)
+	}
+	for a := 1; a < 10; a++ {
+		if d := backoff(a, nil); d <= 0 || d > 4e9 {
+			t.Errorf("attempt %d waits %s", a, d)
+		}
+	}
+}
