@@ -67,8 +67,8 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		payload.MaxTokens = *req.MaxTokens
 	}
 	if payload.RequestID != "" {
-		if prior, ok, err := s.priorChat(c, cl.owner, payload.RequestID, spec.ID, req.Stream); ok || err != nil {
-			return prior(err)
+		if answered, err := s.replayIfSeen(c, cl.owner, payload.RequestID, spec.ID, req.Stream); answered || err != nil {
+			return err
 		}
 	}
 	if req.ImageData != nil {
@@ -86,30 +86,31 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	return s.runSpec(c, spec, chatWait)
 }
 
-// priorChat answers a request whose request_id this caller already used: with the first job's
-// result (or stream) instead of a second model call. A first attempt that failed frees the id.
-func (s *Server) priorChat(c *fiber.Ctx, owner, requestID, jobID string, stream bool) (func(error) error, bool, error) {
-	prior, claimed, err := s.deps.Idempotency.Claim(c.UserContext(), owner, requestID, jobID)
+// replayIfSeen answers a request whose request_id this caller already used with the first job's
+// result (or stream) instead of a second model call; answered reports that it did. A first
+// attempt that failed or was canceled frees the id for this one.
+func (s *Server) replayIfSeen(c *fiber.Ctx, owner, requestID, jobID string, stream bool) (answered bool, err error) {
+	ctx := c.UserContext()
+	prior, claimed, err := s.deps.Idempotency.Claim(ctx, owner, requestID, jobID)
 	if err != nil || claimed {
-		return func(e error) error { return e }, false, err
+		return false, err
 	}
-	info := jobs.Info{ID: prior, Queue: jobs.QueueDefault, Type: jobs.TypeChat}
-	st, err := s.deps.Jobs.Status(c.UserContext(), prior)
+	st, err := s.deps.Jobs.Status(ctx, prior)
 	if errors.Is(err, jobs.ErrNotFound) || err == nil && (st.Status == jobs.StateFailed || st.Status == jobs.StateCanceled) {
-		_ = s.deps.Idempotency.Release(c.UserContext(), owner, requestID, prior)
-		_, claimed, err = s.deps.Idempotency.Claim(c.UserContext(), owner, requestID, jobID)
-		if err != nil || claimed {
-			return func(e error) error { return e }, false, err
+		if err := s.deps.Idempotency.Release(ctx, owner, requestID, prior); err != nil {
+			return false, err
+		}
+		if prior, claimed, err = s.deps.Idempotency.Claim(ctx, owner, requestID, jobID); err != nil || claimed {
+			return false, err
 		}
 	}
 	c.Set("X-Idempotent-Replay", "true")
 	if stream {
-		return func(error) error { return s.attachStream(c, prior, "") }, true, nil
+		return true, s.attachStream(c, prior, "")
 	}
-	return func(error) error {
-		out, err := s.deps.Jobs.Wait(c.UserContext(), info, min(chatWait, s.cfg.SyncWait))
-		return s.answer(c, info, out, err)
-	}, true, nil
+	info := jobs.Info{ID: prior, Queue: jobs.QueueDefault, Type: jobs.TypeChat}
+	out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
+	return true, s.answer(c, info, out, err)
 }
 
 func (s *Server) releaseRequest(owner, requestID, jobID string) {
