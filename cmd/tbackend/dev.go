@@ -63,7 +63,13 @@ func (s *service) embed() error {
 		s.log.Warn("OPENAI_API_KEY is unset: chat and images answer from the built-in emulator, not a real model", "url", url)
 	}
 	if cfg.BlockfrostID == "" {
-		url, stop, err := blockfrostemu.New("dev-emulator").Start("127.0.0.1:0")
+		network, err := blockfrostemu.ParseNetwork(cfg.Network)
+		if err != nil {
+			return &configError{"CARDANO_NETWORK", err.Error()}
+		}
+		// A live chain: blocks follow the clock, so submitted payments confirm in dev too.
+		emu := blockfrostemu.New("dev-emulator", blockfrostemu.WithNetwork(network), blockfrostemu.WithLiveChain(20*time.Second))
+		url, stop, err := emu.Start("127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("blockfrost emulator: %w", err)
 		}
