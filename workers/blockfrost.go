@@ -180,4 +180,3 @@ func BlockfrostStatus(err error) int {
 	}
 	return 0
 }
-
