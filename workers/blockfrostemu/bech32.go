@@ -8,119 +8,22 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/tbackend/tbackend/workers/cardano"
 )
 
-// A private bech32 (BIP-173) codec, Cardano flavour: no 90-character limit (CIP-5 addresses of
-// 57 bytes need ~100 characters). Written from the BIP-173 description.
-
-const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-
-var bech32Gen = [5]uint32{0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3}
-
-func bech32Polymod(values []byte) uint32 {
-	chk := uint32(1)
-	for _, v := range values {
-		top := chk >> 25
-		chk = (chk&0x1ffffff)<<5 ^ uint32(v)
-		for i := 0; i < 5; i++ {
-			if (top>>uint(i))&1 == 1 {
-				chk ^= bech32Gen[i]
-			}
-		}
-	}
-	return chk
-}
-
-func bech32HRPExpand(hrp string) []byte {
-	out := make([]byte, 0, len(hrp)*2+1)
-	for i := 0; i < len(hrp); i++ {
-		out = append(out, hrp[i]>>5)
-	}
-	out = append(out, 0)
-	for i := 0; i < len(hrp); i++ {
-		out = append(out, hrp[i]&31)
-	}
-	return out
-}
-
-// convertBits regroups a byte stream from `from` bits to `to` bits per element.
-func convertBits(data []byte, from, to uint, pad bool) ([]byte, error) {
-	acc, bits := uint32(0), uint(0)
-	maxv := uint32(1)<<to - 1
-	out := make([]byte, 0, len(data)*int(from)/int(to)+1)
-	for _, v := range data {
-		if uint32(v)>>from != 0 {
-			return nil, errors.New("bech32: value out of range")
-		}
-		acc = acc<<from | uint32(v)
-		bits += from
-		for bits >= to {
-			bits -= to
-			out = append(out, byte(acc>>bits&maxv))
-		}
-	}
-	if pad {
-		if bits > 0 {
-			out = append(out, byte(acc<<(to-bits)&maxv))
-		}
-	} else if bits >= from || acc<<(to-bits)&maxv != 0 {
-		return nil, errors.New("bech32: invalid padding")
-	}
-	return out, nil
-}
-
-// bech32Encode encodes data (8-bit bytes) under hrp.
+// bech32Encode encodes data (8-bit bytes) under hrp with the project's Cardano bech32 (no
+// length limit).
 func bech32Encode(hrp string, data []byte) string {
-	five, _ := convertBits(data, 8, 5, true)
-	values := append(bech32HRPExpand(hrp), five...)
-	values = append(values, 0, 0, 0, 0, 0, 0)
-	pm := bech32Polymod(values) ^ 1
-	var sb strings.Builder
-	sb.Grow(len(hrp) + 1 + len(five) + 6)
-	sb.WriteString(hrp)
-	sb.WriteByte('1')
-	for _, v := range five {
-		sb.WriteByte(bech32Charset[v])
+	s, err := cardano.EncodeBech32(hrp, data)
+	if err != nil {
+		panic(fmt.Sprintf("blockfrostemu: bech32 of %q: %v", hrp, err)) // our own fixed inputs
 	}
-	for i := 0; i < 6; i++ {
-		sb.WriteByte(bech32Charset[(pm>>uint(5*(5-i)))&31])
-	}
-	return sb.String()
+	return s
 }
 
 // bech32Decode decodes a bech32 string (any length) into its hrp and 8-bit data.
-func bech32Decode(s string) (string, []byte, error) {
-	if strings.ToLower(s) != s && strings.ToUpper(s) != s {
-		return "", nil, errors.New("bech32: mixed case")
-	}
-	s = strings.ToLower(s)
-	pos := strings.LastIndexByte(s, '1')
-	if pos < 1 || pos+7 > len(s) {
-		return "", nil, errors.New("bech32: missing separator or checksum")
-	}
-	hrp := s[:pos]
-	for i := 0; i < len(hrp); i++ {
-		if hrp[i] < 33 || hrp[i] > 126 {
-			return "", nil, errors.New("bech32: invalid hrp character")
-		}
-	}
-	vals := make([]byte, 0, len(s)-pos-1)
-	for i := pos + 1; i < len(s); i++ {
-		j := strings.IndexByte(bech32Charset, s[i])
-		if j < 0 {
-			return "", nil, fmt.Errorf("bech32: invalid character %q", s[i])
-		}
-		vals = append(vals, byte(j))
-	}
-	if bech32Polymod(append(bech32HRPExpand(hrp), vals...)) != 1 {
-		return "", nil, errors.New("bech32: checksum mismatch")
-	}
-	data, err := convertBits(vals[:len(vals)-6], 5, 8, false)
-	if err != nil {
-		return "", nil, err
-	}
-	return hrp, data, nil
-}
+func bech32Decode(s string) (string, []byte, error) { return cardano.DecodeBech32(s) }
 
 // base58Encode encodes b in Bitcoin's base58 alphabet (used by Byron addresses).
 func base58Encode(b []byte) string {
@@ -263,10 +166,7 @@ func Fingerprint(policyID, assetNameHex string) (string, error) {
 	if err != nil || len(nm) > 32 {
 		return "", errors.New("blockfrostemu: asset name must be at most 32 bytes of hex")
 	}
-	h, _ := blake2b.New(20, nil)
-	h.Write(p)
-	h.Write(nm)
-	return bech32Encode("asset", h.Sum(nil)), nil
+	return cardano.AssetFingerprint(policyID, assetNameHex)
 }
 
 // blake224 is blake2b with a 28-byte digest (key hashes, script hashes, policy ids).
