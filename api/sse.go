@@ -17,6 +17,8 @@ import (
 const (
 	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
 	streamLimit = 6 * time.Minute
+	// idleProbe is how often an idle stream checks that its client is still there.
+	idleProbe = time.Second
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
 	// is canceled (a reconnecting client resumes with Last-Event-ID instead).
 	reattachGrace = time.Second
@@ -59,6 +61,9 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 	c.Set("X-Job-Id", jobID)
 	c.Status(fiber.StatusOK)
 	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened()}
+	// Headers (with X-Job-Id) go out at once, not with the first frame: a job may wait in the
+	// queue, and a client that drops meanwhile must still know which job to resume.
+	c.Context().Response.ImmediateHeaderFlush = true
 	c.Context().SetBodyStreamWriter(r.run)
 	return nil
 }
@@ -90,8 +95,13 @@ func (r *relay) run(w *bufio.Writer) {
 	if !r.catchUp() {
 		return
 	}
-	beat := time.NewTicker(r.s.cfg.Heartbeat)
-	defer beat.Stop()
+	// fasthttp writes the stream through a pipe, so a departed client shows as a failed write
+	// only a couple of writes later: idle streams get a one-byte comment every probe interval
+	// (and `: ping` every heartbeat) so that a queued job whose client left is canceled within
+	// seconds, not minutes.
+	probe := time.NewTicker(min(r.s.cfg.Heartbeat, idleProbe))
+	defer probe.Stop()
+	lastWrite, lastPing := time.Now(), time.Now()
 	limit := time.NewTimer(streamLimit)
 	defer limit.Stop()
 	for {
@@ -104,11 +114,22 @@ func (r *relay) run(w *bufio.Writer) {
 			if !r.onLive(msg) {
 				return
 			}
-		case <-beat.C:
-			if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
+			lastWrite = time.Now()
+		case now := <-probe.C:
+			comment := ""
+			switch {
+			case now.Sub(lastPing) >= r.s.cfg.Heartbeat:
+				comment, lastPing = ": ping\n\n", now
+			case now.Sub(lastWrite) >= idleProbe:
+				comment = ":\n"
+			default:
+				continue
+			}
+			if _, err := w.WriteString(comment); err != nil || w.Flush() != nil {
 				r.gone()
 				return
 			}
+			lastWrite = now
 		case <-limit.C:
 			r.leave()
 			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
@@ -187,13 +208,13 @@ func (r *relay) gone() {
 	s, id := r.s, r.jobID
 	go func() {
 		time.Sleep(reattachGrace)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n, err := s.deps.Hub.Subscribers(ctx, s.deps.Frames.Channel(id))
 		if err == nil && n > 0 {
 			return
 		}
-		if err := s.deps.Jobs.Cancel(id); err != nil {
+		if err := s.deps.Jobs.Cancel(ctx, id); err != nil {
 			s.log.Debug("cancel job of a departed stream", "job_id", id, "error", err)
 		}
 	}()

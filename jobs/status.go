@@ -49,16 +49,33 @@ func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 	return Status{}, ErrNotFound
 }
 
-// Cancel stops a job: a running one through asynq's cancellation (its worker's context ends), a
-// waiting one by archiving it so that it never starts. Best effort: a finished job is unaffected.
-func (c *Client) Cancel(id string) error {
-	err := c.insp.CancelProcessing(id)
+// Cancel stops a job: a waiting one is archived so that it never starts; a running one gets
+// asynq's cancel signal, repeated while it stays active, because asynq drops a signal that
+// arrives between marking a task active and registering its cancel function. Best effort and
+// bounded (a few seconds); a finished job is unaffected.
+func (c *Client) Cancel(ctx context.Context, id string) error {
 	for q := range Queues() {
 		if c.insp.ArchiveTask(q, id) == nil {
-			break
+			return nil
 		}
 	}
-	return err
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if err := c.insp.CancelProcessing(id); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		st, err := c.Status(ctx, id)
+		if err != nil || st.Status != StateRunning || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 func statusOf(ti *asynq.TaskInfo) Status {

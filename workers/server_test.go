@@ -501,7 +501,7 @@ func TestServer(t *testing.T) {
 		deadline := time.After(10 * time.Second)
 	loop:
 		for {
-			if err := e.client.Cancel(info.ID); err != nil {
+			if err := e.client.Cancel(context.Background(), info.ID); err != nil {
 				t.Fatalf("Cancel: %v", err)
 			}
 			select {
@@ -575,7 +575,7 @@ func TestServerStatusOfCanceledJob(t *testing.T) {
 	eventually(t, 5*time.Second, "the job runs", func() bool { return e.status(t, info.ID).Status == jobs.StateRunning })
 	var st jobs.Status
 	eventually(t, 10*time.Second, "the canceled job finishes", func() bool {
-		if err := e.client.Cancel(info.ID); err != nil {
+		if err := e.client.Cancel(context.Background(), info.ID); err != nil {
 			t.Fatal(err)
 		}
 		st = e.status(t, info.ID)
