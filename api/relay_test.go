@@ -1,0 +1,67 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// A relay that misses live frames (its queue overflowed, or the shared connection reconnected)
+// notices the gap in the sequence numbers and fills it from the stored stream, writing every
+// frame exactly once and in order.
+func TestRelayFillsGapsFromTheStoredStream(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	const job = "GAPJOB"
+	live := map[int][]byte{}
+	appendFrame := func(i int) {
+		typ := "content"
+		if i == 6 {
+			typ = "done"
+		}
+		data := fmt.Sprintf(`{"type":%q,"job_id":%q,"seq":%d,"text":"t%d"}`, typ, job, i, i)
+		id, err := h.srv.deps.Frames.Append(ctx, job, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[i] = []byte(id + "\n" + data)
+	}
+	var out bytes.Buffer
+	left := 0
+	r := &relay{s: h.srv, jobID: job, leave: func() { left++ }, closed: func() {}, w: bufio.NewWriter(&out)}
+	appendFrame(1)
+	if !r.onLive(live[1]) || r.seq != 1 {
+		t.Fatalf("after frame 1: seq %d", r.seq)
+	}
+	for i := 2; i <= 5; i++ {
+		appendFrame(i)
+	}
+	// 2–4 never arrive live; 5 does: the gap is filled from the stream.
+	if !r.onLive(live[5]) || r.seq != 5 {
+		t.Fatalf("after the gap: seq %d\n%s", r.seq, out.String())
+	}
+	appendFrame(6)
+	if !r.onLive(live[2]) { // a late duplicate changes nothing
+		t.Fatal("a duplicate ended the relay")
+	}
+	if r.onLive(live[6]) { // the final frame, in order: written directly, and the relay ends
+		t.Fatal("the final frame did not end the relay")
+	}
+	got := out.String()
+	for i := 1; i <= 6; i++ {
+		if n := strings.Count(got, fmt.Sprintf(`"seq":%d,`, i)); n != 1 {
+			t.Fatalf("frame %d written %d times:\n%s", i, n, got)
+		}
+	}
+	if !strings.HasSuffix(got, "data: [DONE]\n\n") || left != 1 {
+		t.Fatalf("stream end: left %d times, output:\n%s", left, got)
+	}
+	for i := 1; i < 6; i++ {
+		if strings.Index(got, fmt.Sprintf(`"seq":%d,`, i)) > strings.Index(got, fmt.Sprintf(`"seq":%d,`, i+1)) {
+			t.Fatalf("frames out of order:\n%s", got)
+		}
+	}
+}
