@@ -17,6 +17,10 @@ import (
 const (
 	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
 	streamLimit = 6 * time.Minute
+	// relayQueue is a stream's in-process queue of live frames: a relay that falls further behind
+	// refills from the stored stream (frames carry sequence numbers), so depth would only cost
+	// memory on every open stream.
+	relayQueue = 64
 	// idleProbe is how often an idle stream checks that its client is still there.
 	idleProbe = time.Second
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
@@ -27,7 +31,7 @@ const (
 // startStream subscribes to the job's live frames before enqueueing it, so not one frame can be
 // published unheard, then streams them as Server-Sent Events.
 func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
-	live, leave, err := s.deps.Hub.Subscribe(c.UserContext(), s.deps.Frames.Channel(spec.ID))
+	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(spec.ID), relayQueue)
 	if err != nil {
 		return err
 	}
@@ -46,7 +50,7 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	if lastID != "" && !eventID.MatchString(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
-	live, leave, err := s.deps.Hub.Subscribe(c.UserContext(), s.deps.Frames.Channel(jobID))
+	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(jobID), relayQueue)
 	if err != nil {
 		return err
 	}

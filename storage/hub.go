@@ -99,7 +99,13 @@ func offer(ch chan []byte, msg []byte) {
 // Subscribe joins channel and returns once Redis has confirmed the subscription, so that a message
 // published after Subscribe returns is never missed. cancel leaves the channel.
 func (h *Hub) Subscribe(ctx context.Context, channel string) (<-chan []byte, func(), error) {
-	ch := make(chan []byte, h.buf)
+	return h.SubscribeSize(ctx, channel, h.buf)
+}
+
+// SubscribeSize is Subscribe with a queue of its own length (a subscriber that can refill what it
+// misses, like a stream relay, keeps a short one).
+func (h *Hub) SubscribeSize(ctx context.Context, channel string, buf int) (<-chan []byte, func(), error) {
+	ch := make(chan []byte, max(buf, 1))
 	h.wire.Lock()
 	h.mu.Lock()
 	if h.closed {

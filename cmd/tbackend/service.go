@@ -124,9 +124,9 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return &configError{"HTTP_ADDR", err.Error()}
 	}
-	// 64 queued messages per local subscriber: a relay that falls further behind refills from the
-	// stored stream (frames carry sequence numbers), so a deep queue would only cost memory per stream.
-	hub := storage.NewHub(s.rdb, 64)
+	// A deep queue for the one subscriber of job notices (a burst must not drop them); stream
+	// relays ask for short ones of their own.
+	hub := storage.NewHub(s.rdb, 4096)
 	defer hub.Close()
 	jc := jobs.NewClient(asynq.NewClientFromRedisClient(s.rdb), asynq.NewInspectorFromRedisClient(s.rdb),
 		s.keys.Notices(jobs.NewID()))
