@@ -1,0 +1,99 @@
+package tokenanalysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blockfrost/blockfrost-go"
+	"github.com/tbackend/tbackend/workers"
+)
+
+// ErrAssetNotFound is wrapped by every error that means the requested token does not exist
+// (or could not be identified from the given policy id, asset name and token text).
+var ErrAssetNotFound = errors.New("tokenanalysis: asset not found")
+
+// ErrInvalidUnit is wrapped when a unit or policy id is not well-formed hex of the right length.
+var ErrInvalidUnit = errors.New("tokenanalysis: invalid asset unit")
+
+// UpstreamError reports that a required chain data call failed for a reason that may pass:
+// rate limiting (429), the daily quota (402), an auto-ban (418), a server error (5xx) or a
+// transport failure (Status 0). RetryAfter is a hint for the caller's Retry-After.
+type UpstreamError struct {
+	Source     string        // the endpoint, e.g. "/assets/{asset}"
+	Status     int           // HTTP status; 0 for transport errors
+	RetryAfter time.Duration // how long to wait before trying again
+	Err        error
+}
+
+func (e *UpstreamError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("tokenanalysis: %s unavailable (retry after %s): %v", e.Source, e.RetryAfter, e.Err)
+	}
+	return fmt.Sprintf("tokenanalysis: %s answered %d (retry after %s): %v", e.Source, e.Status, e.RetryAfter, e.Err)
+}
+
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// status is the HTTP status of a blockfrost-go error, including the statuses the library only
+// reports as a raw body (402, 502, 503, …): Blockfrost's error body carries status_code.
+func status(err error) int {
+	if s := workers.BlockfrostStatus(err); s != 0 {
+		return s
+	}
+	var api *blockfrost.APIError
+	if !errors.As(err, &api) {
+		return 0
+	}
+	if body, ok := api.Response.(string); ok {
+		var v struct {
+			StatusCode int `json:"status_code"`
+		}
+		if json.Unmarshal([]byte(body), &v) == nil {
+			return v.StatusCode
+		}
+	}
+	return 0
+}
+
+// retryHint is the wait suggested for a retryable status.
+func retryHint(st int, now time.Time) time.Duration {
+	switch {
+	case st == 429:
+		return time.Second
+	case st == 402:
+		// The daily quota resets at 00:00 UTC.
+		n := now.UTC()
+		midnight := time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, time.UTC)
+		return midnight.Sub(n).Round(time.Second)
+	case st == 418:
+		return 10 * time.Minute
+	default:
+		return 5 * time.Second
+	}
+}
+
+// classify turns an error of a required call into ErrAssetNotFound (404), an *UpstreamError
+// (429/402/418/5xx/transport), or returns it wrapped as is (context errors, 400/403).
+func classify(ctx context.Context, source, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("tokenanalysis: %s: %w", source, ctx.Err())
+	}
+	st := status(err)
+	switch {
+	case st == 404:
+		return fmt.Errorf("%w: %s", ErrAssetNotFound, what)
+	case st == 429 || st == 402 || st == 418 || st >= 500:
+		return &UpstreamError{Source: source, Status: st, RetryAfter: retryHint(st, time.Now()), Err: err}
+	case st == 0:
+		return &UpstreamError{Source: source, RetryAfter: retryHint(0, time.Now()), Err: err}
+	}
+	return fmt.Errorf("tokenanalysis: %s: %w", source, err)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrAssetNotFound) }
