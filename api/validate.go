@@ -85,8 +85,6 @@ func jsonFieldError(err error) FieldError {
 			loc = append(loc, p)
 		}
 		return typeError(loc, typ.Type.Kind().String())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return FieldError{Loc: []any{"body"}, Msg: "JSON decode error", Type: "json_invalid"}
 	}
 	return FieldError{Loc: []any{"body"}, Msg: "JSON decode error", Type: "json_invalid"}
 }

@@ -19,6 +19,11 @@ type RedisConfig struct {
 	ClusterAddrs  []string
 }
 
+// Configured tells whether any deployment is named.
+func (c RedisConfig) Configured() bool {
+	return c.URL != "" || len(c.SentinelAddrs) > 0 || len(c.ClusterAddrs) > 0
+}
+
 // RedisOptions turns the configuration into go-redis universal options, so that one code path
 // serves all three deployments (asynq takes the same client).
 func RedisOptions(cfg RedisConfig) (*redis.UniversalOptions, error) {

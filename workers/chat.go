@@ -61,11 +61,11 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	if in.SessionID == "" {
 		in.SessionID = "sess_" + strings.ToLower(rand.Text())
 	}
-	turn, err := c.prompt(ctx, owner, in)
+	msgs, err := c.prompt(ctx, owner, in)
 	if err != nil {
 		return nil, out.fail(ctx, in.Stream, err)
 	}
-	req := c.request(in, turn)
+	req := c.request(in, msgs)
 	var reply string
 	var usage jobs.ChatUsage
 	if in.Stream {
@@ -93,13 +93,8 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	return res, nil
 }
 
-// turn is the prompt of one call.
-type turn struct {
-	messages []openai.ChatCompletionMessage
-}
-
 // prompt builds the messages: system, as much history as fits the window, then the new message.
-func (c *Chat) prompt(ctx context.Context, owner string, in jobs.ChatPayload) (turn, error) {
+func (c *Chat) prompt(ctx context.Context, owner string, in jobs.ChatPayload) ([]openai.ChatCompletionMessage, error) {
 	var sys []string
 	if in.System != "" {
 		sys = append(sys, in.System)
@@ -110,26 +105,26 @@ func (c *Chat) prompt(ctx context.Context, owner string, in jobs.ChatPayload) (t
 	}
 	user, err := c.userMessage(ctx, in)
 	if err != nil {
-		return turn{}, err
+		return nil, err
 	}
 	budget := c.window() - in.MaxTokens - estimateTokens(in.Message) - estimateTokens(strings.Join(sys, "\n")) - 64
 	if in.ImageKey != "" {
 		budget -= 1105 // a high-detail image's token cost at most, as the provider counts it
 	}
 	if budget < 0 {
-		return turn{}, jobs.Permanent("context_length_exceeded",
+		return nil, jobs.Permanent("context_length_exceeded",
 			"message and max_tokens do not fit the model's context window", 400)
 	}
 	history, err := c.Sessions.History(ctx, owner, in.SessionID)
 	if err != nil {
-		return turn{}, fmt.Errorf("read history: %w", err)
+		return nil, fmt.Errorf("read history: %w", err)
 	}
 	var msgs []openai.ChatCompletionMessage
 	if len(sys) > 0 {
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: strings.Join(sys, "\n")})
 	}
 	msgs = append(msgs, fitHistory(history, budget)...)
-	return turn{messages: append(msgs, user)}, nil
+	return append(msgs, user), nil
 }
 
 // fitHistory keeps the newest messages whose estimated tokens fit budget, oldest first, and
@@ -181,8 +176,8 @@ func (c *Chat) userMessage(ctx context.Context, in jobs.ChatPayload) (openai.Cha
 	return msg, nil
 }
 
-func (c *Chat) request(in jobs.ChatPayload, t turn) openai.ChatCompletionRequest {
-	req := openai.ChatCompletionRequest{Model: c.Model, Messages: t.messages, MaxTokens: in.MaxTokens}
+func (c *Chat) request(in jobs.ChatPayload, msgs []openai.ChatCompletionMessage) openai.ChatCompletionRequest {
+	req := openai.ChatCompletionRequest{Model: c.Model, Messages: msgs, MaxTokens: in.MaxTokens}
 	// go-openai drops zero values; the smallest float says "zero" to the provider.
 	if in.Temperature != nil {
 		req.Temperature = float32(math.Max(*in.Temperature, math.SmallestNonzeroFloat32))
@@ -426,8 +421,5 @@ func estimatedUsage(req openai.ChatCompletionRequest, reply string) jobs.ChatUsa
 		}
 	}
 	comp := estimateTokens(reply)
-	if reply == "" {
-		comp = 0
-	}
 	return jobs.ChatUsage{PromptTokens: p, CompletionTokens: comp, TotalTokens: p + comp}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -176,7 +177,7 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 		s.log.Warn("store job result", "job_id", o.JobID, "error", err)
 	}
 	ch := t.Headers()[jobs.HeaderReplyTo]
-	if ch == "" || (s.prefix != "" && !hasPrefix(ch, s.prefix)) {
+	if ch == "" || !strings.HasPrefix(ch, s.prefix) {
 		return
 	}
 	if len(body) > maxNoticeBytes {
@@ -188,8 +189,6 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 		s.log.Warn("publish job notice", "job_id", o.JobID, "error", err)
 	}
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // asynqLogger routes asynq's own logs into slog.
 type asynqLogger struct{ l *slog.Logger }

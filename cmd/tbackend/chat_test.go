@@ -478,3 +478,25 @@ func pngDataURI(t *testing.T, w, h int) string {
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
 }
+
+// A request id whose first attempt failed is free again: the retry reaches the model, while a
+// retry of a successful attempt would not.
+func TestChatIdempotencyAfterAFailure(t *testing.T) {
+	e := newChatEnv(t, "OPENAI_RETRIES", "0")
+	body := `{"message":"try twice","request_id":"req-fail-then-ok"}`
+	e.emu.SetFaults(openaiemu.Fault{Kind: openaiemu.FaultServerError, Endpoint: openaiemu.EndpointChatCompletions})
+	if r := e.chat(t, body); r.status != 503 {
+		t.Fatalf("first attempt: %d %s", r.status, r.raw)
+	}
+	e.emu.ClearFaults()
+	r := e.chat(t, body)
+	if r.status != 200 || r.header.Get("X-Idempotent-Replay") != "" {
+		t.Fatalf("retry after a failure: %d %v %s", r.status, r.header, r.raw)
+	}
+	if n := e.emu.Requests(openaiemu.EndpointChatCompletions); n != 2 {
+		t.Fatalf("the model was called %d times, want 2 (failed attempt, then the retry)", n)
+	}
+	if again := e.chat(t, body); again.raw != r.raw || again.header.Get("X-Idempotent-Replay") != "true" {
+		t.Fatalf("a repeat of the successful attempt: %s", again.raw)
+	}
+}

@@ -168,7 +168,7 @@ func requireForRole(role string, cfg config) error {
 		return nil
 	}
 	r := cfg.Redis
-	if r.URL == "" && len(r.SentinelAddrs) == 0 && len(r.ClusterAddrs) == 0 {
+	if !r.Configured() {
 		return &configError{"REDIS_URL", "required (or REDIS_SENTINEL_ADDRS with REDIS_MASTER_NAME, or REDIS_CLUSTER_ADDRS); `tbackend dev` embeds one"}
 	}
 	if _, err := storage.RedisOptions(r); err != nil {

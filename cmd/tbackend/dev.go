@@ -43,7 +43,7 @@ func (s *service) dev(ctx context.Context, stdout io.Writer) error {
 // embed starts in-process stand-ins for unset dependencies, loudly: nothing they hold is real.
 func (s *service) embed() error {
 	cfg := &s.cfg
-	if cfg.Redis.URL == "" && len(cfg.Redis.SentinelAddrs) == 0 && len(cfg.Redis.ClusterAddrs) == 0 {
+	if !cfg.Redis.Configured() {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.Start(); err != nil {
 			return fmt.Errorf("embedded redis: %w", err)
