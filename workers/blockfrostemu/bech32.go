@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // bech32Encode encodes data (8-bit bytes) under hrp with the project's Cardano bech32 (no

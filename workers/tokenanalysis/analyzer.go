@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/blockfrost/blockfrost-go"
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/workers/tokenfacts"
 )
 

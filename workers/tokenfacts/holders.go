@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // ErrQuantity is wrapped by every [ParseQuantity] error.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // testAddr builds a mainnet bech32 address from a header byte and credentials made of one

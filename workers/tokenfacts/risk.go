@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // Flag levels.

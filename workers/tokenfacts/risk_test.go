@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/cardano"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 func u64(x uint64) *uint64               { return &x }

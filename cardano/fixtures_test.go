@@ -8,14 +8,14 @@ import (
 )
 
 // fixtureDir is the repository's sibling shared/ directory, seen from this package directory.
-const fixtureDir = "../../../shared/fixtures/cardano"
+const fixtureDir = "../../shared/fixtures/cardano"
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	p := filepath.Join(fixtureDir, name)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("fixture %s is missing (expected the shared fixtures next to the repository, at %s from workers/cardano): %v", name, p, err)
+		t.Fatalf("fixture %s is missing (expected the shared fixtures next to the repository, at %s from cardano/): %v", name, p, err)
 	}
 	return b
 }
