@@ -25,6 +25,7 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/usage", "api-key", "Usage of the calling key"},
 		{"POST", "/chat", "api-key (chat)", "Chat with the LLM: sessions, structured output, vision, SSE streaming"},
 		{"GET", "/chat/stream/{job_id}", "api-key (chat)", "Resume a chat stream after Last-Event-ID"},
+		{"POST", "/token-analysis", "api-key (token-analysis)", "Cardano token facts, risk score and narrative (cached)"},
 		{"GET", "/jobs/{job_id}", "api-key", "Status and result of a job the caller created"},
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
 		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
@@ -53,6 +54,7 @@ func (s *Server) routes() {
 	app.Get("/usage", s.requireKey(""), s.usage)
 	app.Post("/chat", s.requireKey(storage.ScopeChat), s.chat)
 	app.Get("/chat/stream/:job_id", s.requireKey(storage.ScopeChat), s.chatResume)
+	app.Post("/token-analysis", s.requireKey(storage.ScopeTokenAnalysis), s.tokenAnalysis)
 	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
 	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
 	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())

@@ -32,6 +32,8 @@ type Config struct {
 	AdminQueuesWrite bool
 	// Heartbeat is the interval of `: ping` comments on idle event streams.
 	Heartbeat time.Duration
+	// Network is the Cardano network the workers analyse: "mainnet" (default), "preprod", "preview".
+	Network string
 }
 
 // Deps are the api's collaborators.
@@ -52,6 +54,8 @@ type Deps struct {
 	// Frames holds chat stream frames for replay; Idempotency maps request ids to jobs.
 	Frames      *storage.Frames
 	Idempotency *storage.Idempotency
+	// Tokens is the token-analysis answer cache the workers fill.
+	Tokens *storage.TokenCache
 }
 
 // Server is the api.

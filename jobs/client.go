@@ -193,6 +193,24 @@ func (c *Client) Run(ctx context.Context, spec Spec, wait time.Duration) (Info, 
 	return info, o, err
 }
 
+// RunShared is Run for jobs with a derived id that identical requests share: it joins the job
+// while it is queued or running, but replaces one that already finished (its result was cached
+// by the worker, so a caller who still gets here wants a fresh computation).
+func (c *Client) RunShared(ctx context.Context, spec Spec, wait time.Duration) (Info, Outcome, error) {
+	pol, err := PolicyFor(spec.Type)
+	if err != nil {
+		return Info{}, Outcome{}, err
+	}
+	ti, err := c.insp.GetTaskInfo(pol.Queue, spec.ID)
+	if err == nil && finished(ti) {
+		// Another caller may replace it at the same moment: then our enqueue joins theirs.
+		if err := c.insp.DeleteTask(pol.Queue, spec.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return Info{}, Outcome{}, fmt.Errorf("jobs: replace finished %s: %w", spec.ID, err)
+		}
+	}
+	return c.Run(ctx, spec, wait)
+}
+
 // Wait waits up to wait for an already enqueued job, which may have finished long ago.
 func (c *Client) Wait(ctx context.Context, info Info, wait time.Duration) (Outcome, error) {
 	ch, err := c.register(info.ID)

@@ -56,6 +56,9 @@ var policies = map[string]Policy{
 	// Chat retries only inside the handler, before the first token: a retried stream would repeat
 	// text the client already has, and a canceled one must stay canceled.
 	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Token analysis retries Blockfrost inside the handler; a failed analysis is answered at once
+	// (503 with Retry-After) rather than retried behind the caller's back.
+	TypeTokenAnalysis: {Queue: QueueDefault, Timeout: 90 * time.Second, MaxRetry: 0, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.

@@ -83,3 +83,20 @@ func (k Keys) StreamFrames(jobID string) string { return k.join("frames", "{"+jo
 
 // StreamChannel is the pub/sub channel of one job's live chat frames.
 func (k Keys) StreamChannel(jobID string) string { return k.join("stream", jobID) }
+
+// TokenAlias maps one way of naming a token (network, policy id, asset name, token text) to the
+// asset unit it resolved to (string; expires). The naming is client text: it is hashed.
+func (k Keys) TokenAlias(network, naming string) string {
+	return k.join("ta", network, "alias", clientPart(naming))
+}
+
+// TokenResult is the cached token-analysis answer of one asset and API version (hash of body and
+// computation time; expires).
+func (k Keys) TokenResult(network, version, unit string) string {
+	return k.join("ta", network, "result", "v"+version, unit)
+}
+
+// TokenPart is one cached part of an asset's (or a policy's) facts (string of JSON; expires).
+func (k Keys) TokenPart(network, part, id string) string {
+	return k.join("ta", network, "part", part, id)
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blockfrost/blockfrost-go"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ import (
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
+	"github.com/tbackend/tbackend/workers/tokenanalysis"
 )
 
 var serviceUsage = map[string]string{
@@ -143,13 +145,14 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	registerQueueMetrics(s.reg, s.rdb)
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
-		AdminQueuesWrite: s.cfg.AdminQueuesWrite,
+		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
 	}, api.Deps{
 		Metrics:     api.NewMetrics(s.reg),
 		Queues:      dashboard,
 		Hub:         hub,
 		Frames:      s.frames(),
 		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
+		Tokens:      storage.NewTokenCache(s.rdb, s.keys),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:       storage.NewUsage(s.rdb, s.keys),
@@ -180,6 +183,9 @@ func (s *service) serveWorker(ctx context.Context) error {
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
 	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
+	// One Blockfrost client per process: its rate limiter is the process's share of the quota.
+	chain := workers.NewBlockfrost(workers.BlockfrostConfig{URL: s.cfg.BlockfrostURL, ProjectID: s.cfg.BlockfrostID, Retries: 3}, metrics)
+	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {
 		return err
@@ -210,6 +216,21 @@ func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
 		Sessions: storage.NewSessions(s.rdb, s.keys, 24*time.Hour, 200), Frames: s.frames(),
 		Images: s.objects, Usage: storage.NewUsage(s.rdb, s.keys),
 		FirstToken: c.FirstToken, Idle: c.Idle, Request: c.Request, Retries: c.Retries, ContextTokens: c.ContextTokens,
+	}
+}
+
+// tokenHandler wires token analysis to Blockfrost, its caches and the LLM (V1 narrative).
+func (s *service) tokenHandler(chain blockfrost.APIClient, m *workers.Metrics) *tokenanalysis.Job {
+	cache := storage.NewTokenCache(s.rdb, s.keys)
+	canonical := "cardano"
+	if s.cfg.Network != "mainnet" {
+		canonical = "cardano-" + s.cfg.Network
+	}
+	return &tokenanalysis.Job{
+		Analyzer: &tokenanalysis.Analyzer{Chain: chain, Network: s.cfg.Network,
+			Parts: tokenanalysis.StoreParts{Cache: cache, Network: canonical}},
+		Cache: cache, LLM: workers.NewOpenAI(s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey, m), Model: s.cfg.ChatModel,
+		Log: s.log,
 	}
 }
 

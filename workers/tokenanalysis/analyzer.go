@@ -58,6 +58,8 @@ type Analyzer struct {
 	MaxPages int
 	// Budget bounds the whole Facts call (default 20 s); the holder scan stops when it runs out.
 	Budget time.Duration
+	// Parts, when set, keeps parts of the facts between calls (see PartCache).
+	Parts PartCache
 }
 
 // Facts is the V2 token-analysis document.
@@ -234,7 +236,10 @@ var shelley = map[string][2]int64{
 // Facts gathers the facts of a token by unit. The asset itself must be readable: a missing
 // asset gives an error wrapping ErrAssetNotFound, an outage an *UpstreamError. Every other
 // source is optional.
-func (a *Analyzer) Facts(ctx context.Context, unit string) (Facts, error) {
+//
+// Parts are reused from a.Parts while they are fresh (see the TTL constants); refresh reads
+// everything from the chain again and replaces the cached parts.
+func (a *Analyzer) Facts(ctx context.Context, unit string, refresh bool) (Facts, error) {
 	unit = strings.ToLower(strings.TrimSpace(unit))
 	if len(unit) < 56 || len(unit) > 120 || len(unit)%2 != 0 || !isHex(unit) {
 		return Facts{}, fmt.Errorf("%w: %q is not a policy id followed by a hex asset name", ErrInvalidUnit, unit)
@@ -243,11 +248,20 @@ func (a *Analyzer) Facts(ctx context.Context, unit string) (Facts, error) {
 	defer cancel()
 
 	src := &sources{}
-	asset, err := a.Chain.Asset(ctx, unit)
-	if err != nil {
-		return Facts{}, classify(ctx, srcAsset, "unit "+unit, err)
+	var assetErr error
+	asset := part(ctx, a, refresh, src, unit, partAsset, TTLAsset, func(own *sources) blockfrost.Asset {
+		as, err := a.Chain.Asset(ctx, unit)
+		if err != nil {
+			assetErr = classify(ctx, srcAsset, "unit "+unit, err)
+			own.fail(srcAsset)
+			return as
+		}
+		own.ok(srcAsset)
+		return as
+	})
+	if assetErr != nil {
+		return Facts{}, assetErr
 	}
-	src.ok(srcAsset)
 
 	var f Facts
 	f.Asset = assetFacts(unit, asset)
@@ -262,25 +276,47 @@ func (a *Analyzer) Facts(ctx context.Context, unit string) (Facts, error) {
 		scan     HoldersScan
 	)
 	wg.Add(4)
+	policyID := f.Asset.PolicyID
 	go func() {
 		defer wg.Done()
+		// The tip is never cached: the lock state and activity are relative to it.
 		clk = a.tip(ctx, src)
-		// The policy needs the tip to tell whether it can mint now.
-		f.Policy, lock, plutus = a.policy(ctx, src, f.Asset.PolicyID)
+		// Cached under the policy id: every asset of a policy shares its script.
+		pp := part(ctx, a, refresh, src, policyID, partPolicy, TTLPolicy, func(own *sources) policyPart {
+			p, l, pl := a.policy(ctx, own, policyID)
+			return policyPart{Facts: p, Lock: l, Plutus: pl}
+		})
+		f.Policy, lock, plutus = pp.Facts, pp.Lock, pp.Plutus
 	}()
 	go func() {
 		defer wg.Done()
-		a.minting(ctx, src, unit, &f.Minting)
+		count := f.Minting.MintOrBurnCount
+		mp := part(ctx, a, refresh, src, unit, partMinting, TTLMinting, func(own *sources) mintingPart {
+			m := MintingFacts{MintOrBurnCount: count}
+			a.minting(ctx, own, unit, &m)
+			return mintingPart{Facts: m, Mints: m.mintCount, Burns: m.burnCount}
+		})
+		f.Minting = mp.Facts
+		f.Minting.MintOrBurnCount = count
+		f.Minting.mintCount, f.Minting.burnCount = mp.Mints, mp.Burns
 	}()
 	var lastTx *time.Time
 	var txTimes []time.Time
 	go func() {
 		defer wg.Done()
-		lastTx, txTimes = a.activity(ctx, src, unit)
+		ap := part(ctx, a, refresh, src, unit, partActivity, TTLActivity, func(own *sources) activityPart {
+			last, times := a.activity(ctx, own, unit)
+			return activityPart{Last: last, TxTimes: times}
+		})
+		lastTx, txTimes = ap.Last, ap.TxTimes
 	}()
 	go func() {
 		defer wg.Done()
-		holdings, scan = a.scanHolders(ctx, src, unit)
+		hp := part(ctx, a, refresh, src, unit, partHolders, TTLHolders, func(own *sources) holdersPart {
+			hs, sc := a.scanHolders(ctx, own, unit)
+			return holdersPart{Holdings: toHoldings(hs), Scan: sc}
+		})
+		holdings, scan = fromHoldings(hp.Holdings), hp.Scan
 	}()
 	wg.Wait()
 

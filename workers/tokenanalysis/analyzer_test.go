@@ -62,7 +62,7 @@ func TestResolveCIP68AndUnknown(t *testing.T) {
 	if !errors.Is(err, tokenanalysis.ErrAssetNotFound) {
 		t.Fatalf("unknown name: %v", err)
 	}
-	_, err = a.Facts(ctx, blockfrostemu.SNEKPolicyID+"00")
+	_, err = a.Facts(ctx, blockfrostemu.SNEKPolicyID+"00", false)
 	if !errors.Is(err, tokenanalysis.ErrAssetNotFound) {
 		t.Fatalf("facts unknown: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestResolveCIP68AndUnknown(t *testing.T) {
 
 func TestFactsSNEK(t *testing.T) {
 	_, a := setup(t)
-	f, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit)
+	f, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestFactsSNEK(t *testing.T) {
 func TestHoldersScanFullAndPartial(t *testing.T) {
 	emu, a := setup(t)
 	herd := emu.MustToken(blockfrostemu.TokenHerd)
-	f, err := a.Facts(context.Background(), herd.Unit)
+	f, err := a.Facts(context.Background(), herd.Unit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestHoldersScanFullAndPartial(t *testing.T) {
 	}
 
 	a.MaxPages = 3
-	f, err = a.Facts(context.Background(), herd.Unit)
+	f, err = a.Facts(context.Background(), herd.Unit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestHoldersScanBudget(t *testing.T) {
 	herd := emu.MustToken(blockfrostemu.TokenHerd)
 	emu.SetFaults(blockfrostemu.Fault{Endpoint: blockfrostemu.EndpointAssetAddresses, Delay: 150 * time.Millisecond})
 	a.Budget = 700 * time.Millisecond
-	f, err := a.Facts(context.Background(), herd.Unit)
+	f, err := a.Facts(context.Background(), herd.Unit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestHoldersScanBudget(t *testing.T) {
 
 func TestPlutusUnlockable(t *testing.T) {
 	emu, a := setup(t)
-	f, err := a.Facts(context.Background(), emu.MustToken(blockfrostemu.TokenPluto).Unit)
+	f, err := a.Facts(context.Background(), emu.MustToken(blockfrostemu.TokenPluto).Unit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPlutusUnlockable(t *testing.T) {
 
 func TestOpenPolicyMintedAfterLaunch(t *testing.T) {
 	emu, a := setup(t)
-	f, err := a.Facts(context.Background(), emu.MustToken(blockfrostemu.TokenFlood).Unit)
+	f, err := a.Facts(context.Background(), emu.MustToken(blockfrostemu.TokenFlood).Unit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestOpenPolicyMintedAfterLaunch(t *testing.T) {
 func TestHistoryFault(t *testing.T) {
 	emu, a := setup(t)
 	emu.SetFaults(blockfrostemu.Fault{Kind: blockfrostemu.FaultServerError, Endpoint: blockfrostemu.EndpointAssetHistory})
-	f, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit)
+	f, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,13 +204,13 @@ func TestHistoryFault(t *testing.T) {
 func TestAssetOutage(t *testing.T) {
 	emu, a := setup(t)
 	emu.SetFaults(blockfrostemu.Fault{Kind: blockfrostemu.FaultDailyLimit, Endpoint: blockfrostemu.EndpointAsset})
-	_, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit)
+	_, err := a.Facts(context.Background(), blockfrostemu.SNEKUnit, false)
 	var up *tokenanalysis.UpstreamError
 	if !errors.As(err, &up) || up.Status != 402 || up.RetryAfter <= 0 {
 		t.Fatalf("402: %v", err)
 	}
 	emu.SetFaults(blockfrostemu.Fault{Kind: blockfrostemu.FaultRateLimit, Endpoint: blockfrostemu.EndpointAsset, RetryAfter: 30 * time.Second})
-	_, err = a.Facts(context.Background(), blockfrostemu.SNEKUnit)
+	_, err = a.Facts(context.Background(), blockfrostemu.SNEKUnit, false)
 	if !errors.As(err, &up) || up.Status != 429 || up.RetryAfter <= 0 {
 		t.Fatalf("429: %v", err)
 	}

@@ -1,0 +1,191 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/jobs"
+)
+
+// tokenRequest is the body of POST /token-analysis. Each field has the guide's two spellings.
+type tokenRequest struct {
+	Token         *string         `json:"token"`
+	TokenName     *string         `json:"tokenName"`
+	PolicyID      *string         `json:"policyId"`
+	PolicyIDSnake *string         `json:"policy_id"`
+	AssetName     *string         `json:"assetNameHex"`
+	AssetNameSn   *string         `json:"asset_name_hex"`
+	Network       *string         `json:"network"`
+	APIVersion    json.RawMessage `json:"api_version"`
+	APIVersionCC  json.RawMessage `json:"apiVersion"`
+}
+
+func (r *tokenRequest) validate(*fieldErrors) {} // the rules below answer 400, as the guide does
+
+const (
+	tokenBodyLimit = 16 << 10
+	tokenWait      = 2 * time.Minute
+)
+
+// networkNames maps the names callers may use to the chain network and our canonical name.
+var networkNames = map[string][2]string{
+	"cardano":         {"mainnet", "cardano"},
+	"cardano-mainnet": {"mainnet", "cardano"},
+	"mainnet":         {"mainnet", "cardano"},
+	"cardano-preprod": {"preprod", "cardano-preprod"},
+	"preprod":         {"preprod", "cardano-preprod"},
+	"cardano-preview": {"preview", "cardano-preview"},
+	"preview":         {"preview", "cardano-preview"},
+}
+
+func first(a, b *string) string {
+	switch {
+	case a != nil:
+		return strings.TrimSpace(*a)
+	case b != nil:
+		return strings.TrimSpace(*b)
+	}
+	return ""
+}
+
+// payload checks the request against the guide's rules (400 with a clear detail) and normalises it.
+func (s *Server) tokenPayload(c *fiber.Ctx, r *tokenRequest) (jobs.TokenAnalysisPayload, error) {
+	p := jobs.TokenAnalysisPayload{
+		Token:        first(r.Token, r.TokenName),
+		PolicyID:     strings.ToLower(first(r.PolicyID, r.PolicyIDSnake)),
+		AssetNameHex: strings.ToLower(first(r.AssetName, r.AssetNameSn)),
+	}
+	bad := func(format string, args ...any) error {
+		return httpError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+	}
+	if p.Token == "" {
+		return p, bad("token is required (the token's name or ticker, e.g. \"SNEK\", or its asset unit)")
+	}
+	if len(p.Token) > 256 {
+		return p, bad("token is too long (at most 256 characters)")
+	}
+	if p.PolicyID != "" && (len(p.PolicyID) != 56 || !isHexString(p.PolicyID)) {
+		return p, bad("policyId must be 56 hexadecimal characters")
+	}
+	if p.AssetNameHex != "" && (len(p.AssetNameHex) > 64 || len(p.AssetNameHex)%2 != 0 || !isHexString(p.AssetNameHex)) {
+		return p, bad("assetNameHex must be hexadecimal of at most 32 bytes")
+	}
+	network, err := s.tokenNetwork(r.Network)
+	if err != nil {
+		return p, err
+	}
+	p.Network = network
+	version, err := apiVersion(c, r)
+	if err != nil {
+		return p, err
+	}
+	p.APIVersion = version
+	p.Refresh = c.Get("x-bypass-cache") == "1" || strings.EqualFold(c.Get("x-bypass-cache"), "true")
+	return p, nil
+}
+
+// tokenNetwork accepts the configured network under any of its names.
+func (s *Server) tokenNetwork(name *string) (string, error) {
+	n := "cardano"
+	if name != nil && strings.TrimSpace(*name) != "" {
+		n = strings.ToLower(strings.TrimSpace(*name))
+	}
+	chain := s.cfg.Network
+	if chain == "" {
+		chain = "mainnet"
+	}
+	if m, ok := networkNames[n]; ok && m[0] == chain {
+		return m[1], nil
+	}
+	if n == "cardano" && chain != "mainnet" {
+		// "cardano" is the default: on a test-network deployment it means that network.
+		return "cardano-" + chain, nil
+	}
+	supported := "cardano (or cardano-mainnet)"
+	if chain != "mainnet" {
+		supported = "cardano-" + chain + " (or cardano)"
+	}
+	return "", httpError(http.StatusBadRequest, fmt.Sprintf("Unsupported network %q: this service analyses %s only", clipText(n, 40), supported))
+}
+
+// apiVersion is X-API-Version when present (it wins), else the body's, else "1".
+func apiVersion(c *fiber.Ctx, r *tokenRequest) (string, error) {
+	v := strings.TrimSpace(c.Get("X-API-Version"))
+	if v == "" {
+		for _, raw := range []json.RawMessage{r.APIVersion, r.APIVersionCC} {
+			if len(raw) > 0 && string(raw) != "null" {
+				v = strings.Trim(strings.TrimSpace(string(raw)), `"`)
+				break
+			}
+		}
+	}
+	switch v {
+	case "", "1", "1.0", "v1":
+		return "1", nil
+	case "2", "2.0", "v2":
+		return "2", nil
+	}
+	return "", httpError(http.StatusBadRequest, fmt.Sprintf("Unsupported api_version %q: use \"1\" or \"2\"", clipText(v, 20)))
+}
+
+func isHexString(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// tokenAnalysis serves a cached answer when there is one, else runs (or joins) the analysis.
+func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
+	var req tokenRequest
+	if err := decodeJSON(c, tokenBodyLimit, &req); err != nil {
+		return err
+	}
+	p, err := s.tokenPayload(c, &req)
+	if err != nil {
+		return err
+	}
+	if !p.Refresh && s.deps.Tokens != nil {
+		unit := ""
+		if p.PolicyID != "" && p.AssetNameHex != "" {
+			unit = p.PolicyID + p.AssetNameHex
+		}
+		body, at, err := s.deps.Tokens.Lookup(c.UserContext(), p.Network, p.APIVersion, p.Naming(), unit)
+		if err != nil {
+			s.log.Warn("token cache unreadable", "error", err) // answer from the chain instead
+		} else if body != nil {
+			c.Set("X-Cache", "HIT")
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(jobs.WithMeta(body, jobs.TokenMeta{RequestID: requestID(c), FromCache: true, ComputedAt: at}))
+		}
+	}
+	c.Set("X-Cache", "MISS")
+	spec := jobs.Spec{Type: jobs.TypeTokenAnalysis, Payload: p, RequestID: requestID(c), Owner: callerOf(c).owner}
+	if wantsAsync(c) {
+		return s.runSpec(c, spec, tokenWait) // an async caller gets its own job id to poll
+	}
+	spec.ID = jobs.TokenAnalysisJobID(p)
+	info, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, min(tokenWait, s.cfg.SyncWait))
+	if err == nil && out.OK {
+		// A caller who joined another's job still gets its own request id in _meta.
+		var m struct {
+			Meta jobs.TokenMeta `json:"_meta"`
+		}
+		if json.Unmarshal(out.Result, &m) == nil {
+			m.Meta.RequestID = requestID(c)
+			out.Result = jobs.WithMeta(out.Result, m.Meta)
+		}
+	}
+	return s.answer(c, info, out, err)
+}
