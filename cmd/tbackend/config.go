@@ -38,6 +38,13 @@ type config struct {
 	FilesSigningKey    string
 	ObjectRetention    time.Duration
 	Chat               chatConfig
+	Tokens             tokenConfig
+}
+
+// tokenConfig bounds one token analysis's holder scan.
+type tokenConfig struct {
+	HolderPages int           // pages of 100 holdings read at most
+	Budget      time.Duration // time for all chain reads of one analysis
 }
 
 // chatConfig tunes calls to the LLM.
@@ -139,6 +146,14 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		},
 		func() (err error) {
 			cfg.Chat.ContextTokens, err = intRange("OPENAI_CONTEXT_TOKENS", env("OPENAI_CONTEXT_TOKENS", "128000"), 1024, 10_000_000)
+			return err
+		},
+		func() (err error) {
+			cfg.Tokens.HolderPages, err = intRange("TOKEN_HOLDER_PAGES", env("TOKEN_HOLDER_PAGES", "100"), 1, 10_000)
+			return err
+		},
+		func() (err error) {
+			cfg.Tokens.Budget, err = duration("TOKEN_ANALYSIS_BUDGET", env("TOKEN_ANALYSIS_BUDGET", "20s"), time.Second, 80*time.Second)
 			return err
 		},
 		func() (err error) {

@@ -228,6 +228,7 @@ func (s *service) tokenHandler(chain blockfrost.APIClient, m *workers.Metrics) *
 	}
 	return &tokenanalysis.Job{
 		Analyzer: &tokenanalysis.Analyzer{Chain: chain, Network: s.cfg.Network,
+			MaxPages: s.cfg.Tokens.HolderPages, Budget: s.cfg.Tokens.Budget,
 			Parts: tokenanalysis.StoreParts{Cache: cache, Network: canonical}},
 		Cache: cache, LLM: workers.NewOpenAI(s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey, m), Model: s.cfg.ChatModel,
 		Log: s.log,
