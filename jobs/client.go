@@ -53,7 +53,8 @@ type Client struct {
 	channel string
 
 	mu      sync.Mutex
-	waiters map[string]chan waitEvent
+	// waiters of each job id: several requests of this process may wait for one shared job.
+	waiters map[string]map[chan waitEvent]struct{}
 	started bool
 }
 
@@ -63,7 +64,7 @@ type waitEvent struct {
 
 // NewClient builds a client whose completion notices arrive on channel (unique per api process).
 func NewClient(enq *asynq.Client, insp *asynq.Inspector, channel string) *Client {
-	return &Client{enq: enq, insp: insp, channel: channel, waiters: map[string]chan waitEvent{}}
+	return &Client{enq: enq, insp: insp, channel: channel, waiters: map[string]map[chan waitEvent]struct{}{}}
 }
 
 // Start subscribes to the notice channel and dispatches notices until ctx ends. It returns once
@@ -103,9 +104,8 @@ func (c *Client) dispatch(msg []byte) {
 		return // not ours to understand; the waiter's deadline read covers it
 	}
 	c.mu.Lock()
-	ch := c.waiters[o.JobID]
-	c.mu.Unlock()
-	if ch != nil {
+	defer c.mu.Unlock()
+	for ch := range c.waiters[o.JobID] {
 		select {
 		case ch <- waitEvent{outcome: &o}:
 		default:
@@ -116,10 +116,12 @@ func (c *Client) dispatch(msg []byte) {
 func (c *Client) broadcastRecheck() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, ch := range c.waiters {
-		select {
-		case ch <- waitEvent{}:
-		default:
+	for _, chans := range c.waiters {
+		for ch := range chans {
+			select {
+			case ch <- waitEvent{}:
+			default:
+			}
 		}
 	}
 }
@@ -177,7 +179,7 @@ func (c *Client) Run(ctx context.Context, spec Spec, wait time.Duration) (Info, 
 	if err != nil {
 		return Info{}, Outcome{}, err
 	}
-	defer c.unregister(spec.ID)
+	defer c.unregister(spec.ID, ch)
 	info, err := c.enqueue(ctx, spec)
 	if err != nil && !errors.Is(err, ErrDuplicate) {
 		return info, Outcome{}, err
@@ -217,7 +219,7 @@ func (c *Client) Wait(ctx context.Context, info Info, wait time.Duration) (Outco
 	if err != nil {
 		return Outcome{}, err
 	}
-	defer c.unregister(info.ID)
+	defer c.unregister(info.ID, ch)
 	if o, done, err := c.stored(info); err != nil || done {
 		return o, err
 	}
@@ -231,13 +233,19 @@ func (c *Client) register(id string) (chan waitEvent, error) {
 		return nil, errNotSubscribed
 	}
 	ch := make(chan waitEvent, 1)
-	c.waiters[id] = ch
+	if c.waiters[id] == nil {
+		c.waiters[id] = map[chan waitEvent]struct{}{}
+	}
+	c.waiters[id][ch] = struct{}{}
 	return ch, nil
 }
 
-func (c *Client) unregister(id string) {
+func (c *Client) unregister(id string, ch chan waitEvent) {
 	c.mu.Lock()
-	delete(c.waiters, id)
+	delete(c.waiters[id], ch)
+	if len(c.waiters[id]) == 0 {
+		delete(c.waiters, id)
+	}
 	c.mu.Unlock()
 }
 

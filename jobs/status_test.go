@@ -545,3 +545,45 @@ func TestClientStartLeavesWithContext(t *testing.T) {
 		return e.feed.left
 	})
 }
+
+// Several requests of one process may wait for one shared job: each hears its notice.
+func TestClientNoticeReachesEveryWaiterOfAJob(t *testing.T) {
+	e := newClientEnv(t, true)
+	ctx := context.Background()
+	info, err := e.c.Enqueue(ctx, Spec{Type: TypePing, Payload: PingPayload{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waiters = 5
+	res := make(chan error, waiters)
+	for range waiters {
+		go func() {
+			o, err := e.c.Wait(ctx, info, time.Minute)
+			if err == nil && !o.OK {
+				err = errors.New("not ok")
+			}
+			res <- err
+		}()
+	}
+	eventually(t, "every Wait registers", func() bool {
+		e.c.mu.Lock()
+		defer e.c.mu.Unlock()
+		return len(e.c.waiters[info.ID]) == waiters
+	})
+	e.feed.msgs <- mustMarshal(t, Outcome{JobID: info.ID, OK: true, Result: json.RawMessage(`{}`)})
+	for range waiters {
+		select {
+		case err := <-res:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second): // far beyond a notice, far below the minute's deadline read
+			t.Fatal("a waiter of a shared job never heard its notice")
+		}
+	}
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	if len(e.c.waiters) != 0 {
+		t.Fatalf("%d waiters left registered", len(e.c.waiters))
+	}
+}
