@@ -128,7 +128,7 @@ func TestTokenAnalysisRejectsBadRequests(t *testing.T) {
 	e := newTokenEnv(t)
 	for _, tc := range []struct {
 		body, header, want string
-		status           int
+		status             int
 	}{
 		{`{}`, "", "token is required", 400},
 		{`{"policyId":"` + blockfrostemu.SNEKPolicyID + `"}`, "", "token is required", 400},
