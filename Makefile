@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev build test test-short bench lint fmt
+.PHONY: dev build test test-short bench lint fmt fuzz
 
 dev:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/tbackend dev
@@ -24,6 +24,10 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+
+# Every fuzz target for FUZZTIME (default 5s) each.
+fuzz:
+	.ci/fuzz
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
