@@ -56,6 +56,9 @@ var policies = map[string]Policy{
 	// Chat retries only inside the handler, before the first token: a retried stream would repeat
 	// text the client already has, and a canceled one must stay canceled.
 	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Payment checks jump the queue (a caller waits); only chain-data outages fail an attempt, and
+	// two quick retries (after 1 s and 2 s) ride out a blip before the caller is told 503.
+	TypePaymentConfirm: {Queue: QueueCritical, Timeout: time.Minute, MaxRetry: 2, Retention: time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.
