@@ -280,3 +280,23 @@ func liveState(t *testing.T, w *ledgerWorld) storage.LedgerState {
 	}
 	return st
 }
+
+// TestLedgerReplayPages: Replay reads a stream longer than one page, each event exactly once.
+func TestLedgerReplayPages(t *testing.T) {
+	e := newLedgerEnv(t)
+	ctx := context.Background()
+	e.confirmed(t, e.batch("inv_b", "w1", 5000), txHash("b")) // 4 events
+	const debits = 2100                                       // + 2100: three pages of 1000
+	for i := range debits {
+		if _, err := e.l.Debit(ctx, "acme", "w1", "job-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := e.l.Replay(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Balances["acme|w1"]; got != 5000-debits || e.credits(t, "acme", "w1") != got {
+		t.Fatalf("replayed balance %d, live %d; want %d", got, e.credits(t, "acme", "w1"), 5000-debits)
+	}
+}
