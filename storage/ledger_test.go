@@ -39,12 +39,12 @@ type ledgerEnv struct {
 	clock *testClock
 }
 
-func newLedgerEnv(t *testing.T) *ledgerEnv {
+func newLedgerEnv(t testing.TB) *ledgerEnv {
 	t.Helper()
 	return newLedgerEnvOn(t, redistest.Claim(t))
 }
 
-func newLedgerEnvOn(t *testing.T, rdb redis.UniversalClient) *ledgerEnv {
+func newLedgerEnvOn(t testing.TB, rdb redis.UniversalClient) *ledgerEnv {
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
 	clock := newTestClock()
 	return &ledgerEnv{l: storage.NewLedger(rdb, keys, clock.Now), rdb: rdb, keys: keys, clock: clock}
