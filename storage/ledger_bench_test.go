@@ -20,7 +20,7 @@ func BenchmarkLedgerPaidCall(b *testing.B) {
 		if _, _, err := e.l.Open(ctx, inv); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := e.l.Confirm(ctx, inv.ID, txHash(inv.ID), e.clock.Now()); err != nil {
+		if _, err := e.l.Confirm(ctx, inv.ID, testTxHash(inv.ID), e.clock.Now()); err != nil {
 			b.Fatal(err)
 		}
 		_, token, err := e.l.Reserve(ctx, inv.ID, inv.Route, time.Minute)
@@ -41,7 +41,7 @@ func BenchmarkLedgerDebit(b *testing.B) {
 	if _, _, err := e.l.Open(ctx, inv); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.l.Confirm(ctx, inv.ID, txHash("b"), e.clock.Now()); err != nil {
+	if _, err := e.l.Confirm(ctx, inv.ID, testTxHash("b"), e.clock.Now()); err != nil {
 		b.Fatal(err)
 	}
 	var n atomic.Int64

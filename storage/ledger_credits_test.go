@@ -15,12 +15,12 @@ import (
 func TestLedgerDebitRace(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.batch("inv_b", "w1", 10), txHash("b"))
+	e.confirmed(t, e.batch("inv_b", "w1", 10), testTxHash("b"))
 	var (
 		mu   sync.Mutex
 		left []int64
 	)
-	errs := race(50, func(i int) error {
+	errs := ledgerRace(50, func(i int) error {
 		n, err := e.l.Debit(ctx, "acme", "w1", fmt.Sprintf("job-%d", i))
 		if err == nil {
 			mu.Lock()
@@ -50,7 +50,7 @@ func TestLedgerDebitRace(t *testing.T) {
 func TestLedgerRefund(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.batch("inv_b", "w1", 2), txHash("b"))
+	e.confirmed(t, e.batch("inv_b", "w1", 2), testTxHash("b"))
 
 	if err := e.l.Refund(ctx, "acme", "w1", "job-never"); !errors.Is(err, storage.ErrNoDebit) {
 		t.Fatalf("Refund of a ref never debited: %v", err)
@@ -65,7 +65,7 @@ func TestLedgerRefund(t *testing.T) {
 		}
 	}
 	// Many refunds of one ref, at once: one credit back.
-	errs := race(20, func(int) error { return e.l.Refund(ctx, "acme", "w1", "job-1") })
+	errs := ledgerRace(20, func(int) error { return e.l.Refund(ctx, "acme", "w1", "job-1") })
 	if errs[""] != 20 {
 		t.Fatalf("concurrent Refunds: %v", errs)
 	}

@@ -63,7 +63,7 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 	if again, reused, err := api.l.Open(ctx, inv); err != nil || !reused || again.ID != "inv_1" {
 		t.Fatalf("Open of the same request = %s %v %v", again.ID, reused, err)
 	}
-	tx := txHash("deploy")
+	tx := testTxHash("deploy")
 	if _, err := api.l.Submitted(ctx, "inv_1", tx); err != nil {
 		t.Fatalf("Submitted: %v", err)
 	}

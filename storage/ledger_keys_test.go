@@ -66,5 +66,5 @@ func TestLedgerKeys(t *testing.T) {
 }
 
 func hashHead(s string) string {
-	return txHash(s)[:32] // txHash is the full SHA-256 in hex
+	return testTxHash(s)[:32] // testTxHash is the full SHA-256 in hex
 }

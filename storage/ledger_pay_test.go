@@ -16,7 +16,7 @@ func TestLedgerSubmitted(t *testing.T) {
 	ctx := context.Background()
 	e.open(t, e.invoice("inv_1"))
 	e.open(t, e.invoice("inv_2"))
-	tx1, tx2 := txHash("1"), txHash("2")
+	tx1, tx2 := testTxHash("1"), testTxHash("2")
 
 	got, err := e.l.Submitted(ctx, "inv_1", tx1)
 	if err != nil || got.Status != storage.InvoiceSubmitted || got.TxHash != tx1 {
@@ -54,10 +54,10 @@ func TestLedgerSubmitted(t *testing.T) {
 		t.Fatalf("Confirm after submission = %+v, %v", got, err)
 	}
 	// Once paid, another tx is refused and stays free for other invoices.
-	if _, err := e.l.Submitted(ctx, "inv_1", txHash("3")); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Submitted(ctx, "inv_1", testTxHash("3")); !errors.Is(err, storage.ErrInvoicePaid) {
 		t.Fatalf("Submitted of another tx on a paid invoice: %v, want ErrInvoicePaid", err)
 	}
-	if _, err := e.l.Submitted(ctx, "inv_2", txHash("3")); err != nil {
+	if _, err := e.l.Submitted(ctx, "inv_2", testTxHash("3")); err != nil {
 		t.Fatalf("tx 3 was claimed by the refused call: %v", err)
 	}
 
@@ -66,10 +66,10 @@ func TestLedgerSubmitted(t *testing.T) {
 			t.Errorf("Submitted with tx %q: %v, want ErrLedgerInput", bad, err)
 		}
 	}
-	if _, err := e.l.Submitted(ctx, "inv_nope", txHash("4")); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if _, err := e.l.Submitted(ctx, "inv_nope", testTxHash("4")); !errors.Is(err, storage.ErrInvoiceNotFound) {
 		t.Fatalf("Submitted on an unknown invoice: %v", err)
 	}
-	if n, _ := e.rdb.Exists(ctx, e.keys.LedgerTxClaim(txHash("4"))).Result(); n != 0 {
+	if n, _ := e.rdb.Exists(ctx, e.keys.LedgerTxClaim(testTxHash("4"))).Result(); n != 0 {
 		t.Fatal("a refused Submitted claimed its tx")
 	}
 }
@@ -78,7 +78,7 @@ func TestLedgerConfirm(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
 	e.open(t, e.invoice("inv_1"))
-	tx := txHash("pay-1")
+	tx := testTxHash("pay-1")
 	at := e.clock.Now().Add(3 * time.Minute)
 
 	got, err := e.l.Confirm(ctx, "inv_1", strings.ToUpper(tx), at)
@@ -97,17 +97,17 @@ func TestLedgerConfirm(t *testing.T) {
 	if e.events(t) != before {
 		t.Fatal("a repeated Confirm wrote events")
 	}
-	if _, err := e.l.Confirm(ctx, "inv_1", txHash("pay-2"), at); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Confirm(ctx, "inv_1", testTxHash("pay-2"), at); !errors.Is(err, storage.ErrInvoicePaid) {
 		t.Fatalf("Confirm with a second tx: %v, want ErrInvoicePaid", err)
 	}
-	if _, err := e.l.Confirm(ctx, "inv_nope", txHash("pay-3"), at); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if _, err := e.l.Confirm(ctx, "inv_nope", testTxHash("pay-3"), at); !errors.Is(err, storage.ErrInvoiceNotFound) {
 		t.Fatalf("Confirm of an unknown invoice: %v", err)
 	}
 
 	// Past its expiry an unpaid invoice still confirms: the verifier decided the tx was in time.
 	e.open(t, e.invoice("inv_late"))
 	e.clock.Advance(time.Hour)
-	if got, err := e.l.Confirm(ctx, "inv_late", txHash("late"), e.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed {
+	if got, err := e.l.Confirm(ctx, "inv_late", testTxHash("late"), e.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed {
 		t.Fatalf("Confirm of an expired pending invoice = %+v, %v", got, err)
 	}
 
@@ -128,7 +128,7 @@ func TestLedgerConfirmBatchCreditsOnce(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
 	e.open(t, e.batch("inv_b", "w1", 10))
-	tx := txHash("batch")
+	tx := testTxHash("batch")
 	for range 3 {
 		if _, err := e.l.Confirm(ctx, "inv_b", tx, e.clock.Now()); err != nil {
 			t.Fatal(err)
@@ -138,7 +138,7 @@ func TestLedgerConfirmBatchCreditsOnce(t *testing.T) {
 		t.Fatalf("credits after three Confirms of one batch = %d, want 10", c)
 	}
 	// Concurrent repeats credit nothing more either.
-	errs := race(20, func(int) error { _, err := e.l.Confirm(ctx, "inv_b", tx, e.clock.Now()); return err })
+	errs := ledgerRace(20, func(int) error { _, err := e.l.Confirm(ctx, "inv_b", tx, e.clock.Now()); return err })
 	if errs[""] != 20 || e.credits(t, "acme", "w1") != 10 {
 		t.Fatalf("concurrent Confirms: %v, credits %d", errs, e.credits(t, "acme", "w1"))
 	}
@@ -161,7 +161,7 @@ func TestLedgerOneTxOneInvoice(t *testing.T) {
 	ctx := context.Background()
 	e.open(t, e.invoice("inv_1"))
 	e.open(t, e.invoice("inv_2"))
-	tx := txHash("once")
+	tx := testTxHash("once")
 	if _, err := e.l.Confirm(ctx, "inv_1", tx, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +173,8 @@ func TestLedgerOneTxOneInvoice(t *testing.T) {
 	for i := range n {
 		e.open(t, e.batch(fmt.Sprintf("race_%d", i), "w-race", 5))
 	}
-	shared := txHash("shared")
-	errs := race(n, func(i int) error {
+	shared := testTxHash("shared")
+	errs := ledgerRace(n, func(i int) error {
 		_, err := e.l.Confirm(ctx, fmt.Sprintf("race_%d", i), shared, e.clock.Now())
 		return err
 	})

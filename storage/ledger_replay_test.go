@@ -20,7 +20,7 @@ import (
 func TestLedgerEventShape(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	tx := txHash("b")
+	tx := testTxHash("b")
 	e.confirmed(t, e.batch("inv_b", "w1", 10), tx)
 	_, token, err := e.l.Reserve(ctx, "inv_b", "/chat", time.Minute)
 	if err != nil {
@@ -93,8 +93,8 @@ type ledgerWorker struct {
 	refCount int
 }
 
-// expected are the refusals a random operation may meet; anything else fails the test.
-var expected = []error{
+// ledgerRefusals are the refusals a random operation may meet; anything else fails the test.
+var ledgerRefusals = []error{
 	storage.ErrInvoiceNotFound, storage.ErrInvoiceExpired, storage.ErrInvoiceConsumed, storage.ErrInvoiceBusy,
 	storage.ErrNotConfirmed, storage.ErrPaymentUsed, storage.ErrNoCredits, storage.ErrInvoicePaid,
 	storage.ErrLeaseLost, storage.ErrCreditRefUsed, storage.ErrNoDebit,
@@ -178,7 +178,7 @@ func (k *ledgerWorker) step(ctx context.Context, i int) error {
 		op = "tick"
 		w.e.clock.Advance(time.Duration(r.IntN(90)) * time.Second)
 	}
-	for _, want := range expected {
+	for _, want := range ledgerRefusals {
 		if errors.Is(err, want) {
 			return nil
 		}
@@ -199,7 +199,7 @@ func TestLedgerReplayMatchesLiveState(t *testing.T) {
 	w := &ledgerWorld{e: e, okCount: map[string]int{},
 		wallets: [][2]string{{"acme", "w1"}, {"acme", "w2"}, {"", "w1"}, {"beta", "w3"}}}
 	for i := range 12 {
-		w.txs = append(w.txs, txHash(strconv.Itoa(i)))
+		w.txs = append(w.txs, testTxHash(strconv.Itoa(i)))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -285,8 +285,8 @@ func liveState(t *testing.T, w *ledgerWorld) storage.LedgerState {
 func TestLedgerReplayPages(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.batch("inv_b", "w1", 5000), txHash("b")) // 4 events
-	const debits = 2100                                       // + 2100: three pages of 1000
+	e.confirmed(t, e.batch("inv_b", "w1", 5000), testTxHash("b")) // 4 events
+	const debits = 2100                                           // + 2100: three pages of 1000
 	for i := range debits {
 		if _, err := e.l.Debit(ctx, "acme", "w1", "job-"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)

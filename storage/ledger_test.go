@@ -115,14 +115,14 @@ func (e *ledgerEnv) events(t *testing.T) int64 {
 	return n
 }
 
-// txHash is a well-formed transaction id derived from s.
-func txHash(s string) string {
+// testTxHash is a well-formed transaction id derived from s.
+func testTxHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
-// race runs f n times at once and returns the errors by message ("" for nil).
-func race(n int, f func(i int) error) map[string]int {
+// ledgerRace runs f n times at once and returns the errors by message ("" for nil).
+func ledgerRace(n int, f func(i int) error) map[string]int {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -154,7 +154,7 @@ func TestLedgerOpenGet(t *testing.T) {
 	in.AmountUnits = math.MaxUint64 // no float anywhere: the largest amount survives exactly
 	in.Outputs = []storage.InvoiceOutput{{Address: "addr_test1partner", AmountUnits: 250_000}}
 	in.Split, in.RequestKey = "additional", "rk-1"
-	in.Status, in.TxHash, in.Error = "consumed", txHash("x"), "forged" // ignored by Open
+	in.Status, in.TxHash, in.Error = "consumed", testTxHash("x"), "forged" // ignored by Open
 
 	got := e.open(t, in)
 	want := in
@@ -229,7 +229,7 @@ func TestLedgerOpenReusesPendingRequest(t *testing.T) {
 	}
 
 	// A paid invoice is not handed out again: the next request gets a new one.
-	if _, err := e.l.Confirm(ctx, "inv_a", txHash("a"), e.clock.Now()); err != nil {
+	if _, err := e.l.Confirm(ctx, "inv_a", testTxHash("a"), e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.open(t, with("inv_d", "rk-1")); got.ID != "inv_d" {
@@ -250,7 +250,7 @@ func TestLedgerOpenReuseConcurrent(t *testing.T) {
 		ids = map[string]int{}
 		new atomic.Int32
 	)
-	errs := race(n, func(i int) error {
+	errs := ledgerRace(n, func(i int) error {
 		inv := e.invoice(fmt.Sprintf("inv_%d", i))
 		inv.RequestKey = "rk-same"
 		out, reused, err := e.l.Open(context.Background(), inv)

@@ -15,14 +15,14 @@ func TestLedgerReserveRefusals(t *testing.T) {
 	ctx := context.Background()
 	e.open(t, e.invoice("pending"))
 	e.open(t, e.invoice("submitted"))
-	if _, err := e.l.Submitted(ctx, "submitted", txHash("s")); err != nil {
+	if _, err := e.l.Submitted(ctx, "submitted", testTxHash("s")); err != nil {
 		t.Fatal(err)
 	}
-	e.confirmed(t, e.invoice("busy"), txHash("b"))
+	e.confirmed(t, e.invoice("busy"), testTxHash("b"))
 	if _, _, err := e.l.Reserve(ctx, "busy", "/chat", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	e.confirmed(t, e.invoice("consumed"), txHash("c"))
+	e.confirmed(t, e.invoice("consumed"), testTxHash("c"))
 	_, token, err := e.l.Reserve(ctx, "consumed", "/chat", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestLedgerReserveRefusals(t *testing.T) {
 	if err := e.l.Consume(ctx, "consumed", token); err != nil {
 		t.Fatal(err)
 	}
-	e.confirmed(t, e.invoice("paid"), txHash("p"))
+	e.confirmed(t, e.invoice("paid"), testTxHash("p"))
 
 	cases := []struct {
 		id, route string
@@ -70,7 +70,7 @@ func TestLedgerReserveRefusals(t *testing.T) {
 func TestLedgerReserveConsumeRelease(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.invoice("inv_1"), txHash("1"))
+	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
 
 	inv, token, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
 	if err != nil || token == "" || inv.ID != "inv_1" || inv.Status != storage.InvoiceConfirmed {
@@ -130,13 +130,13 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 func TestLedgerReserveRace(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.invoice("inv_1"), txHash("1"))
+	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
 	const n = 50
 	var (
 		mu     sync.Mutex
 		tokens []string
 	)
-	errs := race(n, func(int) error {
+	errs := ledgerRace(n, func(int) error {
 		_, token, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
 		if err == nil {
 			mu.Lock()
@@ -158,7 +158,7 @@ func TestLedgerReserveRace(t *testing.T) {
 func TestLedgerLeaseExpiry(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.invoice("inv_1"), txHash("1"))
+	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
 	_, crashed, err := e.l.Reserve(ctx, "inv_1", "/chat", 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestLedgerLeaseExpiry(t *testing.T) {
 	}
 
 	// A holder whose lease ran out but whom nobody replaced may still finish.
-	e.confirmed(t, e.invoice("inv_2"), txHash("2"))
+	e.confirmed(t, e.invoice("inv_2"), testTxHash("2"))
 	_, slow, err := e.l.Reserve(ctx, "inv_2", "/chat", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestLedgerLeaseExpiry(t *testing.T) {
 func TestLedgerBatchReservation(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	e.confirmed(t, e.batch("inv_b", "w1", 3), txHash("b"))
+	e.confirmed(t, e.batch("inv_b", "w1", 3), testTxHash("b"))
 	if c := e.credits(t, "acme", "w1"); c != 3 {
 		t.Fatalf("credits after Confirm = %d", c)
 	}
@@ -222,7 +222,7 @@ func TestLedgerBatchReservation(t *testing.T) {
 	}
 
 	// Credits spent elsewhere first: the paying call finds none left.
-	e.confirmed(t, e.batch("inv_c", "w2", 1), txHash("c"))
+	e.confirmed(t, e.batch("inv_c", "w2", 1), testTxHash("c"))
 	if _, err := e.l.Debit(ctx, "acme", "w2", "job-1"); err != nil {
 		t.Fatal(err)
 	}
