@@ -21,9 +21,9 @@ func TestNewInvoiceAndBody(t *testing.T) {
 	inv := cfg.NewInvoice("inv_test1", terms, "addr1wallet", "rk1", created.In(time.FixedZone("X", 3600)))
 	want := storage.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
 		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, Lovelace: 320_000_000, PayTo: cfg.PayTo,
-		Outputs:          []storage.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
-		Split:            "additional", Memo: "inv_test1", MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
-		CreatedAt:        created, ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
+		Outputs: []storage.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
+		Split:   "additional", Memo: "inv_test1", MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
+		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
 	if b1, b2 := mustMarshal(t, inv), mustMarshal(t, want); b1 != b2 {
 		t.Fatalf("invoice\n got %s\nwant %s", b1, b2)
 	}
