@@ -52,7 +52,7 @@ type Client struct {
 	insp    *asynq.Inspector
 	channel string
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// waiters of each job id: several requests of this process may wait for one shared job.
 	waiters map[string]map[chan waitEvent]struct{}
 	started bool

@@ -59,6 +59,9 @@ var policies = map[string]Policy{
 	// Token analysis retries Blockfrost inside the handler; a failed analysis is answered at once
 	// (503 with Retry-After) rather than retried behind the caller's back.
 	TypeTokenAnalysis: {Queue: QueueDefault, Timeout: 90 * time.Second, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Payment checks jump the queue (a caller waits); only chain-data outages fail an attempt, and
+	// two quick retries (after 1 s and 2 s) ride out a blip before the caller is told 503.
+	TypePaymentConfirm: {Queue: QueueCritical, Timeout: time.Minute, MaxRetry: 2, Retention: time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.

@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 )
 
@@ -99,4 +100,56 @@ func (k Keys) TokenResult(network, version, unit string) string {
 // TokenPart is one cached part of an asset's (or a policy's) facts (string of JSON; expires).
 func (k Keys) TokenPart(network, part, id string) string {
 	return k.join("ta", network, "part", part, id)
+}
+
+// ---- Payment ledger ----
+//
+// Every money key (invoices, the request → invoice index, tx claims, balances, debit refs and the
+// ledger stream) carries the one fixed hash tag {ledger}, so all of them live in one Cluster slot.
+// That is deliberate: each ledger script changes state and appends the event to the single ledger
+// stream in one atomic step, and a script may only touch keys of one slot. Per-invoice or
+// per-wallet tags would split the stream (and a tx claim is global, not per wallet). The price is
+// that one Cluster shard carries all payment traffic: a few keys per paid call, far below what one
+// Redis node serves. Client-influenced parts (invoice ids from X-Invoice-Id, tx hashes, partners,
+// wallets, refs) are hashed as in clientPart, so no client byte reaches a key.
+
+// ledgerTag is the hash tag shared by every ledger key.
+const ledgerTag = "{ledger}"
+
+func (k Keys) ledger(kind string, parts ...string) string {
+	return k.join("ledger", ledgerTag, kind, clientParts(parts...))
+}
+
+// clientParts hashes several client-chosen parts as one, each length-prefixed so that no two
+// different tuples ("a|b","c" and "a","b|c") share a key.
+func clientParts(parts ...string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return clientPart(b.String())
+}
+
+// LedgerEvents is the append-only ledger of every money event (Redis Stream; never trimmed).
+func (k Keys) LedgerEvents() string { return k.join("ledger", ledgerTag, "events") }
+
+// LedgerInvoice is one invoice (hash; expires 30 days after its expiry unless paid and unused).
+func (k Keys) LedgerInvoice(id string) string { return k.ledger("inv", id) }
+
+// LedgerRequest maps an unpaid request's RequestKey to its pending invoice id (string; expires
+// with the invoice's payment window).
+func (k Keys) LedgerRequest(requestKey string) string { return k.ledger("req", requestKey) }
+
+// LedgerTxClaim names the invoice a transaction paid (string; never expires).
+func (k Keys) LedgerTxClaim(txHash string) string { return k.ledger("tx", txHash) }
+
+// LedgerBalance is the prepaid credit balance of a (partner, wallet) (hash; never expires).
+func (k Keys) LedgerBalance(partner, wallet string) string { return k.ledger("bal", partner, wallet) }
+
+// LedgerDebit records one debit of a (partner, wallet) by ref and whether it was refunded
+// (string; expires with invoices' retention).
+func (k Keys) LedgerDebit(partner, wallet, ref string) string {
+	return k.ledger("debit", partner, wallet, ref)
 }

@@ -325,6 +325,12 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"APIKeyByHash":  "a single-key lookup from a plaintext's hash to an id",
 		"Notices":       "a pub/sub channel, which Cluster broadcasts to every node",
 		"StreamChannel": "a pub/sub channel, which Cluster broadcasts to every node",
+		// Tagged, but with the fixed {ledger} tag rather than the id (ledger_keys_test.go).
+		"LedgerInvoice": "in the one {ledger} slot with the ledger stream",
+		"LedgerRequest": "in the one {ledger} slot with the ledger stream",
+		"LedgerTxClaim": "in the one {ledger} slot with the ledger stream",
+		"LedgerBalance": "in the one {ledger} slot with the ledger stream",
+		"LedgerDebit":   "in the one {ledger} slot with the ledger stream",
 	}
 	typ := reflect.TypeFor[storage.Keys]()
 	for i := range typ.NumMethod() {

@@ -1,0 +1,137 @@
+package payments
+
+import (
+	"crypto/rand"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+// InvoiceVersion is the version of the 402 body.
+const InvoiceVersion = "0.1"
+
+// NewInvoiceID returns a fresh invoice id: "inv_" and 26 base32 characters (130 random bits). It
+// fits a CIP-20 message line (64 bytes) with room to spare.
+func NewInvoiceID() string { return "inv_" + strings.ToLower(rand.Text()) }
+
+// NewInvoice freezes everything a payment will be verified against: terms, address, asset,
+// confirmations and, when memos are required, the memo (the invoice id itself).
+func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now time.Time) storage.Invoice {
+	now = now.UTC()
+	inv := storage.Invoice{
+		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network,
+		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, PayTo: c.PayTo,
+		Outputs: t.Outputs, Split: t.Split, MinConfirmations: c.MinConfirmations, BatchTarget: t.BatchTarget,
+		RequestKey: requestKey, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
+	}
+	if c.Asset == AssetADA {
+		inv.Lovelace = t.Amount
+	}
+	if c.RequireMemo {
+		inv.Memo = id
+	}
+	return inv
+}
+
+// InvoiceDetail is the "detail" object of a 402 answer. The api fills Status (pending /
+// submitted) when a paid retry is still waiting, and Error (a Code* value) when a payment was
+// refused; a fresh invoice has neither.
+type InvoiceDetail struct {
+	Version     string       `json:"version"`
+	InvoiceID   string       `json:"invoiceId"`
+	Chain       string       `json:"chain"`
+	Asset       string       `json:"asset"`
+	AmountUnits string       `json:"amountUnits"`
+	Decimals    int          `json:"decimals"`
+	PayTo       string       `json:"payTo"`
+	Timeout     int64        `json:"timeout"` // seconds from creation to expiry
+	Extra       InvoiceExtra `json:"extra"`
+	Status      string       `json:"status,omitempty"`
+	Error       string       `json:"error,omitempty"`
+}
+
+// InvoiceExtra is the Cardano-specific part of the 402 body.
+type InvoiceExtra struct {
+	Lovelace    string                  `json:"lovelace"`    // ADA due to payTo ("0" for native-asset invoices)
+	Babel       bool                    `json:"babel"`       // Babel fees (paying fees in tokens) are not offered
+	Partner     *string                 `json:"partner"`     // null without X-Partner
+	BatchTarget int                     `json:"batchTarget"` // credits the invoice buys; 0 = this call
+	Memo        *string                 `json:"memo"`        // the CIP-20 message the payment must carry; null if none
+	Outputs     []storage.InvoiceOutput `json:"outputs,omitempty"`
+	Split       string                  `json:"split,omitempty"`
+}
+
+// InvoiceBody is the 402 detail of an invoice.
+func InvoiceBody(inv storage.Invoice) InvoiceDetail {
+	d := InvoiceDetail{
+		Version: InvoiceVersion, InvoiceID: inv.ID, Chain: ChainName(inv.Network), Asset: inv.Asset,
+		AmountUnits: strconv.FormatUint(inv.AmountUnits, 10), Decimals: inv.Decimals, PayTo: inv.PayTo,
+		Timeout: int64(inv.ExpiresAt.Sub(inv.CreatedAt) / time.Second),
+		Extra: InvoiceExtra{Lovelace: strconv.FormatUint(inv.Lovelace, 10), BatchTarget: inv.BatchTarget,
+			Outputs: inv.Outputs},
+	}
+	if inv.Partner != "" {
+		d.Extra.Partner = &inv.Partner
+	}
+	if inv.Memo != "" {
+		d.Extra.Memo = &inv.Memo
+	}
+	if len(inv.Outputs) > 0 {
+		d.Extra.Split = inv.Split
+	}
+	return d
+}
+
+// PublicConfig is what GET /payments/config shows: prices and terms, no revenue-share details.
+type PublicConfig struct {
+	Network          string            `json:"network"`
+	Chain            string            `json:"chain"`
+	Asset            string            `json:"asset"`
+	Decimals         int               `json:"decimals"`
+	PayTo            string            `json:"payTo"`
+	MinConfirmations int               `json:"minConfirmations"`
+	InvoiceTimeout   int64             `json:"invoiceTimeout"` // seconds
+	RequireMemo      bool              `json:"requireMemo"`
+	Prices           map[string]string `json:"prices"` // route → amount units per call
+	Partners         []PublicPartner   `json:"partners"`
+}
+
+// PublicPartner is a partner as GET /payments/config shows it.
+type PublicPartner struct {
+	Name        string `json:"name"`
+	DiscountBPS int    `json:"discountBps"`
+	BatchTarget int    `json:"batchTarget"`
+}
+
+// Public returns the view of c for GET /payments/config (partners sorted by name).
+func (c *Config) Public() PublicConfig {
+	p := PublicConfig{Network: c.Network, Chain: c.Chain(), Asset: c.Asset, Decimals: c.Decimals, PayTo: c.PayTo,
+		MinConfirmations: c.MinConfirmations, InvoiceTimeout: int64(c.InvoiceTimeout / time.Second),
+		RequireMemo: c.RequireMemo, Prices: make(map[string]string, len(c.Prices)), Partners: []PublicPartner{}}
+	for route, price := range c.Prices {
+		p.Prices[route] = strconv.FormatUint(price, 10)
+	}
+	for _, name := range sortedKeys(c.Partners) {
+		pt := c.Partners[name]
+		p.Partners = append(p.Partners, PublicPartner{Name: name, DiscountBPS: pt.DiscountBPS, BatchTarget: pt.BatchTarget})
+	}
+	return p
+}
+
+// CheckInvoice tells whether inv can still be paid for, or used by, a call of route at now:
+// CodeRouteMismatch, CodeInvoiceConsumed or CodeInvoiceExpired as an *Error, else nil. A pending
+// invoice past its expiry is expired; a confirmed one stays usable (it was paid in time).
+func CheckInvoice(inv storage.Invoice, route string, now time.Time) error {
+	switch {
+	case inv.Route != route:
+		return refuse(CodeRouteMismatch, "invoice %s is for %s, not %s", inv.ID, inv.Route, route)
+	case inv.Status == storage.InvoiceConsumed:
+		return refuse(CodeInvoiceConsumed, "invoice %s was already used", inv.ID)
+	case inv.Status == storage.InvoiceExpired,
+		inv.Status == storage.InvoicePending && now.After(inv.ExpiresAt):
+		return refuse(CodeInvoiceExpired, "invoice %s expired at %s", inv.ID, stamp(inv.ExpiresAt))
+	}
+	return nil
+}

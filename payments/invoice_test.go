@@ -1,0 +1,128 @@
+package payments_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
+)
+
+var created = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestNewInvoiceAndBody(t *testing.T) {
+	cfg := mustParse(t, baseConfig(t))
+	terms, err := cfg.Terms("/chat", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := cfg.NewInvoice("inv_test1", terms, "addr1wallet", "rk1", created.In(time.FixedZone("X", 3600)))
+	want := storage.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
+		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, Lovelace: 320_000_000, PayTo: cfg.PayTo,
+		Outputs: []storage.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
+		Split:   "additional", Memo: "inv_test1", MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
+		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
+	if b1, b2 := mustMarshal(t, inv), mustMarshal(t, want); b1 != b2 {
+		t.Fatalf("invoice\n got %s\nwant %s", b1, b2)
+	}
+	body := mustMarshal(t, payments.InvoiceBody(inv))
+	wantBody := `{"version":"0.1","invoiceId":"inv_test1","chain":"cardano-mainnet","asset":"ADA","amountUnits":"320000000",` +
+		`"decimals":6,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":"320000000","babel":false,"partner":"acme",` +
+		`"batchTarget":100,"memo":"inv_test1","outputs":[{"address":"` + addr(t, payments.Mainnet, 2) + `","amountUnits":"32000000"}],` +
+		`"split":"additional"}}`
+	if body != wantBody {
+		t.Fatalf("402 body\n got %s\nwant %s", body, wantBody)
+	}
+}
+
+func TestInvoiceBodyWithoutPartnerOrMemo(t *testing.T) {
+	tree := baseConfig(t)
+	tree["require_memo"] = false
+	tree["asset"] = "ABABABABABABABABABABABABABABABABABABABABABABABABABABABAB00"
+	tree["decimals"] = 2
+	tree["network"], tree["pay_to"], tree["partners"] = "preview", addr(t, payments.Preview, 5), nil
+	cfg := mustParse(t, tree)
+	terms, err := cfg.Terms("/token-analysis", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, "", "", created)
+	if inv.Memo != "" || inv.Lovelace != 0 || inv.AmountUnits != 4_000_000 || inv.Asset != "abababababababababababababababababababababababababababab00" {
+		t.Fatalf("%+v", inv)
+	}
+	body := mustMarshal(t, payments.InvoiceBody(inv))
+	wantBody := `{"version":"0.1","invoiceId":"` + inv.ID + `","chain":"cardano-preview","asset":"` + inv.Asset +
+		`","amountUnits":"4000000","decimals":2,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":"0","babel":false,` +
+		`"partner":null,"batchTarget":0,"memo":null}}`
+	if body != wantBody {
+		t.Fatalf("402 body\n got %s\nwant %s", body, wantBody)
+	}
+	d := payments.InvoiceBody(inv)
+	d.Status, d.Error = "submitted", payments.CodeMemoMissing
+	var m map[string]any
+	if err := json.Unmarshal([]byte(mustMarshal(t, d)), &m); err != nil || m["status"] != "submitted" || m["error"] != "payment_memo_missing" {
+		t.Fatalf("status/error: %v %v", m, err)
+	}
+}
+
+func TestNewInvoiceID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		id := payments.NewInvoiceID()
+		if !regexp.MustCompile(`^inv_[a-z2-7]{26}$`).MatchString(id) || seen[id] {
+			t.Fatalf("id %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestPublicConfig(t *testing.T) {
+	cfg := mustParse(t, baseConfig(t))
+	got := mustMarshal(t, cfg.Public())
+	want := `{"network":"mainnet","chain":"cardano-mainnet","asset":"ADA","decimals":6,"payTo":"` + cfg.PayTo + `",` +
+		`"minConfirmations":2,"invoiceTimeout":300,"requireMemo":true,"prices":{"/chat":"4000000","/images/edit":"5000000",` +
+		`"/images/generate":"5000000","/images/upload-and-edit":"5000000","/token-analysis":"4000000"},` +
+		`"partners":[{"name":"acme","discountBps":2000,"batchTarget":100},{"name":"beta","discountBps":0,"batchTarget":0},` +
+		`{"name":"plain","discountBps":1000,"batchTarget":0}]}`
+	if got != want {
+		t.Fatalf("\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestCheckInvoice(t *testing.T) {
+	inv := storage.Invoice{ID: "inv_1", Route: "/chat", Status: storage.InvoicePending, CreatedAt: created, ExpiresAt: created.Add(time.Minute)}
+	cases := []struct {
+		name   string
+		change func(*storage.Invoice)
+		route  string
+		now    time.Time
+		want   string
+	}{
+		{"pending in time", nil, "/chat", created, ""},
+		{"other route", nil, "/images/edit", created, payments.CodeRouteMismatch},
+		{"consumed", func(i *storage.Invoice) { i.Status = storage.InvoiceConsumed }, "/chat", created, payments.CodeInvoiceConsumed},
+		{"pending past expiry", nil, "/chat", created.Add(2 * time.Minute), payments.CodeInvoiceExpired},
+		{"expired", func(i *storage.Invoice) { i.Status = storage.InvoiceExpired }, "/chat", created, payments.CodeInvoiceExpired},
+		{"confirmed past expiry", func(i *storage.Invoice) { i.Status = storage.InvoiceConfirmed }, "/chat", created.Add(time.Hour), ""},
+	}
+	for _, c := range cases {
+		i := inv
+		if c.change != nil {
+			c.change(&i)
+		}
+		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func mustMarshal(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

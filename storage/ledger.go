@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Ledger errors beyond the contract's (invoice.go). The first three are codes a caller may show.
+var (
+	// ErrInvoicePaid: Submitted or Confirm with a transaction other than the one that paid the
+	// invoice already. The other transaction stays unclaimed.
+	ErrInvoicePaid = errors.New("invoice_already_paid")
+	// ErrLeaseLost: Consume or Release by a token that does not hold the invoice (released, taken
+	// over after its lease ran out, or never reserved).
+	ErrLeaseLost = errors.New("invoice_lease_lost")
+	// ErrCreditRefUsed: Debit with a ref that was debited before (refs are single-use, so a
+	// replayed ref never runs a second call on one credit).
+	ErrCreditRefUsed = errors.New("credit_ref_used")
+	// ErrNoDebit: Refund of a ref that this (partner, wallet) never debited (or whose record
+	// passed its retention).
+	ErrNoDebit = errors.New("storage: no debit for this ref")
+	// ErrInvoiceExists: Open with an id that is taken.
+	ErrInvoiceExists = errors.New("storage: invoice id exists")
+	// ErrLedgerInput wraps every argument the ledger refuses before asking Redis.
+	ErrLedgerInput = errors.New("storage: invalid ledger input")
+)
+
+// ledgerRetention is how long settled records stay: an invoice after its expiry or after its paid
+// call, a debit record after its debit. Paid, unused invoices, tx claims and balances stay forever.
+const ledgerRetention = 30 * 24 * time.Hour
+
+// maxLedgerID bounds invoice ids, refs and error codes: they are ours, but may come back from
+// clients (X-Invoice-Id).
+const maxLedgerID = 256
+
+// Ledger is the money state of pay-per-call: invoices, the transactions that paid them, prepaid
+// credit balances, and the append-only stream of every money event (Replay folds it back into
+// state). Each change is one Lua script (ledger_lua.go), so it is atomic across api and worker
+// replicas and its event can never be missing or extra.
+type Ledger struct {
+	rdb  redis.UniversalClient
+	keys Keys
+	now  func() time.Time
+}
+
+// NewLedger returns a ledger. now is the clock for expiry and leases (nil: time.Now).
+func NewLedger(rdb redis.UniversalClient, keys Keys, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{rdb: rdb, keys: keys, now: now}
+}
+
+func (l *Ledger) nowMs() int64 { return l.now().UnixMilli() }
+
+// Get returns the invoice with its current status (pending past ExpiresAt reads as expired).
+func (l *Ledger) Get(ctx context.Context, id string) (Invoice, error) {
+	if id == "" || len(id) > maxLedgerID {
+		return Invoice{}, ErrInvoiceNotFound
+	}
+	h, err := l.rdb.HGetAll(ctx, l.keys.LedgerInvoice(id)).Result()
+	if err != nil {
+		return Invoice{}, fmt.Errorf("storage: get invoice: %w", err)
+	}
+	if len(h) == 0 {
+		return Invoice{}, ErrInvoiceNotFound
+	}
+	return l.decodeInvoice(h)
+}
+
+// decodeInvoice rebuilds an Invoice from its hash, with the status callers see.
+func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
+	var inv Invoice
+	if err := json.Unmarshal([]byte(h["doc"]), &inv); err != nil {
+		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+	}
+	expires, err := strconv.ParseInt(h["expires"], 10, 64)
+	if err != nil {
+		return Invoice{}, fmt.Errorf("storage: invoice %.64q: expires: %w", h["id"], err)
+	}
+	inv.Status = publicStatus(h["status"], expires, l.nowMs())
+	inv.TxHash, inv.Error = h["tx"], h["error"]
+	if s := h["settled"]; s != "" {
+		if inv.SettledAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return Invoice{}, fmt.Errorf("storage: invoice %.64q: settled: %w", h["id"], err)
+		}
+	}
+	return inv, nil
+}
+
+// publicStatus hides the internal "inuse" (a confirmed invoice whose paid call runs) and reads an
+// unpaid invoice past its expiry as expired.
+func publicStatus(status string, expiresMs, nowMs int64) string {
+	switch {
+	case status == statusInUse:
+		return InvoiceConfirmed
+	case status == InvoicePending && nowMs >= expiresMs:
+		return InvoiceExpired
+	}
+	return status
+}
+
+// statusInUse is the internal status of a reserved confirmed invoice.
+const statusInUse = "inuse"
+
+// run runs a ledger script and splits its reply into the code and the rest.
+func (l *Ledger) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (string, []any, error) {
+	res, err := s.Run(ctx, l.rdb, keys, args...).Slice()
+	if err != nil {
+		return "", nil, err
+	}
+	if len(res) == 0 {
+		return "", nil, fmt.Errorf("empty reply")
+	}
+	code, ok := res[0].(string)
+	if !ok {
+		return "", nil, fmt.Errorf("unexpected reply %v", res)
+	}
+	return code, res[1:], nil
+}
+
+// invoiceReply turns a script's reply into the invoice, or the error its code names.
+func (l *Ledger) invoiceReply(code string, payload []any) (Invoice, error) {
+	if code != "ok" && code != "reused" {
+		return Invoice{}, errFromCode(code, payload)
+	}
+	if len(payload) != 1 {
+		return Invoice{}, fmt.Errorf("storage: ledger reply without the invoice")
+	}
+	flat, ok := payload[0].([]any)
+	if !ok || len(flat)%2 != 0 {
+		return Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice %v", payload[0])
+	}
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i < len(flat); i += 2 {
+		k, ok1 := flat[i].(string)
+		v, ok2 := flat[i+1].(string)
+		if !ok1 || !ok2 {
+			return Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice field %v", flat[i])
+		}
+		h[k] = v
+	}
+	return l.decodeInvoice(h)
+}
+
+// errFromCode maps a script's refusal to its error.
+func errFromCode(code string, payload []any) error {
+	switch code {
+	case "not_found":
+		return ErrInvoiceNotFound
+	case "expired":
+		return ErrInvoiceExpired
+	case "consumed":
+		return ErrInvoiceConsumed
+	case "busy":
+		return ErrInvoiceBusy
+	case "route":
+		return ErrRouteMismatch
+	case "not_confirmed":
+		return ErrNotConfirmed
+	case "tx_used":
+		return ErrPaymentUsed
+	case "no_credits":
+		return ErrNoCredits
+	case "paid":
+		return ErrInvoicePaid
+	case "lease_lost":
+		return ErrLeaseLost
+	case "ref_used":
+		return ErrCreditRefUsed
+	case "no_debit":
+		return ErrNoDebit
+	case "exists":
+		return ErrInvoiceExists
+	}
+	// "mismatch", "bad_state": the stored record contradicts itself or this code.
+	return fmt.Errorf("storage: ledger refused: %s %v", code, payload)
+}

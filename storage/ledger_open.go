@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Open stores a new pending invoice (inv.ID set by the caller, unique; Status, TxHash, SettledAt
+// and Error are ignored; CreatedAt defaults to now). When inv.RequestKey is set and a pending,
+// unexpired invoice with the same RequestKey exists, it returns that one and reused=true instead:
+// concurrent Opens of one request give one invoice.
+func (l *Ledger) Open(ctx context.Context, inv Invoice) (out Invoice, reused bool, err error) {
+	now := l.now()
+	if inv.CreatedAt.IsZero() {
+		inv.CreatedAt = now
+	}
+	inv.Status, inv.TxHash, inv.SettledAt, inv.Error = InvoicePending, "", time.Time{}, ""
+	if err := checkNewInvoice(inv, now); err != nil {
+		return Invoice{}, false, err
+	}
+	fields, err := invoiceFields(inv)
+	if err != nil {
+		return Invoice{}, false, err
+	}
+	// The index may move between our read and the script (another Open, or its expiry); the script
+	// then says "retry". Each retry means another caller made progress, so a few suffice.
+	for range 8 {
+		keys, args, err := l.openArgs(ctx, inv, now, fields)
+		if err != nil {
+			return Invoice{}, false, err
+		}
+		code, payload, err := l.run(ctx, luaOpen, keys, args...)
+		if err != nil {
+			return Invoice{}, false, fmt.Errorf("storage: open invoice: %w", err)
+		}
+		if code == "retry" {
+			continue
+		}
+		out, err := l.invoiceReply(code, payload)
+		return out, code == "reused", err
+	}
+	return Invoice{}, false, fmt.Errorf("storage: open invoice: request index kept moving")
+}
+
+// openArgs reads which invoice the request index names now and builds luaOpen's arguments.
+func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, fields []any) ([]string, []any, error) {
+	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(inv.ID)}
+	seen := ""
+	if inv.RequestKey != "" {
+		idx := l.keys.LedgerRequest(inv.RequestKey)
+		cur, err := l.rdb.Get(ctx, idx).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("storage: open invoice: %w", err)
+		}
+		keys = append(keys, idx)
+		if cur != "" {
+			seen = cur
+			keys = append(keys, l.keys.LedgerInvoice(cur))
+		}
+	}
+	window := inv.ExpiresAt.Sub(now)
+	args := append([]any{now.UnixMilli(), seen, millis(window + ledgerRetention), millis(window)}, fields...)
+	return keys, args, nil
+}
+
+// checkNewInvoice refuses invoices the ledger could not keep its promises for.
+func checkNewInvoice(inv Invoice, now time.Time) error {
+	switch {
+	case inv.ID == "" || len(inv.ID) > maxLedgerID:
+		return fmt.Errorf("%w: invoice id must have 1 to %d bytes", ErrLedgerInput, maxLedgerID)
+	case inv.Route == "":
+		return fmt.Errorf("%w: invoice without a route", ErrLedgerInput)
+	case inv.BatchTarget < 0:
+		return fmt.Errorf("%w: negative batch target", ErrLedgerInput)
+	case inv.BatchTarget > 0 && inv.Wallet == "":
+		return fmt.Errorf("%w: a batch invoice needs the wallet its credits go to", ErrLedgerInput)
+	case !inv.ExpiresAt.After(now):
+		return fmt.Errorf("%w: invoice expires at %s, not after now", ErrLedgerInput, inv.ExpiresAt)
+	}
+	return nil
+}
+
+// invoiceFields is the invoice hash of a new invoice (see ledger_lua.go), as HSET arguments.
+func invoiceFields(inv Invoice) ([]any, error) {
+	doc, err := json.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open invoice: %w", err)
+	}
+	return []any{
+		"id", inv.ID, "doc", doc, "status", InvoicePending, "route", inv.Route,
+		"partner", inv.Partner, "wallet", inv.Wallet, "batch", inv.BatchTarget,
+		"expires", inv.ExpiresAt.UnixMilli(), "amount", strconv.FormatUint(inv.AmountUnits, 10),
+		"asset", inv.Asset, "tx", "", "settled", "", "error", "", "token", "", "lease", 0,
+	}, nil
+}

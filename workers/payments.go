@@ -1,0 +1,333 @@
+package workers
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/blockfrost/blockfrost-go"
+	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
+)
+
+// PaymentLedger is what the payment check needs of the ledger (storage.Ledger).
+type PaymentLedger interface {
+	Get(ctx context.Context, id string) (storage.Invoice, error)
+	Submitted(ctx context.Context, id, txHash string) (storage.Invoice, error)
+	Confirm(ctx context.Context, id, txHash string, at time.Time) (storage.Invoice, error)
+	RecordError(ctx context.Context, id, code string) error
+}
+
+// Payments runs payment:confirm jobs: it checks a paid retry's proof against its invoice and
+// confirms the invoice in the ledger. A transaction hash is looked up on chain; a signed
+// transaction is decoded and checked first, then submitted, then tracked like a hash.
+//
+// A refused payment is a successful job whose result carries the code; only chain-data outages
+// (and Redis failures) fail the job, so that asynq retries them and the caller sees 503.
+type Payments struct {
+	Chain   blockfrost.APIClient
+	Ledger  PaymentLedger
+	Network string           // the network Chain serves; invoices of another network are refused as a misconfiguration
+	Now     func() time.Time // nil: time.Now
+}
+
+// Handle is the job handler.
+func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
+	var in jobs.PaymentPayload
+	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.InvoiceID == "" {
+		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed payment payload", 400)
+	}
+	inv, err := p.Ledger.Get(ctx, in.InvoiceID)
+	if errors.Is(err, storage.ErrInvoiceNotFound) {
+		return jobs.PaymentResult{InvoiceID: in.InvoiceID, Error: payments.CodeInvoiceUnknown,
+			Message: "no such invoice"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read invoice: %w", err)
+	}
+	if inv.Network != p.Network {
+		return nil, jobs.Permanent(jobs.CodeInternal, "payments are misconfigured", 500)
+	}
+	proof, err := payments.ParseProof(in.Proof.Value)
+	if err == nil && proof.Kind != in.Proof.Kind {
+		err = &payments.Error{Code: payments.CodePaymentMalformed, Detail: "the proof kind does not match its value"}
+	}
+	if err != nil {
+		return p.refuse(ctx, inv, "", err)
+	}
+	if res, done := settled(inv, proof.TxHash); done {
+		return res, nil
+	}
+	if proof.Kind == payments.ProofSignedTx {
+		return p.submitSigned(ctx, inv, proof)
+	}
+	return p.checkOnChain(ctx, inv, proof.TxHash)
+}
+
+// settled answers without chain calls when the invoice is paid or used already.
+func settled(inv storage.Invoice, txHash string) (jobs.PaymentResult, bool) {
+	res := jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: inv.TxHash}
+	switch inv.Status {
+	case storage.InvoiceConfirmed:
+		// Paid (by this transaction, or by another one: either way the invoice may be used).
+		return res, true
+	case storage.InvoiceConsumed:
+		res.Error, res.Message = payments.CodeInvoiceConsumed, "the invoice was used already"
+		return res, true
+	}
+	return res, false
+}
+
+// checkOnChain verifies the transaction txHash as the chain shows it and confirms the invoice.
+func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash string) (any, error) {
+	tip, err := p.tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	view, err := p.chainTx(ctx, txHash)
+	if err != nil {
+		return nil, err
+	}
+	err = payments.VerifyTx(inv, view, tip)
+	switch {
+	case errors.Is(err, payments.ErrPending):
+		status := inv.Status
+		if status == storage.InvoiceExpired {
+			status = storage.InvoicePending // paid in time, waiting for confirmations
+		}
+		return jobs.PaymentResult{InvoiceID: inv.ID, Status: status, TxHash: txHash, Message: pendingDetail(err)}, nil
+	case payments.Code(err) != "":
+		return p.refuse(ctx, inv, txHash, err)
+	case err != nil:
+		return nil, err
+	}
+	done, err := p.Ledger.Confirm(ctx, inv.ID, txHash, p.now())
+	if err != nil {
+		return p.ledgerRefusal(ctx, inv, txHash, err)
+	}
+	return jobs.PaymentResult{InvoiceID: inv.ID, Status: done.Status, TxHash: txHash}, nil
+}
+
+// submitSigned checks a signed transaction, submits it, records it as submitted and then looks
+// for it on chain (usually: not in a block yet).
+func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof payments.Proof) (any, error) {
+	if inv.Status == storage.InvoiceSubmitted && inv.TxHash == proof.TxHash {
+		return p.checkOnChain(ctx, inv, proof.TxHash) // a retry with the transaction we submitted
+	}
+	raw, _ := hex.DecodeString(proof.Value) // ParseProof checked the hex and the decoding
+	tx, err := cardano.DecodeTx(raw)
+	if err != nil {
+		return p.refuse(ctx, inv, proof.TxHash, &payments.Error{Code: payments.CodePaymentMalformed, Detail: err.Error()})
+	}
+	tip, err := p.tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := payments.VerifySigned(inv, tx, p.now(), tip.Slot); err != nil {
+		return p.refuse(ctx, inv, proof.TxHash, err)
+	}
+	if _, err := p.Chain.TransactionSubmit(ctx, raw); err != nil {
+		if chainStatus(err) != 400 {
+			return nil, chainUnavailable("/tx/submit", err)
+		}
+		return p.submitRefused(ctx, inv, proof.TxHash)
+	}
+	sub, err := p.Ledger.Submitted(ctx, inv.ID, proof.TxHash)
+	if err != nil {
+		return p.ledgerRefusal(ctx, inv, proof.TxHash, err)
+	}
+	return p.checkOnChain(ctx, sub, proof.TxHash)
+}
+
+// submitRefused handles a node's refusal. The transaction may be ours already, submitted by an
+// earlier attempt (then its inputs look spent): on chain it is checked like a hash; recorded as
+// submitted it is still on its way. Otherwise the network really refused it.
+func (p *Payments) submitRefused(ctx context.Context, inv storage.Invoice, txHash string) (any, error) {
+	view, err := p.chainTx(ctx, txHash)
+	if err != nil {
+		return nil, err
+	}
+	if view.InBlock {
+		return p.checkOnChain(ctx, inv, txHash)
+	}
+	cur, err := p.Ledger.Get(ctx, inv.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read invoice: %w", err)
+	}
+	if cur.TxHash == txHash {
+		return jobs.PaymentResult{InvoiceID: inv.ID, Status: cur.Status, TxHash: txHash}, nil
+	}
+	return p.refuse(ctx, inv, txHash, &payments.Error{Code: payments.CodePaymentRejected,
+		Detail: "the network refused the transaction (spent inputs, fee or signatures)"})
+}
+
+// ledgerRefusal turns a Confirm/Submitted refusal into a result.
+func (p *Payments) ledgerRefusal(ctx context.Context, inv storage.Invoice, txHash string, err error) (any, error) {
+	if errors.Is(err, storage.ErrInvoicePaid) {
+		// Another transaction paid the invoice meanwhile: report the invoice as it is now.
+		cur, gerr := p.Ledger.Get(ctx, inv.ID)
+		if gerr != nil {
+			return nil, fmt.Errorf("read invoice: %w", gerr)
+		}
+		if res, done := settled(cur, txHash); done {
+			return res, nil
+		}
+		return nil, fmt.Errorf("ledger: invoice %s paid but %s", inv.ID, cur.Status)
+	}
+	if payments.Code(err) != "" {
+		return p.refuse(ctx, inv, txHash, err)
+	}
+	return nil, fmt.Errorf("ledger: %w", err)
+}
+
+// refuse records the code on the invoice and returns it as the job's result.
+func (p *Payments) refuse(ctx context.Context, inv storage.Invoice, txHash string, err error) (any, error) {
+	code := payments.Code(err)
+	msg := code
+	var pe *payments.Error
+	if errors.As(err, &pe) {
+		msg = pe.Detail
+	}
+	if rerr := p.Ledger.RecordError(ctx, inv.ID, code); rerr != nil && !errors.Is(rerr, storage.ErrInvoiceNotFound) {
+		return nil, fmt.Errorf("record payment error: %w", rerr)
+	}
+	return jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: txHash, Error: code, Message: msg}, nil
+}
+
+func pendingDetail(err error) string {
+	s := err.Error()
+	if prefix := payments.ErrPending.Error() + ": "; len(s) > len(prefix) {
+		return s[len(prefix):]
+	}
+	return s
+}
+
+func (p *Payments) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// tip reads the chain's latest block.
+func (p *Payments) tip(ctx context.Context) (payments.Tip, error) {
+	b, err := p.Chain.BlockLatest(ctx)
+	if err != nil {
+		return payments.Tip{}, chainUnavailable("/blocks/latest", err)
+	}
+	return payments.Tip{Height: int64(b.Height), Slot: uint64(max(b.Slot, 0)), Time: time.Unix(int64(b.Time), 0)}, nil
+}
+
+// chainTx reads a transaction as the chain shows it; not found means not in a block (yet).
+func (p *Payments) chainTx(ctx context.Context, txHash string) (payments.ChainTx, error) {
+	view := payments.ChainTx{Hash: txHash}
+	tc, err := p.Chain.Transaction(ctx, txHash)
+	if chainStatus(err) == 404 {
+		return view, nil
+	}
+	if err != nil {
+		return view, chainUnavailable("/txs/{hash}", err)
+	}
+	utxos, err := p.Chain.TransactionUTXOs(ctx, txHash)
+	if err != nil {
+		return view, chainUnavailable("/txs/{hash}/utxos", err)
+	}
+	md, err := p.Chain.TransactionMetadata(ctx, txHash)
+	if err != nil {
+		return view, chainUnavailable("/txs/{hash}/metadata", err)
+	}
+	view.InBlock, view.BlockHeight, view.ValidContract = true, int64(tc.BlockHeight), tc.ValidContract
+	view.BlockTime = time.Unix(int64(tc.BlockTime), 0)
+	for _, o := range utxos.Outputs {
+		if out, ok := chainOutput(o); ok {
+			view.Outputs = append(view.Outputs, out)
+		}
+	}
+	view.Memo = cip20Lines(md)
+	return view, nil
+}
+
+// chainOutput converts one Blockfrost output; an address we cannot decode is never one we
+// asked to be paid at, so such an output is skipped.
+func chainOutput(o blockfrost.TransactionOutput) (payments.ChainOutput, bool) {
+	a, err := cardano.ParseAddress(o.Address)
+	if err != nil {
+		return payments.ChainOutput{}, false
+	}
+	out := payments.ChainOutput{Address: a.Raw, Collateral: o.Collateral}
+	for _, amt := range o.Amount {
+		q, err := strconv.ParseUint(amt.Quantity, 10, 64)
+		if err != nil {
+			continue
+		}
+		if amt.Unit == "lovelace" {
+			out.Lovelace = q
+			continue
+		}
+		if out.Assets == nil {
+			out.Assets = map[string]uint64{}
+		}
+		out.Assets[amt.Unit] = q
+	}
+	return out, true
+}
+
+// cip20Lines reads the "msg" of label 674: a list of strings (the CIP), or a lone string.
+func cip20Lines(md []blockfrost.TransactionMetadata) []string {
+	for _, m := range md {
+		if m.Label != strconv.Itoa(cardano.CIP20Label) {
+			continue
+		}
+		obj, _ := m.JsonMetadata.(map[string]any)
+		switch msg := obj["msg"].(type) {
+		case string:
+			return []string{msg}
+		case []any:
+			var lines []string
+			for _, l := range msg {
+				if s, ok := l.(string); ok {
+					lines = append(lines, s)
+				}
+			}
+			return lines
+		}
+	}
+	return nil
+}
+
+// chainStatus is the HTTP status of a blockfrost-go error (0 when it has none).
+func chainStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	if s := BlockfrostStatus(err); s != 0 {
+		return s
+	}
+	var api *blockfrost.APIError
+	if errors.As(err, &api) {
+		if body, ok := api.Response.(string); ok {
+			var v struct {
+				StatusCode int `json:"status_code"`
+			}
+			if json.Unmarshal([]byte(body), &v) == nil {
+				return v.StatusCode
+			}
+		}
+	}
+	return 0
+}
+
+// chainUnavailable is a failed chain-data call: the job fails with 503 (and is retried).
+func chainUnavailable(endpoint string, err error) error {
+	je := &jobs.Error{Code: jobs.CodeUnavailable, Message: "the Cardano chain data service is unavailable; try again shortly",
+		Status: 503, RetryAfter: 5}
+	return fmt.Errorf("%w (blockfrost %s: %v)", je, endpoint, err)
+}
