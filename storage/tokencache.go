@@ -56,7 +56,7 @@ func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit 
 // Store caches an answer for ttl and points the naming at its unit.
 func (c *TokenCache) Store(ctx context.Context, network, version, naming, unit string, body []byte, at time.Time, ttl time.Duration) error {
 	key := c.keys.TokenResult(network, version, unit)
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { // not MULTI: the keys may live in different Cluster slots
 		p.HSet(ctx, key, "body", body, "at", at.UTC().Format(time.RFC3339Nano))
 		p.Expire(ctx, key, ttl)
 		if naming != "" {

@@ -325,6 +325,9 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"APIKeyByHash":  "a single-key lookup from a plaintext's hash to an id",
 		"Notices":       "a pub/sub channel, which Cluster broadcasts to every node",
 		"StreamChannel": "a pub/sub channel, which Cluster broadcasts to every node",
+		"TokenAlias":    "a single-key cache entry, never in a multi-key operation with another",
+		"TokenResult":   "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
+		"TokenPart":     "a single-key cache entry",
 		// Tagged, but with the fixed {ledger} tag rather than the id (ledger_keys_test.go).
 		"LedgerInvoice": "in the one {ledger} slot with the ledger stream",
 		"LedgerRequest": "in the one {ledger} slot with the ledger stream",
