@@ -13,6 +13,9 @@ import (
 
 // wantsAsync: `Prefer: respond-async` (RFC 7240) or `?async=true`.
 func wantsAsync(c *fiber.Ctx) bool {
+	if paid, _ := c.Locals(localPaid).(bool); paid {
+		return false // a paid call is settled by its outcome, so it is answered in full
+	}
 	for _, p := range strings.Split(c.Get("Prefer"), ",") {
 		if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
 			return true

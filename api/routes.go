@@ -30,6 +30,10 @@ func (s *Server) surface() []routeInfo {
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
 		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
 		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
+		{"GET", "/payments/config", "none", "Prices, asset, network and partner batch sizes of pay-per-call"},
+		{"POST", "/payments/invoice", "none", "Open an invoice without a failing call first (e.g. to prepay a batch)"},
+		{"GET", "/payments/status/{invoice_id}", "none", "An invoice's status"},
+		{"GET", "/payments/balance", "none", "Prepaid credits of a partner's wallet"},
 		{"GET", "/files/{key}", "signed URL", "A stored file (local object store), through a signed expiring URL"},
 	}
 }
@@ -52,13 +56,17 @@ func (s *Server) routes() {
 	app.Get("/docs/*", s.docsAsset)
 
 	app.Get("/usage", s.requireKey(""), s.usage)
-	app.Post("/chat", s.requireKey(storage.ScopeChat), s.chat)
+	app.Post("/chat", s.priced("/chat", storage.ScopeChat), s.chat)
 	app.Get("/chat/stream/:job_id", s.requireKey(storage.ScopeChat), s.chatResume)
-	app.Post("/token-analysis", s.requireKey(storage.ScopeTokenAnalysis), s.tokenAnalysis)
+	app.Post("/token-analysis", s.priced("/token-analysis", storage.ScopeTokenAnalysis), s.tokenAnalysis)
 	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
 	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
 	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())
 	app.All(queuesPrefix+"/*", s.queuesAuth, s.queuesHandler())
 	app.Get("/metrics", s.requireKey(storage.ScopeAdmin), s.metricsHandler())
 	app.Get("/files/*", s.file)
+	app.Get("/payments/config", s.paymentsConfig)
+	app.Post("/payments/invoice", s.createInvoice)
+	app.Get("/payments/status/:invoice_id", s.paymentStatus)
+	app.Get("/payments/balance", s.paymentBalance)
 }

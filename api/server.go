@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
 )
@@ -56,6 +57,9 @@ type Deps struct {
 	Idempotency *storage.Idempotency
 	// Tokens is the token-analysis answer cache the workers fill.
 	Tokens *storage.TokenCache
+	// Payments, when set, lets callers without an api-key pay per call (Ledger holds the money).
+	Payments *payments.Config
+	Ledger   *storage.Ledger
 }
 
 // Server is the api.

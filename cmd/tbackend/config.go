@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
@@ -27,7 +28,8 @@ type config struct {
 	StorageDir    string
 	S3            s3Config
 	PublicBaseURL string
-	Payments      string
+	Payments      string           // PAYMENTS_CONFIG, the file's path
+	Pay           *payments.Config // its content; nil when payments are off
 	LogLevel      slog.Level
 	LogFormat     string
 
@@ -117,6 +119,10 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			return err
 		},
 		func() error { return checkFile("PAYMENTS_CONFIG", cfg.Payments) },
+		func() (err error) {
+			cfg.Pay, err = loadPayments(cfg.Payments, cfg.Network)
+			return err
+		},
 		func() error {
 			if cfg.MetricsAddr = env("METRICS_ADDR", ""); cfg.MetricsAddr != "" {
 				return checkAddr("METRICS_ADDR", cfg.MetricsAddr)
@@ -300,4 +306,20 @@ func checkFile(name, path string) error {
 		return &configError{name, fmt.Sprintf("cannot read %q", path)}
 	}
 	return nil
+}
+
+// loadPayments reads PAYMENTS_CONFIG (nil when unset). Payments are verified through the
+// Blockfrost project of CARDANO_NETWORK, so both must name the same network.
+func loadPayments(path, network string) (*payments.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pc, err := payments.Load(path)
+	if err != nil {
+		return nil, &configError{"PAYMENTS_CONFIG", err.Error()}
+	}
+	if pc.Network != network {
+		return nil, &configError{"PAYMENTS_CONFIG", fmt.Sprintf("network %s differs from CARDANO_NETWORK %s (payments are checked on that chain)", pc.Network, network)}
+	}
+	return pc, nil
 }

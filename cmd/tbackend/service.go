@@ -153,6 +153,8 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Frames:      s.frames(),
 		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
 		Tokens:      storage.NewTokenCache(s.rdb, s.keys),
+		Payments:    s.cfg.Pay,
+		Ledger:      storage.NewLedger(s.rdb, s.keys, time.Now),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:       storage.NewUsage(s.rdb, s.keys),

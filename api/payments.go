@@ -1,0 +1,338 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
+)
+
+const (
+	// paymentWait bounds how long a paid retry waits for its payment check.
+	paymentWait = 15 * time.Second
+	// pendingRetry is the Retry-After of a payment that is not confirmed yet: a new check runs at
+	// most once per dedup window, so asking sooner only gets the same answer.
+	pendingRetry = jobs.PaymentDedupWindow
+	// invoicesPerMinute limits the invoices one client address may open (each one is kept).
+	invoicesPerMinute = 60
+	localPaid         = "paid"
+)
+
+// errWalletRequired is the guide's detail for a batch partner's call without a wallet.
+var errWalletRequired = httpError(http.StatusBadRequest, "wallet_address_required_for_prepaid_batches")
+
+// priced guards a route that callers may pay for per call: with an api-key (or when payments
+// are off, or the route has no price) it is requireKey; without one, the caller pays.
+func (s *Server) priced(route, scope string) fiber.Handler {
+	keyed := s.requireKey(scope)
+	return func(c *fiber.Ctx) error {
+		cfg := s.deps.Payments
+		if cfg == nil || c.Get("api-key") != "" {
+			return keyed(c)
+		}
+		if _, ok := cfg.Prices[route]; !ok {
+			return keyed(c)
+		}
+		return s.pay(c, route)
+	}
+}
+
+// payer is who pays, as the headers say.
+type payer struct {
+	partner string // "" without X-Partner
+	wallet  string // canonical bech32, "" without X-Wallet-Address
+}
+
+func (s *Server) payerOf(c *fiber.Ctx) (payer, error) {
+	p := payer{partner: strings.TrimSpace(c.Get("X-Partner"))}
+	if p.partner != "" {
+		if _, ok := s.deps.Payments.Partners[p.partner]; !ok {
+			return p, httpError(http.StatusBadRequest, fmt.Sprintf("Unknown partner %q", clipText(p.partner, 64)))
+		}
+	}
+	if w := strings.TrimSpace(c.Get("X-Wallet-Address")); w != "" {
+		wallet, err := s.walletAddress(w)
+		if err != nil {
+			return p, err
+		}
+		p.wallet = wallet
+	}
+	return p, nil
+}
+
+// walletAddress checks a payment address of the configured network and returns its canonical
+// bech32 form (so one wallet has one balance whatever its spelling).
+func (s *Server) walletAddress(w string) (string, error) {
+	a, err := cardano.ParseAddress(w)
+	mainnet := s.deps.Payments.Network == "mainnet"
+	switch {
+	case err != nil || a.Byron || a.Type > 7:
+		return "", httpError(http.StatusBadRequest, "X-Wallet-Address is not a Cardano payment address")
+	case (a.Network == cardano.NetworkMainnet) != mainnet:
+		return "", httpError(http.StatusBadRequest, fmt.Sprintf("X-Wallet-Address is not a %s address", s.deps.Payments.Network))
+	}
+	return a.Bech32(), nil
+}
+
+// pay serves a priced call without an api-key: with an invoice and its payment, with a prepaid
+// credit, or by answering 402 with an invoice.
+func (s *Server) pay(c *fiber.Ctx, route string) error {
+	p, err := s.payerOf(c)
+	if err != nil {
+		return err
+	}
+	if id := strings.TrimSpace(c.Get("X-Invoice-Id")); id != "" {
+		return s.payWithInvoice(c, route, id, p)
+	}
+	if p.partner != "" && s.deps.Payments.Partners[p.partner].BatchTarget > 0 {
+		if p.wallet == "" {
+			return errWalletRequired
+		}
+		return s.payWithCredit(c, route, p)
+	}
+	return s.offerInvoice(c, route, p, "")
+}
+
+// creditAccount is the ledger's wallet of a (wallet, route) balance: a batch buys calls of one
+// route, so credits bought at one route's price are never spent on a dearer one.
+func creditAccount(wallet, route string) string { return wallet + " " + route }
+
+// payWithCredit spends one prepaid credit on the call, and gives it back if the call fails.
+func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
+	ctx := c.UserContext()
+	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
+	account := creditAccount(p.wallet, route)
+	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
+	if errors.Is(err, storage.ErrNoCredits) {
+		return s.offerInvoice(c, route, p, "")
+	}
+	if err != nil {
+		return err
+	}
+	c.Set("X-Credits-Remaining", strconv.FormatInt(remaining, 10))
+	if status := s.runPaid(c, p, ""); status >= 400 {
+		refundCtx, cancel := detached(c)
+		defer cancel()
+		if err := s.deps.Ledger.Refund(refundCtx, p.partner, account, ref); err != nil {
+			s.log.Error("refund of a failed prepaid call", "request_id", requestID(c), "partner", p.partner, "error", err)
+		}
+	}
+	return nil
+}
+
+// payWithInvoice runs the call on a paid invoice, checking the payment first when needed.
+func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
+	ctx := c.UserContext()
+	inv, err := s.deps.Ledger.Get(ctx, id)
+	if errors.Is(err, storage.ErrInvoiceNotFound) || (err == nil && len(id) > 128) {
+		return s.offerInvoice(c, route, p, payments.CodeInvoiceUnknown)
+	}
+	if err != nil {
+		return err
+	}
+	if err := payments.CheckInvoice(inv, route, s.now()); err != nil {
+		return s.offerInvoice(c, route, p, payments.Code(err))
+	}
+	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted {
+		confirmed, err := s.checkPayment(c, inv)
+		if err != nil || !confirmed {
+			return err
+		}
+	}
+	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.cfg.SyncWait+time.Minute)
+	switch {
+	case errors.Is(err, storage.ErrInvoiceBusy):
+		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
+			Detail: map[string]string{"error": "invoice_in_use", "message": "another request is running on this paid invoice"}}
+	case errors.Is(err, storage.ErrNoCredits):
+		return s.offerInvoice(c, route, p, storage.ErrNoCredits.Error())
+	case err != nil && payments.Code(err) != "":
+		return s.offerInvoice(c, route, p, payments.Code(err))
+	case err != nil:
+		return err
+	}
+	wallet := inv.Wallet
+	if w, _, ok := strings.Cut(wallet, " "); ok {
+		wallet = w
+	}
+	status := s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID)
+	done, cancel := detached(c)
+	defer cancel()
+	if status < 400 {
+		err = s.deps.Ledger.Consume(done, id, token)
+	} else {
+		err = s.deps.Ledger.Release(done, id, token) // our failure or a bad request: the payment stays usable
+	}
+	if err != nil {
+		s.log.Error("settle a paid call", "request_id", requestID(c), "invoice", id, "status", status, "error", err)
+	}
+	return nil
+}
+
+// checkPayment runs (or joins) the payment check of the retry's proof. It answers the request
+// itself (402, or an error) unless the invoice is now confirmed.
+func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
+	header := strings.TrimSpace(c.Get("X-Payment"))
+	if header == "" {
+		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
+	}
+	proof, err := payments.ParseProof(header)
+	if err != nil {
+		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
+	}
+	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
+	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
+		RequestID: requestID(c), Owner: "invoice:" + inv.ID, ID: jobs.PaymentTaskID(inv.ID, proof.Value, s.now())}
+	_, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, paymentWait)
+	if errors.Is(err, jobs.ErrStillRunning) {
+		return false, s.pendingAnswer(c, inv, inv.Status)
+	}
+	if err != nil {
+		return false, err
+	}
+	if !out.OK {
+		if out.Error != nil {
+			return false, out.Error
+		}
+		return false, errors.New("payment check failed")
+	}
+	var res jobs.PaymentResult
+	if err := json.Unmarshal(out.Result, &res); err != nil {
+		return false, err
+	}
+	switch {
+	case res.Error != "":
+		return false, s.invoiceAnswer(c, inv, res.Error, res.Message)
+	case res.Status == storage.InvoiceConfirmed || res.Status == storage.InvoiceConsumed:
+		return true, nil
+	}
+	return false, s.pendingAnswer(c, inv, res.Status)
+}
+
+// runPaid runs the rest of the chain as the paying caller and returns the final status. A
+// paid call is answered in full (never 202): the payment is settled by its outcome.
+func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) int {
+	who := p.wallet
+	if who == "" {
+		who = "invoice-" + invoiceID
+	}
+	c.Locals(localCaller, &caller{owner: "wallet:" + p.partner + ":" + who})
+	c.Locals(localPaid, true)
+	if err := c.Next(); err != nil {
+		if err := s.writeError(c, err); err != nil {
+			return http.StatusInternalServerError
+		}
+	}
+	return c.Response().StatusCode()
+}
+
+// offerInvoice answers 402 with an invoice for this call: the pending one of an identical
+// earlier request when there is one. code, when set, says why an earlier proof was refused.
+func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
+	cfg := s.deps.Payments
+	if err := s.invoiceRate(c); err != nil {
+		return err
+	}
+	terms, err := cfg.Terms(route, p.partner)
+	if err != nil {
+		return err
+	}
+	if terms.BatchTarget > 0 && p.wallet == "" {
+		return errWalletRequired
+	}
+	key, err := requestKey(c, route, p)
+	if err != nil {
+		return err
+	}
+	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), key, s.now())
+	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	if err != nil {
+		return err
+	}
+	return s.invoiceAnswer(c, inv, code, "")
+}
+
+// batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.
+func batchWallet(t payments.Terms, wallet, route string) string {
+	if t.BatchTarget > 0 {
+		return creditAccount(wallet, route)
+	}
+	return wallet
+}
+
+// invoiceAnswer is the 402 with the invoice, and the refusal code when there is one.
+func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message string) error {
+	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Error: code, Message: message}
+	if code != "" {
+		d.Status = inv.Status
+	}
+	c.Set("X-Invoice-Id", inv.ID)
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+}
+
+// pendingAnswer is the 402 of a payment that is not confirmed yet.
+func (s *Server) pendingAnswer(c *fiber.Ctx, inv storage.Invoice, status string) error {
+	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
+	d.Status = status
+	c.Set("X-Invoice-Id", inv.ID)
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d,
+		Headers: map[string]string{"Retry-After": strconv.Itoa(int(pendingRetry / time.Second))}}
+}
+
+// invoiceDetail adds the refusal's explanation to the guide's 402 detail.
+type invoiceDetail struct {
+	payments.InvoiceDetail
+	Error   string `json:"error,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// invoiceRate limits how many invoices one client address opens a minute: every invoice is
+// kept in the ledger, so they must not be free to mint in bulk.
+func (s *Server) invoiceRate(c *fiber.Ctx) error {
+	d, err := s.deps.Limiter.Allow(c.UserContext(), "ip:"+c.IP(), invoicesPerMinute)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return &HTTPError{Status: http.StatusTooManyRequests, Detail: "Too many invoices from this address",
+			Headers: map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter)))}}
+	}
+	return nil
+}
+
+// requestKey identifies an unpaid request, so that repeating it returns the same pending invoice:
+// the route, the payer, the client address and a digest of the body (the handler never runs
+// for an unpaid request, so reading the body here costs nothing later).
+func requestKey(c *fiber.Ctx, route string, p payer) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, c.IP())
+	req := c.Request()
+	if req.IsBodyStream() {
+		if _, err := io.Copy(h, io.LimitReader(req.BodyStream(), 1<<20)); err != nil {
+			return "", httpError(http.StatusBadRequest, "Could not read the request body")
+		}
+		fmt.Fprintf(h, "\x00%d", req.Header.ContentLength())
+	} else {
+		h.Write(req.Body())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// detached is a short context that outlives the request's, for settling money after the answer.
+func detached(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.UserContext()), 5*time.Second)
+}
