@@ -243,3 +243,31 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("big file: %v", err)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add(encodeYAML(f, baseConfig(f)), ".yaml")
+	f.Add(encodeJSON(f, baseConfig(f)), ".json")
+	f.Add([]byte("network: preprod\npay_to: "+addr(f, payments.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), ".yml")
+	f.Add([]byte(`{"prices":{"/chat":1e400}}`), ".json")
+	f.Fuzz(func(t *testing.T, data []byte, ext string) {
+		c, err := payments.Parse(data, ext)
+		if err != nil {
+			var ce *payments.ConfigError
+			if !errors.As(err, &ce) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("not a one-line *ConfigError: %q", err)
+			}
+			return
+		}
+		// Whatever loads prices every route for every partner.
+		for route := range c.Prices {
+			if _, err := c.Terms(route, ""); err != nil {
+				t.Fatalf("%s: %v", route, err)
+			}
+			for name := range c.Partners {
+				if _, err := c.Terms(route, name); err != nil {
+					t.Fatalf("%s/%s: %v", route, name, err)
+				}
+			}
+		}
+	})
+}
