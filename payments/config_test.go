@@ -271,3 +271,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The documented example loads, and prices as its comments say.
+func TestExampleConfig(t *testing.T) {
+	c, err := payments.Load("testdata/payments.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, err := c.Terms("/chat", "acme")
+	if err != nil || acme.Amount != 160_000_000 || acme.Outputs[0].AmountUnits != 16_000_000 || acme.Total != 176_000_000 {
+		t.Fatalf("acme %+v %v", acme, err)
+	}
+	studio, err := c.Terms("/images/edit", "studio")
+	if err != nil || studio.Amount != 2_500_000 || studio.Outputs[0].AmountUnits != 2_500_000 || studio.Total != 5_000_000 {
+		t.Fatalf("studio %+v %v", studio, err)
+	}
+}
