@@ -243,3 +243,47 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("big file: %v", err)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add(encodeYAML(f, baseConfig(f)), ".yaml")
+	f.Add(encodeJSON(f, baseConfig(f)), ".json")
+	f.Add([]byte("network: preprod\npay_to: "+addr(f, payments.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), ".yml")
+	f.Add([]byte(`{"prices":{"/chat":1e400}}`), ".json")
+	f.Fuzz(func(t *testing.T, data []byte, ext string) {
+		c, err := payments.Parse(data, ext)
+		if err != nil {
+			var ce *payments.ConfigError
+			if !errors.As(err, &ce) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("not a one-line *ConfigError: %q", err)
+			}
+			return
+		}
+		// Whatever loads prices every route for every partner.
+		for route := range c.Prices {
+			if _, err := c.Terms(route, ""); err != nil {
+				t.Fatalf("%s: %v", route, err)
+			}
+			for name := range c.Partners {
+				if _, err := c.Terms(route, name); err != nil {
+					t.Fatalf("%s/%s: %v", route, name, err)
+				}
+			}
+		}
+	})
+}
+
+// The documented example loads, and prices as its comments say.
+func TestExampleConfig(t *testing.T) {
+	c, err := payments.Load("testdata/payments.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, err := c.Terms("/chat", "acme")
+	if err != nil || acme.Amount != 160_000_000 || acme.Outputs[0].AmountUnits != 16_000_000 || acme.Total != 176_000_000 {
+		t.Fatalf("acme %+v %v", acme, err)
+	}
+	studio, err := c.Terms("/images/edit", "studio")
+	if err != nil || studio.Amount != 2_500_000 || studio.Outputs[0].AmountUnits != 2_500_000 || studio.Total != 5_000_000 {
+		t.Fatalf("studio %+v %v", studio, err)
+	}
+}
