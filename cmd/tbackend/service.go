@@ -188,6 +188,9 @@ func (s *service) serveWorker(ctx context.Context) error {
 	// One Blockfrost client per process: its rate limiter is the process's share of the quota.
 	chain := workers.NewBlockfrost(workers.BlockfrostConfig{URL: s.cfg.BlockfrostURL, ProjectID: s.cfg.BlockfrostID, Retries: 3}, metrics)
 	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
+	// Invoices carry their own terms: the worker needs no payments configuration to check them.
+	w.Handle(jobs.TypePaymentConfirm, (&workers.Payments{Chain: chain, Network: s.cfg.Network,
+		Ledger: storage.NewLedger(s.rdb, s.keys, time.Now)}).Handle)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {
 		return err
