@@ -24,6 +24,7 @@ type PaymentLedger interface {
 	Submitted(ctx context.Context, id, txHash string) (storage.Invoice, error)
 	Confirm(ctx context.Context, id, txHash string, at time.Time) (storage.Invoice, error)
 	RecordError(ctx context.Context, id, code string) error
+	ClaimedBy(ctx context.Context, txHash string) (string, error)
 }
 
 // Payments runs payment:confirm jobs: it checks a paid retry's proof against its invoice and
@@ -65,6 +66,14 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	}
 	if res, done := settled(inv, proof.TxHash); done {
 		return res, nil
+	}
+	// A transaction that paid another invoice is refused as such, whatever else it lacks for this one.
+	owner, err := p.Ledger.ClaimedBy(ctx, proof.TxHash)
+	if err != nil {
+		return nil, err
+	}
+	if owner != "" && owner != inv.ID {
+		return p.refuse(ctx, inv, proof.TxHash, storage.ErrPaymentUsed)
 	}
 	if proof.Kind == payments.ProofSignedTx {
 		return p.submitSigned(ctx, inv, proof)

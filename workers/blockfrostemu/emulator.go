@@ -107,6 +107,10 @@ func WithLiveChain(blockEvery time.Duration) Option {
 	return func(o *options) { o.live = blockEvery }
 }
 
+// WithClock sets the wall clock a live chain follows (default time.Now): a test that anchors the
+// tip a minute in the past can place blocks before and after "now".
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
 // New returns an emulator with its data set built.
 func New(projectID string, opts ...Option) *Emulator {
 	o := options{network: Mainnet, now: time.Now}
