@@ -56,6 +56,11 @@ var policies = map[string]Policy{
 	// Chat retries only inside the handler, before the first token: a retried stream would repeat
 	// text the client already has, and a canceled one must stay canceled.
 	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Images retry upstream failures inside the handler, which deletes the caller's uploads when
+	// the job ends: a second asynq attempt would find them gone.
+	TypeImageGenerate:  {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	TypeImageEdit:      {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	TypeImageVariation: {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.
