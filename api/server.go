@@ -32,6 +32,10 @@ type Config struct {
 	AdminQueuesWrite bool
 	// Heartbeat is the interval of `: ping` comments on idle event streams.
 	Heartbeat time.Duration
+	// ImageModel is the model of image generation and edits (requests are validated for it);
+	// ImageURLTTL is how long the URLs of image results stay valid.
+	ImageModel  string
+	ImageURLTTL time.Duration
 }
 
 // Deps are the api's collaborators.
@@ -76,6 +80,12 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.ImageModel == "" {
+		cfg.ImageModel = "gpt-image-1"
+	}
+	if cfg.ImageURLTTL <= 0 {
+		cfg.ImageURLTTL = time.Hour
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

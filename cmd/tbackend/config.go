@@ -38,6 +38,8 @@ type config struct {
 	FilesSigningKey    string
 	ObjectRetention    time.Duration
 	Chat               chatConfig
+	// ImageURLTTL is how long the signed or presigned URLs of image results stay valid.
+	ImageURLTTL time.Duration
 }
 
 // chatConfig tunes calls to the LLM.
@@ -139,6 +141,10 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		},
 		func() (err error) {
 			cfg.Chat.ContextTokens, err = intRange("OPENAI_CONTEXT_TOKENS", env("OPENAI_CONTEXT_TOKENS", "128000"), 1024, 10_000_000)
+			return err
+		},
+		func() (err error) {
+			cfg.ImageURLTTL, err = duration("IMAGE_URL_TTL", env("IMAGE_URL_TTL", "1h"), time.Minute, 7*24*time.Hour)
 			return err
 		},
 		func() (err error) {

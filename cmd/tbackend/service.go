@@ -143,7 +143,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	registerQueueMetrics(s.reg, s.rdb)
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
-		AdminQueuesWrite: s.cfg.AdminQueuesWrite,
+		AdminQueuesWrite: s.cfg.AdminQueuesWrite, ImageModel: s.cfg.ImageModel, ImageURLTTL: s.cfg.ImageURLTTL,
 	}, api.Deps{
 		Metrics:     api.NewMetrics(s.reg),
 		Queues:      dashboard,
@@ -180,6 +180,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
 	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
+	s.handleImages(w, metrics)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {
 		return err
