@@ -22,35 +22,62 @@ const (
 	imageWait          = 10 * time.Minute
 )
 
-// imageOptions are the fields every image route takes.
-type imageOptions struct {
+// Kinds of image request: what each validates.
+const (
+	kindGenerate  = "generate"
+	kindEdit      = "edit"
+	kindVariation = "variation"
+)
+
+// imageRequest is the body of any image route; each kind reads the fields it takes. The images
+// of edits and variations are not decoded here: they stream into up as the body is read.
+type imageRequest struct {
+	Prompt         *string `json:"prompt"`
+	Style          *string `json:"style"`
 	N              *int    `json:"n"`
 	Size           *string `json:"size"`
 	Quality        *string `json:"quality"`
 	ResponseFormat *string `json:"response_format"`
-	model          imageModel
+
+	kind  string
+	model imageModel
+	up    *uploads // nil for generate
 }
 
-func (o *imageOptions) validate(v *fieldErrors) {
-	if o.N != nil {
-		v.intRange("n", *o.N, 1, o.model.maxN)
+func (r *imageRequest) validate(v *fieldErrors) {
+	if r.kind != kindVariation {
+		checkPrompt(v, r.Prompt, r.model)
 	}
-	v.oneOf("size", o.Size, o.model.sizes...)
-	v.supported("quality", o.Quality, o.model.name, o.model.qualities)
-	v.oneOf("response_format", o.ResponseFormat, "url", "b64_json")
+	if r.kind == kindGenerate {
+		v.supported("style", r.Style, r.model.name, r.model.styles)
+	}
+	if r.N != nil {
+		v.intRange("n", *r.N, 1, r.model.maxN)
+	}
+	v.oneOf("size", r.Size, r.model.sizes...)
+	v.supported("quality", r.Quality, r.model.name, r.model.qualities)
+	v.oneOf("response_format", r.ResponseFormat, "url", "b64_json")
+	if r.up != nil {
+		r.up.checkInputs(v)
+		r.up.checkMask(v)
+	}
 }
 
-// fromForm reads the options from multipart text fields; an empty field counts as absent.
-func (o *imageOptions) fromForm(f map[string]string, v *fieldErrors) {
+// fromForm reads the text fields of a multipart body (an empty field counts as absent), then
+// validates.
+func (r *imageRequest) fromForm(f map[string]string) error {
+	var v fieldErrors
+	r.Prompt, r.Size, r.Quality, r.ResponseFormat = formField(f, "prompt"), formField(f, "size"), formField(f, "quality"), formField(f, "response_format")
 	if s := f["n"]; s != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
 			v.add([]any{"body", "n"}, "Input should be a valid integer, unable to parse string as an integer", "int_parsing")
-		} else {
-			o.N = &n
+			return v.err()
 		}
+		r.N = &n
 	}
-	o.Size, o.Quality, o.ResponseFormat = formField(f, "size"), formField(f, "quality"), formField(f, "response_format")
+	r.validate(&v)
+	return v.err()
 }
 
 func formField(f map[string]string, name string) *string {
@@ -60,17 +87,24 @@ func formField(f map[string]string, name string) *string {
 	return nil
 }
 
-func (o *imageOptions) payload(prompt string) jobs.ImagePayload {
-	p := jobs.ImagePayload{Model: o.model.name, Prompt: prompt, N: 1, Size: defaultImageSize, Quality: deref(o.Quality),
-		ResponseFormat: "url"}
-	if o.N != nil {
-		p.N = *o.N
+// payload is the job of a validated request.
+func (r *imageRequest) payload() jobs.ImagePayload {
+	p := jobs.ImagePayload{Model: r.model.name, Prompt: deref(r.Prompt), N: 1, Size: defaultImageSize,
+		Quality: deref(r.Quality), ResponseFormat: "url"}
+	if r.kind == kindGenerate {
+		p.Style = deref(r.Style)
 	}
-	if o.Size != nil {
-		p.Size = *o.Size
+	if r.N != nil {
+		p.N = *r.N
 	}
-	if o.ResponseFormat != nil {
-		p.ResponseFormat = *o.ResponseFormat
+	if r.Size != nil {
+		p.Size = *r.Size
+	}
+	if r.ResponseFormat != nil {
+		p.ResponseFormat = *r.ResponseFormat
+	}
+	if r.up != nil {
+		p.Inputs, p.Mask = r.up.inputs, r.up.mask
 	}
 	return p
 }
@@ -93,55 +127,14 @@ func (f *fieldErrors) supported(name string, s *string, model string, allowed []
 	f.oneOf(name, s, allowed...)
 }
 
-// imageGenerateRequest is the body of POST /images/generate.
-type imageGenerateRequest struct {
-	Prompt *string `json:"prompt"`
-	Style  *string `json:"style"`
-	imageOptions
-}
-
-func (r *imageGenerateRequest) validate(v *fieldErrors) {
-	checkPrompt(v, r.Prompt, r.model)
-	v.supported("style", r.Style, r.model.name, r.model.styles)
-	r.imageOptions.validate(v)
-}
-
-// imageEditRequest is POST /images/edit (JSON) or /images/upload-and-edit (multipart); its
-// images are already stored by up.
-type imageEditRequest struct {
-	Prompt *string `json:"prompt"`
-	imageOptions
-	up *uploads
-}
-
-func (r *imageEditRequest) validate(v *fieldErrors) {
-	checkPrompt(v, r.Prompt, r.model)
-	r.imageOptions.validate(v)
-	r.up.checkInputs(v)
-	r.up.checkMask(v)
-}
-
-// imageVariationRequest is POST /images/variations; its image is already stored by up.
-type imageVariationRequest struct {
-	imageOptions
-	up *uploads
-}
-
-func (r *imageVariationRequest) validate(v *fieldErrors) {
-	r.imageOptions.validate(v)
-	r.up.checkInputs(v)
-}
-
 func (s *Server) imageModel() imageModel { return imageModelFor(s.cfg.ImageModel) }
 
 func (s *Server) imageGenerate(c *fiber.Ctx) error {
-	req := imageGenerateRequest{imageOptions: imageOptions{model: s.imageModel()}}
-	if err := decodeJSON(c, imageJSONLimit, &req); err != nil {
+	req := &imageRequest{kind: kindGenerate, model: s.imageModel()}
+	if err := decodeJSON(c, imageJSONLimit, req); err != nil {
 		return err
 	}
-	p := req.payload(*req.Prompt)
-	p.Style = deref(req.Style)
-	return s.runImageJob(c, jobs.TypeImageGenerate, jobs.NewID(), p, nil)
+	return s.runImageJob(c, jobs.TypeImageGenerate, jobs.NewID(), req)
 }
 
 // editModel is the configured model, when it edits images at all.
@@ -159,16 +152,16 @@ func (s *Server) imageEdit(c *fiber.Ctx) error {
 		return err
 	}
 	id := jobs.NewID()
-	req := imageEditRequest{imageOptions: imageOptions{model: m}, up: s.newUploads(c, id, m, "input_images")}
+	req := &imageRequest{kind: kindEdit, model: m, up: s.newUploads(c, id, m, "input_images")}
 	rest, err := readImageJSON(c, imagesBodyLimit, req.up, []string{"input_images"}, []string{"mask"})
 	if err == nil {
-		err = decodeJSONBody(rest, &req)
+		err = decodeJSONBody(rest, req)
 	}
 	if err != nil {
 		req.up.discard()
 		return err
 	}
-	return s.runImageJob(c, jobs.TypeImageEdit, id, req.payload(*req.Prompt), req.up)
+	return s.runImageJob(c, jobs.TypeImageEdit, id, req)
 }
 
 func (s *Server) imageUploadEdit(c *fiber.Ctx) error {
@@ -177,64 +170,51 @@ func (s *Server) imageUploadEdit(c *fiber.Ctx) error {
 		return err
 	}
 	id := jobs.NewID()
-	req := imageEditRequest{imageOptions: imageOptions{model: m}, up: s.newUploads(c, id, m, "image")}
+	req := &imageRequest{kind: kindEdit, model: m, up: s.newUploads(c, id, m, "image")}
 	form, err := readImageForm(c, imagesBodyLimit, req.up, "prompt", "n", "size", "quality", "response_format")
 	if err == nil {
-		var v fieldErrors
-		req.Prompt = formField(form, "prompt")
-		req.fromForm(form, &v)
-		if len(v.list) == 0 {
-			req.validate(&v)
-		}
-		err = v.err()
+		err = req.fromForm(form)
 	}
 	if err != nil {
 		req.up.discard()
 		return err
 	}
-	return s.runImageJob(c, jobs.TypeImageEdit, id, req.payload(*req.Prompt), req.up)
+	return s.runImageJob(c, jobs.TypeImageEdit, id, req)
 }
 
+// imageVariations takes the image as a multipart file or as base64 in JSON.
 func (s *Server) imageVariations(c *fiber.Ctx) error {
 	m := imageModelFor(variationModel)
 	m.qualities = nil // variations take no quality
 	id := jobs.NewID()
-	req := imageVariationRequest{imageOptions: imageOptions{model: m}, up: s.newUploads(c, id, m, "image")}
+	req := &imageRequest{kind: kindVariation, model: m, up: s.newUploads(c, id, m, "image")}
 	var err error
 	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
 		var form map[string]string
-		if form, err = readImageForm(c, variationBodyLimit, req.up, "n", "size", "response_format"); err == nil {
-			var v fieldErrors
-			req.fromForm(form, &v)
-			if len(v.list) == 0 {
-				req.validate(&v)
-			}
-			err = v.err()
+		if form, err = readImageForm(c, variationBodyLimit, req.up, "n", "size", "quality", "response_format"); err == nil {
+			err = req.fromForm(form)
 		}
 	} else {
 		var rest []byte
 		if rest, err = readImageJSON(c, variationBodyLimit, req.up, nil, []string{"image"}); err == nil {
-			err = decodeJSONBody(rest, &req)
+			err = decodeJSONBody(rest, req)
 		}
 	}
 	if err != nil {
 		req.up.discard()
 		return err
 	}
-	return s.runImageJob(c, jobs.TypeImageVariation, id, req.payload(""), req.up)
+	return s.runImageJob(c, jobs.TypeImageVariation, id, req)
 }
 
 // runImageJob queues the job and answers like every job route: with the result, or 202. Until
 // the job is queued its uploads are the request's (deleted when it fails); then the worker's.
-func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, p jobs.ImagePayload, up *uploads) error {
-	if up != nil {
-		p.Inputs, p.Mask = up.inputs, up.mask
-	}
-	spec := jobs.Spec{Type: typ, ID: id, Payload: p, RequestID: requestID(c), Owner: callerOf(c).owner}
+func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, req *imageRequest) error {
+	spec := jobs.Spec{Type: typ, ID: id, Payload: req.payload(), RequestID: requestID(c), Owner: callerOf(c).owner}
 	info, err := s.deps.Jobs.Enqueue(c.UserContext(), spec)
 	if err != nil {
-		if up != nil {
-			up.discard()
+		if req.up != nil {
+			req.up.discard()
 		}
 		return err
 	}

@@ -102,6 +102,9 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		AppName:               "tbackend",
 		DisableStartupMessage: true,
 		StreamRequestBody:     true,
+		// Multipart bodies are the image routes' to read, part by part as they stream in;
+		// fasthttp would otherwise parse them whole first (spilling files to temp storage).
+		DisablePreParseMultipartForm: true,
 		// Values read from a request (headers, params, method) are copies, not views into
 		// fasthttp's reused buffers: they outlive the request in metrics, jobs and goroutines.
 		Immutable:    true,
