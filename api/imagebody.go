@@ -221,9 +221,9 @@ func streamForm(mr *multipart.Reader, u *uploads, fields []string) (map[string]s
 			if f := part.FileName(); f != "" {
 				label += fmt.Sprintf(" (%q)", f)
 			}
-			err = u.add(part, []any{"body", "image", i}, label, "", false)
+			err = u.add(part, -1, []any{"body", "image", i}, label, "", false)
 		case name == "mask":
-			err = u.add(part, []any{"body", "mask"}, "mask", "", true)
+			err = u.add(part, -1, []any{"body", "mask"}, "mask", "", true)
 		case slices.Contains(fields, name):
 			values[name], err = formValue(part, name)
 		default:

@@ -189,7 +189,7 @@ func (s *Server) imageVariations(c *fiber.Ctx) error {
 	id := jobs.NewID()
 	req := &imageRequest{kind: kindVariation, model: m, up: s.newUploads(c, id, m, "image")}
 	var err error
-	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+	if strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEMultipartForm) {
 		var form map[string]string
 		if form, err = readImageForm(c, variationBodyLimit, req.up, "n", "size", "quality", "response_format"); err == nil {
 			err = req.fromForm(form)

@@ -44,9 +44,10 @@ func (s *Server) newUploads(c *fiber.Ctx, jobID string, m imageModel, field stri
 		prefix: "inputs/images/" + s.now().UTC().Format("2006/01/02") + "/" + jobID}
 }
 
-// add checks one image read from r and stores it: an input, or the mask. loc is where a 422
-// points; label names the image in a 413.
-func (u *uploads) add(r io.Reader, loc []any, label, declared string, isMask bool) error {
+// add checks one image read from r (size bytes, or -1 when unknown) and stores it: an input, or
+// the mask. loc is where a 422 points; label names the image in a 413; declared is the type the
+// caller gave it, if any.
+func (u *uploads) add(r io.Reader, size int64, loc []any, label, declared string, isMask bool) error {
 	if err := u.roomFor(loc, isMask); err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func (u *uploads) add(r io.Reader, loc []any, label, declared string, isMask boo
 	if isMask {
 		key = u.prefix + "-mask.png"
 	}
-	_, err = u.store.Put(u.ctx, key, br, -1, info.MIME, "")
+	_, err = u.store.Put(u.ctx, key, br, size, info.MIME, "")
 	if capped.over || err != nil {
 		u.drop(key)
 		if capped.over {
@@ -107,7 +108,7 @@ func (u *uploads) addString(s string, loc []any, label string, isMask bool) erro
 	if len(data) > u.model.maxInputBytes {
 		return u.tooLarge(label)
 	}
-	return u.add(bytes.NewReader(data), loc, label, declared, isMask)
+	return u.add(bytes.NewReader(data), int64(len(data)), loc, label, declared, isMask)
 }
 
 func (u *uploads) roomFor(loc []any, isMask bool) error {
