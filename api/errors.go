@@ -18,6 +18,8 @@ type HTTPError struct {
 	Status  int
 	Detail  any // a string, an object, or a []FieldError for 422
 	Headers map[string]string
+	// Extra are more top-level fields of the body, next to detail.
+	Extra map[string]any
 }
 
 func (e *HTTPError) Error() string { return fmt.Sprintf("%d: %v", e.Status, e.Detail) }
@@ -94,5 +96,9 @@ func (s *Server) writeError(c *fiber.Ctx, err error) error {
 	for k, v := range he.Headers {
 		c.Set(k, v)
 	}
-	return c.Status(he.Status).JSON(fiber.Map{"detail": he.Detail})
+	body := fiber.Map{"detail": he.Detail}
+	for k, v := range he.Extra {
+		body[k] = v
+	}
+	return c.Status(he.Status).JSON(body)
 }

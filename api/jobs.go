@@ -75,12 +75,16 @@ func (s *Server) answer(c *fiber.Ctx, info jobs.Info, out jobs.Outcome, err erro
 	c.Set("X-Job-Id", info.ID)
 	if !out.OK {
 		if out.Error == nil {
-			return &jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}
+			out.Error = &jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}
 		}
-		return out.Error
+		return jobFailed(info.Type, out.Error)
+	}
+	body, err := s.presentResult(c, info.Type, out.Result)
+	if err != nil {
+		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(out.Result)
+	return c.Send(body)
 }
 
 // jobStatus shows a job to the caller that created it; to anyone else it does not exist.
@@ -95,6 +99,11 @@ func (s *Server) jobStatus(c *fiber.Ctx) error {
 	}
 	if st.Owner != callerOf(c).owner {
 		return jobs.ErrNotFound
+	}
+	if st.Status == jobs.StateSucceeded {
+		if st.Result, err = s.presentResult(c, st.Type, st.Result); err != nil {
+			return err
+		}
 	}
 	return c.JSON(st)
 }

@@ -35,6 +35,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// Network is the Cardano network the workers analyse: "mainnet" (default), "preprod", "preview".
 	Network string
+	// ImageModel is the model of image generation and edits (requests are validated for it);
+	// ImageURLTTL is how long the URLs of image results stay valid.
+	ImageModel  string
+	ImageURLTTL time.Duration
 }
 
 // Deps are the api's collaborators.
@@ -85,6 +89,12 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
+	if cfg.ImageModel == "" {
+		cfg.ImageModel = "gpt-image-1"
+	}
+	if cfg.ImageURLTTL <= 0 {
+		cfg.ImageURLTTL = time.Hour
+	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -100,6 +110,9 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		AppName:               "tbackend",
 		DisableStartupMessage: true,
 		StreamRequestBody:     true,
+		// Multipart bodies are the image routes' to read, part by part as they stream in;
+		// fasthttp would otherwise parse them whole first (spilling files to temp storage).
+		DisablePreParseMultipartForm: true,
 		// Values read from a request (headers, params, method) are copies, not views into
 		// fasthttp's reused buffers: they outlive the request in metrics, jobs and goroutines.
 		Immutable:    true,

@@ -52,6 +52,11 @@ func decodeJSON(c *fiber.Ctx, limit int, dst validator) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSONBody(body, dst)
+}
+
+// decodeJSONBody is decodeJSON of a body already read.
+func decodeJSONBody(body []byte, dst validator) error {
 	var errs fieldErrors
 	if len(bytes.TrimSpace(body)) == 0 {
 		errs.add([]any{"body"}, "Field required", "missing")

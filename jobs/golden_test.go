@@ -145,41 +145,45 @@ func TestGolden(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			path := filepath.Join("testdata", c.file)
-			v := c.value(t)
-			if *update {
-				b, err := json.MarshalIndent(v, "", "  ")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			golden, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			var want bytes.Buffer
-			if err := json.Compact(&want, golden); err != nil {
-				t.Fatalf("golden file is not JSON: %v", err)
-			}
-			got, err := json.Marshal(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want.Bytes()) {
-				t.Fatalf("wire format changed:\n got %s\nwant %s", got, want.Bytes())
-			}
-			back, err := c.decode(golden)
-			if err != nil {
-				t.Fatalf("decoding the golden file: %v", err)
-			}
-			if !bytes.Equal(back, want.Bytes()) {
-				t.Fatalf("golden file does not survive decode+encode:\n got %s\nwant %s", back, want.Bytes())
-			}
-		})
+		t.Run(c.file, func(t *testing.T) { checkGolden(t, c.file, c.value(t), c.decode) })
+	}
+}
+
+// checkGolden compares v's encoding with testdata/file (rewriting it with -update), and checks
+// that the file survives decode+encode.
+func checkGolden(t *testing.T, file string, v any, decode func([]byte) ([]byte, error)) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	if *update {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	var want bytes.Buffer
+	if err := json.Compact(&want, golden); err != nil {
+		t.Fatalf("golden file is not JSON: %v", err)
+	}
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("wire format changed:\n got %s\nwant %s", got, want.Bytes())
+	}
+	back, err := decode(golden)
+	if err != nil {
+		t.Fatalf("decoding the golden file: %v", err)
+	}
+	if !bytes.Equal(back, want.Bytes()) {
+		t.Fatalf("golden file does not survive decode+encode:\n got %s\nwant %s", back, want.Bytes())
 	}
 }
 

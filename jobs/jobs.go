@@ -62,6 +62,11 @@ var policies = map[string]Policy{
 	// Payment checks jump the queue (a caller waits); only chain-data outages fail an attempt, and
 	// two quick retries (after 1 s and 2 s) ride out a blip before the caller is told 503.
 	TypePaymentConfirm: {Queue: QueueCritical, Timeout: time.Minute, MaxRetry: 2, Retention: time.Hour},
+	// Images retry upstream failures inside the handler, which deletes the caller's uploads when
+	// the job ends: a second asynq attempt would find them gone.
+	TypeImageGenerate:  {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	TypeImageEdit:      {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	TypeImageVariation: {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.

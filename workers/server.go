@@ -103,6 +103,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// Stopping reports that the server is shutting down: jobs interrupted now go back on their
+// queue for another worker.
+func (s *Server) Stopping() bool { return s.stopping.Load() }
+
 func (s *Server) wrap(f Func) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)

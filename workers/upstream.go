@@ -18,6 +18,12 @@ import (
 func NewOpenAI(baseURL, key string, m *Metrics) *openai.Client {
 	cfg := openai.DefaultConfig(key)
 	cfg.BaseURL = baseURL
+	cfg.HTTPClient = openAIHTTP(m)
+	return openai.NewClientWithConfig(cfg)
+}
+
+// openAIHTTP is the measured HTTP client of calls to an OpenAI-compatible API.
+func openAIHTTP(m *Metrics) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -27,8 +33,7 @@ func NewOpenAI(baseURL, key string, m *Metrics) *openai.Client {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	cfg.HTTPClient = &http.Client{Transport: m.Transport("openai", tr)}
-	return openai.NewClientWithConfig(cfg)
+	return &http.Client{Transport: m.Transport("openai", tr)}
 }
 
 // errStalled is an upstream stream that produced no token in time.

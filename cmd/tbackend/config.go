@@ -41,6 +41,8 @@ type config struct {
 	ObjectRetention    time.Duration
 	Chat               chatConfig
 	Tokens             tokenConfig
+	// ImageURLTTL is how long the signed or presigned URLs of image results stay valid.
+	ImageURLTTL time.Duration
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -160,6 +162,10 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		},
 		func() (err error) {
 			cfg.Tokens.Budget, err = duration("TOKEN_ANALYSIS_BUDGET", env("TOKEN_ANALYSIS_BUDGET", "20s"), time.Second, 80*time.Second)
+			return err
+		},
+		func() (err error) {
+			cfg.ImageURLTTL, err = duration("IMAGE_URL_TTL", env("IMAGE_URL_TTL", "1h"), time.Minute, 7*24*time.Hour)
 			return err
 		},
 		func() (err error) {

@@ -190,6 +190,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"api", []string{"REDIS_URL", "redis://x:6379"}, "FILES_SIGNING_KEY: required"},
 		{"dev", []string{"FILES_SIGNING_KEY", "short"}, "FILES_SIGNING_KEY:"},
 		{"dev", []string{"OBJECT_RETENTION", "forever"}, "OBJECT_RETENTION:"},
+		{"dev", []string{"IMAGE_URL_TTL", "30d"}, "IMAGE_URL_TTL:"},
+		{"dev", []string{"IMAGE_URL_TTL", "10s"}, "IMAGE_URL_TTL:"},
 		{"dev", []string{"S3_PUBLIC_URL", "minio:9000"}, "S3_PUBLIC_URL:"},
 		{"dev", []string{"METRICS_ADDR", "9090"}, "METRICS_ADDR:"},
 		{"dev", []string{"ADMIN_QUEUES_WRITE", "sure"}, "ADMIN_QUEUES_WRITE:"},

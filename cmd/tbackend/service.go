@@ -146,6 +146,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
+		ImageModel: s.cfg.ImageModel, ImageURLTTL: s.cfg.ImageURLTTL,
 	}, api.Deps{
 		Metrics:     api.NewMetrics(s.reg),
 		Queues:      dashboard,
@@ -191,6 +192,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	// Invoices carry their own terms: the worker needs no payments configuration to check them.
 	w.Handle(jobs.TypePaymentConfirm, (&workers.Payments{Chain: chain, Network: s.cfg.Network,
 		Ledger: storage.NewLedger(s.rdb, s.keys, time.Now)}).Handle)
+	s.handleImages(w, metrics)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {
 		return err

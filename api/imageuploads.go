@@ -1,0 +1,216 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/imagefmt"
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage/objstore"
+)
+
+// headerPeek is how much of an upload is looked at before it is stored: enough for any PNG or
+// WebP header and for a JPEG's size behind the usual metadata.
+const headerPeek = 1 << 20
+
+// uploads stores one request's input images in the object store as they arrive (job payloads
+// carry keys, never bytes), and remembers what it stored, so that a request that fails before
+// its job is queued leaves nothing behind.
+type uploads struct {
+	store  *objstore.Store
+	ctx    context.Context
+	prefix string // inputs/images/YYYY/MM/DD/<job_id>
+	model  imageModel
+	// field is the body field of the inputs: input_images (edits) or image (variations).
+	field  string
+	inputs []jobs.ImageRef
+	mask   *jobs.ImageRef
+	seen   map[string]bool // image fields present in the request, even when empty
+	stored []string
+}
+
+func (s *Server) newUploads(c *fiber.Ctx, jobID string, m imageModel, field string) *uploads {
+	return &uploads{store: s.deps.Objects, ctx: c.UserContext(), model: m, field: field, seen: map[string]bool{},
+		prefix: "inputs/images/" + s.now().UTC().Format("2006/01/02") + "/" + jobID}
+}
+
+// add checks one image read from r (size bytes, or -1 when unknown) and stores it: an input, or
+// the mask. loc is where a 422 points; label names the image in a 413; declared is the type the
+// caller gave it, if any.
+func (u *uploads) add(r io.Reader, size int64, loc []any, label, declared string, isMask bool) error {
+	if err := u.roomFor(loc, isMask); err != nil {
+		return err
+	}
+	capped := &cappedReader{r: r, left: int64(u.model.maxInputBytes)}
+	br := bufio.NewReaderSize(capped, headerPeek)
+	head, err := br.Peek(headerPeek)
+	if capped.over {
+		return u.tooLarge(label)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	info, err := u.check(head, loc, declared, isMask)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("%s-%d.%s", u.prefix, len(u.inputs), info.Ext)
+	if isMask {
+		key = u.prefix + "-mask.png"
+	}
+	_, err = u.store.Put(u.ctx, key, br, size, info.MIME, "")
+	if capped.over || err != nil {
+		u.drop(key)
+		if capped.over {
+			return u.tooLarge(label)
+		}
+		return err
+	}
+	u.stored = append(u.stored, key)
+	ref := jobs.ImageRef{Key: key, MIME: info.MIME, Width: info.Width, Height: info.Height}
+	if isMask {
+		u.mask = &ref
+	} else {
+		u.inputs = append(u.inputs, ref)
+	}
+	return nil
+}
+
+// addString decodes an image sent inside JSON (base64, bare or as a data URI) and stores it.
+func (u *uploads) addString(s string, loc []any, label string, isMask bool) error {
+	declared := ""
+	if rest, ok := strings.CutPrefix(s, "data:"); ok {
+		head, payload, found := strings.Cut(rest, ",")
+		mime, isB64 := strings.CutSuffix(head, ";base64")
+		if !found || !isB64 {
+			return unprocessable(loc, "Value should be base64 or a base64 data URI (data:image/png;base64,...)", "value_error")
+		}
+		declared, s = strings.ToLower(mime), payload
+	}
+	// Sized before decoding: an oversized image is refused without a second copy in memory.
+	if base64.StdEncoding.DecodedLen(len(s)-strings.Count(s, "\n")-strings.Count(s, "\r")) > u.model.maxInputBytes+2 {
+		return u.tooLarge(label)
+	}
+	data, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return unprocessable(loc, "Value is not valid base64", "value_error")
+	}
+	if len(data) > u.model.maxInputBytes {
+		return u.tooLarge(label)
+	}
+	return u.add(bytes.NewReader(data), int64(len(data)), loc, label, declared, isMask)
+}
+
+func (u *uploads) roomFor(loc []any, isMask bool) error {
+	switch {
+	case isMask && u.mask != nil:
+		return unprocessable(loc, "Send at most one mask", "value_error")
+	case !isMask && len(u.inputs) >= u.model.maxInputs:
+		return unprocessable([]any{"body", u.field}, fmt.Sprintf("List should have at most %d item%s after validation (the limit of %s)",
+			u.model.maxInputs, plural(u.model.maxInputs), u.model.name), "too_long")
+	}
+	return nil
+}
+
+// check reads the format and size from an image's first bytes: they must really be a PNG,
+// JPEG or WebP (whatever the caller called it), a PNG for a mask, and what the model takes.
+func (u *uploads) check(head []byte, loc []any, declared string, isMask bool) (imagefmt.Info, error) {
+	info, err := imagefmt.Detect(head)
+	switch {
+	case errors.Is(err, imagefmt.ErrUnknown):
+		return info, unprocessable(loc, "Image should be a PNG, JPEG or WebP file", "value_error")
+	case err != nil:
+		return info, unprocessable(loc, "Image header is damaged or its size unreadable", "value_error")
+	case declared != "" && declared != info.MIME:
+		return info, unprocessable(loc, fmt.Sprintf("Image bytes are not %s but %s", declared, info.MIME), "value_error")
+	case isMask && info.MIME != "image/png":
+		return info, unprocessable(loc, "The mask should be a PNG image (with transparency where to edit)", "value_error")
+	case !isMask && u.model.pngSquare && (info.MIME != "image/png" || info.Width != info.Height):
+		return info, unprocessable(loc, fmt.Sprintf("Model %s takes square PNG images only", u.model.name), "value_error")
+	}
+	return info, nil
+}
+
+func (u *uploads) tooLarge(label string) error {
+	msg := fmt.Sprintf("%s is larger than %d MB", label, u.model.maxInputBytes>>20)
+	if u.model.maxInputBytes != maxImageBytes {
+		msg += " (the limit of " + u.model.name + ")"
+	}
+	return httpError(http.StatusRequestEntityTooLarge, msg)
+}
+
+// checkMask: a mask covers the first input, so it must have its size.
+func (u *uploads) checkMask(v *fieldErrors) {
+	if u.mask == nil || len(u.inputs) == 0 {
+		return
+	}
+	if first := u.inputs[0]; u.mask.Width != first.Width || u.mask.Height != first.Height {
+		v.add([]any{"body", "mask"}, fmt.Sprintf("The mask (%dx%d) should have the size of the first image (%dx%d)",
+			u.mask.Width, u.mask.Height, first.Width, first.Height), "value_error")
+	}
+}
+
+// checkInputs reports a missing or empty list of inputs.
+func (u *uploads) checkInputs(v *fieldErrors) {
+	switch {
+	case len(u.inputs) > 0:
+	case u.seen[u.field]:
+		v.add([]any{"body", u.field}, "List should have at least 1 item after validation, not 0", "too_short")
+	default:
+		v.required(u.field, false)
+	}
+}
+
+// discard deletes everything stored so far (the request failed before its job was queued).
+func (u *uploads) discard() {
+	for _, key := range u.stored {
+		u.drop(key)
+	}
+	u.stored = nil
+}
+
+func (u *uploads) drop(key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 5*time.Second)
+	defer cancel()
+	_ = u.store.Delete(ctx, key)
+}
+
+// cappedReader reads at most left bytes and notices a reader that has more.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+// errTooLong ends a read that went past a cap; the owner of the reader names the culprit.
+var errTooLong = errors.New("api: input over its size limit")
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errTooLong
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		c.over = true
+		return n, errTooLong
+	}
+	return n, err
+}
+
+func unprocessable(loc []any, msg, typ string) error {
+	return &HTTPError{Status: http.StatusUnprocessableEntity, Detail: []FieldError{{Loc: loc, Msg: msg, Type: typ}}}
+}
