@@ -62,6 +62,7 @@ require_memo: true
 prices:
   /chat: %d
   /token-analysis: 30000000
+  /images/generate: 25000000
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
@@ -452,5 +453,31 @@ func TestPaymentEndpoints(t *testing.T) {
 	}
 	if r := e.spec.call(t, "GET", e.base+"/payments/balance?partner=nobody&wallet=x", "", ""); r.status != 400 {
 		t.Errorf("bad balance query: %d", r.status)
+	}
+}
+
+func TestPayPerCallImages(t *testing.T) {
+	e := newPayEnv(t)
+	e.catchUp()
+	body := `{"prompt":"a red fox","size":"256x256","n":1}`
+	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
+	if units(t, d["amountUnits"]) != 25_000_000 {
+		t.Fatalf("image invoice %v", d)
+	}
+	tx := e.put(t, e.payment(t, d))
+	e.chain.AdvanceTip(2)
+	// A paid call that we refuse (a size the model does not take) leaves the payment usable.
+	r := e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	if r.status != 422 {
+		t.Fatalf("bad size: %d %s", r.status, r.raw)
+	}
+	body = `{"prompt":"a red fox","size":"1024x1024","n":1}`
+	r = e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	if r.status != 200 || r.body["success"] != true || len(r.body["images"].([]any)) != 1 {
+		t.Fatalf("paid image: %d %s", r.status, r.raw)
+	}
+	// Variations are API-key only: never an invoice, even with payments on.
+	if r := e.spec.call(t, "POST", e.base+"/images/variations", "", `{"image":"aGVsbG8="}`); r.status != 401 {
+		t.Fatalf("variations without a key: %d %s", r.status, r.raw)
 	}
 }
