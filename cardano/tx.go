@@ -1,6 +1,7 @@
 package cardano
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ const (
 	bodyOutputs          = 1
 	bodyFee              = 2
 	bodyTTL              = 3
+	bodyAuxDataHash      = 7
 	bodyValidityStart    = 8
 	bodyMint             = 9
 	bodyCollateral       = 13
@@ -86,6 +88,7 @@ type Tx struct {
 	Memo             []string       // CIP-20 (label 674) "msg" lines
 	Metadata         map[uint64]any // label → value, see MetadataMap for the value types; nil if none
 	IsValid          bool           // false: phase-2 validation failed (4th element false)
+	AuxDataHash      []byte         // body key 7: blake2b-256 of the auxiliary data; nil if none
 }
 
 // IDHex returns the transaction id in lower-case hex.
@@ -165,6 +168,9 @@ func DecodeTx(cborBytes []byte) (*Tx, error) {
 	if err := tx.decodeAux(aux); err != nil {
 		return nil, fmt.Errorf("%w: auxiliary data: %v", ErrTx, err)
 	}
+	if err := checkAuxHash(tx.AuxDataHash, aux); err != nil {
+		return nil, err
+	}
 	return tx, nil
 }
 
@@ -220,6 +226,13 @@ func (t *Tx) decodeBody(body cbor.RawMessage) error {
 	}
 	if err := optUint(bodyNetworkID, "network id", &t.NetworkID); err != nil {
 		return err
+	}
+	if raw, ok := fields[bodyAuxDataHash]; ok {
+		var h []byte
+		if err := decMode.Unmarshal(raw, &h); err != nil || len(h) != 32 {
+			return fail(bodyAuxDataHash, "auxiliary data hash", fmt.Errorf("not a 32-byte string"))
+		}
+		t.AuxDataHash = h
 	}
 	if raw, ok := fields[bodyMint]; ok {
 		if t.Mint, err = decodeMint(raw); err != nil {
@@ -499,6 +512,24 @@ func (t *Tx) decodeAux(raw cbor.RawMessage) error {
 	if len(md) > 0 {
 		t.Metadata = md
 		t.Memo = cip20Memo(md)
+	}
+	return nil
+}
+
+// checkAuxHash holds the auxiliary data (where the memo lives) to the hash the body commits to,
+// as the ledger does: metadata that is not the signed one must not pass for it.
+func checkAuxHash(want []byte, aux cbor.RawMessage) error {
+	null := len(aux) == 1 && aux[0] == 0xf6
+	switch {
+	case want == nil && null:
+		return nil
+	case want == nil:
+		return fmt.Errorf("%w: auxiliary data present but the body has no hash of it (key 7)", ErrTx)
+	case null:
+		return fmt.Errorf("%w: the body names auxiliary data (key 7) that the transaction lacks", ErrTx)
+	}
+	if got := blake2b.Sum256(aux); !bytes.Equal(got[:], want) {
+		return fmt.Errorf("%w: auxiliary data does not match its hash in the body (key 7)", ErrTx)
 	}
 	return nil
 }

@@ -312,7 +312,37 @@ var (
 
 func buildTx(t testing.TB, body map[uint64]any, aux any) []byte {
 	t.Helper()
+	if _, set := body[7]; aux != nil && !set {
+		// The body commits to its auxiliary data, as every real transaction's does. Encoded once:
+		// map order may differ between two encodings.
+		raw := cbor.RawMessage(marshal(t, aux))
+		sum := blake2b.Sum256(raw)
+		body[7] = sum[:]
+		aux = raw
+	}
 	return marshal(t, []any{body, map[uint64]any{}, true, aux})
+}
+
+func TestDecodeTxHoldsMetadataToItsHash(t *testing.T) {
+	memo := func(text string) any {
+		return cbor.Tag{Number: 259, Content: map[uint64]any{0: map[uint64]any{674: map[string]any{"msg": []any{text}}}}}
+	}
+	signed := baseBody()
+	good := cbor.RawMessage(marshal(t, memo("inv_signed")))
+	sum := blake2b.Sum256(good)
+	signed[7] = sum[:]
+	for name, raw := range map[string][]byte{
+		"swapped memo":      buildTx(t, signed, memo("inv_other")),
+		"memo without hash": marshal(t, []any{baseBody(), map[uint64]any{}, true, memo("inv_x")}),
+		"hash without memo": marshal(t, []any{signed, map[uint64]any{}, true, nil}),
+	} {
+		if _, err := DecodeTx(raw); !errors.Is(err, ErrTx) || !strings.Contains(err.Error(), "key 7") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := DecodeTx(buildTx(t, signed, good)); err != nil {
+		t.Fatalf("the signed memo: %v", err)
+	}
 }
 
 func baseBody() map[uint64]any {

@@ -7,6 +7,8 @@ package jobs
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -81,14 +83,8 @@ func PolicyFor(taskType string) (Policy, error) {
 	return p, nil
 }
 
-// Types lists every known task type.
-func Types() []string {
-	out := make([]string, 0, len(policies))
-	for t := range policies {
-		out = append(out, t)
-	}
-	return out
-}
+// Types lists every known task type, sorted (callers that pick one get the same one every time).
+func Types() []string { return slices.Sorted(maps.Keys(policies)) }
 
 // PingPayload asks a worker to answer after an optional delay.
 type PingPayload struct {

@@ -46,8 +46,48 @@ func refuse(code, format string, args ...any) *Error {
 }
 
 // ErrPending means "not yet": the transaction is not in a block, or has fewer confirmations
-// than the invoice asks for. It is wrapped with the detail.
+// than the invoice asks for. VerifyTx returns it as a *Pending with the detail.
 var ErrPending = errors.New("payments: payment not confirmed yet")
+
+// Pending is a payment that may still complete; errors.Is(p, ErrPending) holds.
+type Pending struct{ Detail string }
+
+func (p *Pending) Error() string        { return ErrPending.Error() + ": " + p.Detail }
+func (p *Pending) Is(target error) bool { return target == ErrPending }
+
+func notYet(format string, args ...any) *Pending {
+	return &Pending{Detail: fmt.Sprintf(format, args...)}
+}
+
+// codeText explains each code where no detail is at hand (the ledger's refusals).
+var codeText = map[string]string{
+	CodeInvoiceUnknown:     "no such invoice",
+	CodeInvoiceExpired:     "the invoice expired",
+	CodeInvoiceConsumed:    "the invoice was used already",
+	CodeRouteMismatch:      "the invoice is for another route",
+	CodePaymentMalformed:   "X-Payment is not a transaction hash, a signed transaction or {\"txHash\": …}",
+	CodeInvalidContract:    "the transaction's scripts failed",
+	CodeAmountInsufficient: "an output pays less than the invoice asks",
+	CodeOutputMissing:      "an output the invoice asks for is missing",
+	CodeMemoMissing:        "the transaction's CIP-20 message does not name the invoice",
+	CodePaymentUsed:        "the transaction already paid another invoice",
+	CodeTooEarly:           "the transaction is older than the invoice",
+	CodePaymentRejected:    "the network refused the transaction",
+}
+
+// Message explains err for callers: the detail of a refusal or a pending payment, else the
+// text of its code; "" when err has neither.
+func Message(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Detail
+	}
+	var pd *Pending
+	if errors.As(err, &pd) {
+		return pd.Detail
+	}
+	return codeText[Code(err)]
+}
 
 // Code returns the public code of err: a refused payment's, or that of a storage ledger error
 // (whose messages are codes). It is "" for anything else (pending, outages, bugs).

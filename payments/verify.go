@@ -75,7 +75,7 @@ func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
 		if tip.Time.After(inv.ExpiresAt) {
 			return refuse(CodeInvoiceExpired, "the invoice expired at %s and transaction %s is not in a block", stamp(inv.ExpiresAt), tx.Hash)
 		}
-		return fmt.Errorf("%w: transaction %s is not in a block yet", ErrPending, tx.Hash)
+		return notYet("transaction %s is not in a block yet", tx.Hash)
 	}
 	if tx.BlockTime.Before(inv.CreatedAt.Truncate(time.Second)) {
 		return refuse(CodeTooEarly, "transaction %s was included at %s, before the invoice was created (%s)", tx.Hash, stamp(tx.BlockTime), stamp(inv.CreatedAt))
@@ -93,7 +93,7 @@ func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
 		return err
 	}
 	if conf := tip.Height - tx.BlockHeight + 1; conf < int64(inv.MinConfirmations) {
-		return fmt.Errorf("%w: transaction %s has %d of %d confirmations", ErrPending, tx.Hash, max(conf, 0), inv.MinConfirmations)
+		return notYet("transaction %s has %d of %d confirmations", tx.Hash, max(conf, 0), inv.MinConfirmations)
 	}
 	return nil
 }

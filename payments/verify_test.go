@@ -289,9 +289,20 @@ func TestCodes(t *testing.T) {
 		if got := payments.Code(fmt.Errorf("wrapped: %w", err)); got != code || err.Error() != code {
 			t.Errorf("%v: code %q, want %q", err, got, code)
 		}
+		if payments.Message(err) == "" {
+			t.Errorf("%v: no message", err)
+		}
 	}
 	if payments.Code(errors.New("boom")) != "" || payments.Code(payments.ErrPending) != "" || payments.Code(nil) != "" {
 		t.Error("a non-refusal has a code")
+	}
+	if payments.Message(errors.New("secret internals")) != "" {
+		t.Error("an internal error leaks into the message")
+	}
+	inv, tx, tip := verifyBase(t)
+	tip.Height = 100
+	if err := payments.VerifyTx(inv, tx, tip); payments.Message(err) != "transaction "+tx.Hash+" has 1 of 2 confirmations" {
+		t.Errorf("pending message %q", payments.Message(err))
 	}
 	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "payment_malformed",
 		"payment_invalid_contract", "payment_amount_insufficient", "payment_output_missing", "payment_memo_missing",

@@ -49,7 +49,7 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	inv, err := p.Ledger.Get(ctx, in.InvoiceID)
 	if errors.Is(err, storage.ErrInvoiceNotFound) {
 		return jobs.PaymentResult{InvoiceID: in.InvoiceID, Error: payments.CodeInvoiceUnknown,
-			Message: "no such invoice"}, nil
+			Message: payments.Message(err)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read invoice: %w", err)
@@ -57,15 +57,15 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	if inv.Network != p.Network {
 		return nil, jobs.Permanent(jobs.CodeInternal, "payments are misconfigured", 500)
 	}
+	if res, done := settled(inv); done {
+		return res, nil
+	}
 	proof, err := payments.ParseProof(in.Proof.Value)
 	if err == nil && proof.Kind != in.Proof.Kind {
 		err = &payments.Error{Code: payments.CodePaymentMalformed, Detail: "the proof kind does not match its value"}
 	}
 	if err != nil {
 		return p.refuse(ctx, inv, "", err)
-	}
-	if res, done := settled(inv, proof.TxHash); done {
-		return res, nil
 	}
 	// A transaction that paid another invoice is refused as such, whatever else it lacks for this one.
 	owner, err := p.Ledger.ClaimedBy(ctx, proof.TxHash)
@@ -82,7 +82,7 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 }
 
 // settled answers without chain calls when the invoice is paid or used already.
-func settled(inv storage.Invoice, txHash string) (jobs.PaymentResult, bool) {
+func settled(inv storage.Invoice) (jobs.PaymentResult, bool) {
 	res := jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: inv.TxHash}
 	switch inv.Status {
 	case storage.InvoiceConfirmed:
@@ -112,7 +112,7 @@ func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash
 		if status == storage.InvoiceExpired {
 			status = storage.InvoicePending // paid in time, waiting for confirmations
 		}
-		return jobs.PaymentResult{InvoiceID: inv.ID, Status: status, TxHash: txHash, Message: pendingDetail(err)}, nil
+		return jobs.PaymentResult{InvoiceID: inv.ID, Status: status, TxHash: txHash, Message: payments.Message(err)}, nil
 	case payments.Code(err) != "":
 		return p.refuse(ctx, inv, txHash, err)
 	case err != nil:
@@ -186,7 +186,7 @@ func (p *Payments) ledgerRefusal(ctx context.Context, inv storage.Invoice, txHas
 		if gerr != nil {
 			return nil, fmt.Errorf("read invoice: %w", gerr)
 		}
-		if res, done := settled(cur, txHash); done {
+		if res, done := settled(cur); done {
 			return res, nil
 		}
 		return nil, fmt.Errorf("ledger: invoice %s paid but %s", inv.ID, cur.Status)
@@ -200,23 +200,10 @@ func (p *Payments) ledgerRefusal(ctx context.Context, inv storage.Invoice, txHas
 // refuse records the code on the invoice and returns it as the job's result.
 func (p *Payments) refuse(ctx context.Context, inv storage.Invoice, txHash string, err error) (any, error) {
 	code := payments.Code(err)
-	msg := code
-	var pe *payments.Error
-	if errors.As(err, &pe) {
-		msg = pe.Detail
-	}
 	if rerr := p.Ledger.RecordError(ctx, inv.ID, code); rerr != nil && !errors.Is(rerr, storage.ErrInvoiceNotFound) {
 		return nil, fmt.Errorf("record payment error: %w", rerr)
 	}
-	return jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: txHash, Error: code, Message: msg}, nil
-}
-
-func pendingDetail(err error) string {
-	s := err.Error()
-	if prefix := payments.ErrPending.Error() + ": "; len(s) > len(prefix) {
-		return s[len(prefix):]
-	}
-	return s
+	return jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: txHash, Error: code, Message: payments.Message(err)}, nil
 }
 
 func (p *Payments) now() time.Time {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 
+	"golang.org/x/crypto/blake2b"
+
 	"github.com/tbackend/tbackend/cardano"
 )
 
@@ -70,6 +72,14 @@ func EncodeTx(s Signed) ([]byte, error) {
 	if s.InvalidHereafter != nil {
 		body.add(3, cborAppendHead(nil, 0, uint64(*s.InvalidHereafter)))
 	}
+	aux, err := encodeAux(s.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if len(aux) != 1 || aux[0] != 0xf6 { // not null: the body commits to the metadata
+		sum := blake2b.Sum256(aux)
+		body.add(7, append(cborAppendHead(nil, 2, 32), sum[:]...))
+	}
 	if s.InvalidBefore != nil {
 		body.add(8, cborAppendHead(nil, 0, uint64(*s.InvalidBefore)))
 	}
@@ -86,10 +96,6 @@ func EncodeTx(s Signed) ([]byte, error) {
 			return nil, fmt.Errorf("blockfrostemu: collateral return: %w", err)
 		}
 		body.add(16, enc)
-	}
-	aux, err := encodeAux(s.Metadata)
-	if err != nil {
-		return nil, err
 	}
 	tx := cborAppendHead(nil, 4, 4)
 	tx = append(tx, body.bytes()...)
