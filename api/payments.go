@@ -138,7 +138,7 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 	ctx := c.UserContext()
 	inv, err := s.deps.Ledger.Get(ctx, id)
-	if errors.Is(err, storage.ErrInvoiceNotFound) || (err == nil && len(id) > 128) {
+	if errors.Is(err, storage.ErrInvoiceNotFound) {
 		return s.offerInvoice(c, route, p, payments.CodeInvoiceUnknown)
 	}
 	if err != nil {
