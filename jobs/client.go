@@ -203,14 +203,39 @@ func (c *Client) RunShared(ctx context.Context, spec Spec, wait time.Duration) (
 	if err != nil {
 		return Info{}, Outcome{}, err
 	}
-	ti, err := c.insp.GetTaskInfo(pol.Queue, spec.ID)
-	if err == nil && finished(ti) {
-		// Another caller may replace it at the same moment: then our enqueue joins theirs.
-		if err := c.insp.DeleteTask(pol.Queue, spec.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return Info{}, Outcome{}, fmt.Errorf("jobs: replace finished %s: %w", spec.ID, err)
-		}
+	if err := c.dropFinished(ctx, pol.Queue, spec.ID); err != nil {
+		return Info{}, Outcome{}, err
 	}
 	return c.Run(ctx, spec, wait)
+}
+
+// dropFinished deletes the task id when it has finished. A task whose outcome is stored but
+// which asynq still lists as active is in its last milliseconds: wait (briefly) until it is
+// completed rather than join it and be handed its old outcome.
+func (c *Client) dropFinished(ctx context.Context, queue, id string) error {
+	for range 200 {
+		ti, err := c.insp.GetTaskInfo(queue, id)
+		if err != nil {
+			return nil // gone (or unreadable: Run reports what matters)
+		}
+		_, stored := storedOutcome(ti)
+		switch {
+		case finished(ti):
+			// Another caller may replace it at the same moment: then our enqueue joins theirs.
+			if err := c.insp.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				return fmt.Errorf("jobs: replace finished %s: %w", id, err)
+			}
+			return nil
+		case !stored:
+			return nil // queued or running: join it
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // Wait waits up to wait for an already enqueued job, which may have finished long ago.

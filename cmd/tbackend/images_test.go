@@ -319,8 +319,9 @@ func checkTTL(t *testing.T, raw string, want time.Duration) {
 
 // Upstream failures: bounded retries, then 503 with Retry-After; nothing stored either way.
 func TestImagesUpstreamFailures(t *testing.T) {
-	cfgFile := filepath.Join(t.TempDir(), "payments.yaml")
-	if err := os.WriteFile(cfgFile, []byte("{}\n"), 0o600); err != nil {
+	// Payments on (the documented example prices the image routes): variations stay key-only.
+	cfgFile, err := filepath.Abs("../../payments/testdata/payments.example.yaml")
+	if err != nil {
 		t.Fatal(err)
 	}
 	e := newImageEnv(t, "local", "OPENAI_REQUEST_TIMEOUT", "2s", "PAYMENTS_CONFIG", cfgFile)
