@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/workers"
+)
+
+// measureQueue is figure 3: a synchronous POST /admin/ping (api → queue → worker → notice → api)
+// on an idle worker and at saturation, against the worker's ping handler called in-process; and
+// the Redis commands an idle worker sends per second.
+//
+// Idle: one call at a time with a pause before each, so the worker is back to polling an empty
+// queue. Saturation: closed loops at rising concurrency; the saturated level is the lowest whose
+// throughput reaches 90% of the best level's (beyond it more callers only queue longer).
+func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
+	inproc, err := inProcessPing(ctx, sz.inproc)
+	if err != nil {
+		return nil, err
+	}
+	ping := e.pingOp()
+	drive(ctx, bounds{n: 20, d: 5 * time.Second, conc: 1}, ping) // warm-up
+	idle := paced(ctx, bounds{n: sz.idleJobs, d: sz.idleMax}, sz.idlePause, ping)
+	if err := idle.check("idle round trips"); err != nil {
+		return nil, err
+	}
+	sat, level, sweep, err := saturate(ctx, sz, ping)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second) // let the worker settle back into idle polling
+	cmds, err := countCommands(ctx, e.redisOpts, e.worker.pid(), sz.quiet)
+	if err != nil {
+		return nil, fmt.Errorf("counting the idle worker's Redis commands: %w", err)
+	}
+	in50, in99 := ms(inproc.p(.5)), ms(inproc.p(.99))
+	return []row{
+		versus("idle worker: round trip p50", "ms", ms(idle.p(.5)), in50, fmt.Sprintf("%d calls, %s apart", len(idle.lat), sz.idlePause)).want(targetAddedMax, 15),
+		versus("idle worker: round trip p99", "ms", ms(idle.p(.99)), in99, ""),
+		versus(fmt.Sprintf("saturated (%d in flight): round trip p50", level), "ms", ms(sat.p(.5)), in50, "sweep "+sweep).want(targetAddedMax, 5),
+		versus(fmt.Sprintf("saturated (%d in flight): round trip p99", level), "ms", ms(sat.p(.99)), in99, ""),
+		info(fmt.Sprintf("saturated (%d in flight): throughput", level), "jobs/s", sat.rate(), ""),
+		info("idle worker: Redis commands per second", "cmd/s", float64(cmds)/sz.quiet.Seconds(),
+			fmt.Sprintf("MONITOR over %s, one worker process (WORKER_POLL_INTERVAL 10ms)", sz.quiet)),
+	}, nil
+}
+
+// pingOp is a synchronous POST /admin/ping that must answer 200.
+func (e *env) pingOp() func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, _, err := e.call(ctx, "POST", e.apiURL+"/admin/ping", []byte(`{}`), e.keyed(), 200)
+		return err
+	}
+}
+
+// paced runs op up to b.n times one after another within b.d, pausing before each (the pause
+// is not timed).
+func paced(ctx context.Context, b bounds, pause time.Duration, op func(context.Context) error) result {
+	var r result
+	t0 := time.Now()
+	for i := 0; i < b.n && time.Since(t0) < b.d; i++ {
+		select {
+		case <-ctx.Done():
+			r.errs++
+			r.firstErr = ctx.Err()
+			return r
+		case <-time.After(pause):
+		}
+		s := time.Now()
+		if err := op(ctx); err != nil {
+			r.errs++
+			if r.firstErr == nil {
+				r.firstErr = err
+			}
+			continue
+		}
+		r.lat = append(r.lat, time.Since(s))
+	}
+	r.elapsed = time.Since(t0)
+	return merge(r) // sorted
+}
+
+// saturate sweeps the concurrency levels and returns the saturated level's result, the level,
+// and the sweep as text ("1→120/s 2→230/s …").
+func saturate(ctx context.Context, sz sizes, op func(context.Context) error) (result, int, string, error) {
+	results := make([]result, len(sz.sweep))
+	best := 0.0
+	var sweep []string
+	for i, c := range sz.sweep {
+		b := sz.sweepLoad
+		b.conc = c
+		results[i] = drive(ctx, b, op)
+		if err := results[i].check(fmt.Sprintf("%d in flight", c)); err != nil {
+			return result{}, 0, "", err
+		}
+		best = max(best, results[i].rate())
+		sweep = append(sweep, fmt.Sprintf("%d→%.0f/s", c, results[i].rate()))
+	}
+	for i, r := range results {
+		if r.rate() >= 0.9*best {
+			return r, sz.sweep[i], strings.Join(sweep, " "), nil
+		}
+	}
+	return results[len(results)-1], sz.sweep[len(results)-1], strings.Join(sweep, " "), nil
+}
+
+// inProcessPing times the worker's ping handler called directly, n times.
+func inProcessPing(ctx context.Context, n int) (result, error) {
+	h := workers.Ping{Worker: "tbench"}
+	task := asynq.NewTask(jobs.TypePing, []byte(`{"delay_ms":0}`))
+	var r result
+	t0 := time.Now()
+	for range n {
+		s := time.Now()
+		if _, err := h.Handle(ctx, task); err != nil {
+			return r, fmt.Errorf("in-process ping: %w", err)
+		}
+		r.lat = append(r.lat, time.Since(s))
+	}
+	r.elapsed = time.Since(t0)
+	return merge(r), nil
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// openRedis returns the options of a Redis that answers: the one at url, or, when none answers
+// there and url is the local default, a redis-server started here on a free loopback port
+// (stopped by the returned func).
+func openRedis(ctx context.Context, url, dir string) (*redis.Options, func(), error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis %q: %w", url, err)
+	}
+	if pingRedis(ctx, opts) == nil {
+		return opts, func() {}, nil
+	}
+	if url != defaultRedisURL {
+		return nil, nil, fmt.Errorf("no Redis answers at %s", url)
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, nil, fmt.Errorf("no Redis answers at %s and redis-server is not installed (install it, or run under .ci/with-services)", url)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	c, err := startChild("redis-server", bin, []string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no"},
+		[]string{"PATH=" + os.Getenv("PATH")}, filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = &redis.Options{Addr: addr}
+	if err := c.waitReady(ctx, 10*time.Second, func(ctx context.Context) error { return pingRedis(ctx, opts) }); err != nil {
+		c.stop(time.Second)
+		return nil, nil, err
+	}
+	return opts, func() { c.stop(5 * time.Second) }, nil
+}
+
+func pingRedis(ctx context.Context, opts *redis.Options) error {
+	o := *opts
+	o.DialTimeout, o.MaxRetries = time.Second, -1
+	rdb := redis.NewClient(&o)
+	defer rdb.Close()
+	return rdb.Ping(ctx).Err()
+}
+
+// claimDB reserves a free database (1–15) of the server the way the tests do (storage/redistest:
+// a lock key tbtest:db:N in database 0), so that a benchmark and tests running at the same time
+// never share keys, empties it, and returns a client on it. release empties and frees it.
+func claimDB(ctx context.Context, base *redis.Options) (*redis.Client, func(), error) {
+	ctlOpts := *base
+	ctlOpts.DB = 0
+	ctl := redis.NewClient(&ctlOpts)
+	token := fmt.Sprintf("tbench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		for db := 1; db <= 15; db++ {
+			lock := fmt.Sprintf("tbtest:db:%d", db)
+			ok, err := ctl.SetNX(ctx, lock, token, 10*time.Minute).Result()
+			if err != nil {
+				ctl.Close()
+				return nil, nil, err
+			}
+			if !ok {
+				continue
+			}
+			opts := *base
+			opts.DB = db
+			rdb := redis.NewClient(&opts)
+			if err := rdb.FlushDB(ctx).Err(); err != nil {
+				ctl.Close()
+				rdb.Close()
+				return nil, nil, err
+			}
+			// The lock expires after 10 minutes unless renewed: renew it while the run lasts.
+			stopRenew := make(chan struct{})
+			go func() {
+				t := time.NewTicker(time.Minute)
+				defer t.Stop()
+				for {
+					select {
+					case <-stopRenew:
+						return
+					case <-t.C:
+						ctl.Expire(context.Background(), lock, 10*time.Minute)
+					}
+				}
+			}()
+			return rdb, func() {
+				close(stopRenew)
+				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = rdb.FlushDB(rctx).Err()
+				_ = rdb.Close()
+				if v, _ := ctl.Get(rctx, lock).Result(); v == token {
+					ctl.Del(rctx, lock)
+				}
+				_ = ctl.Close()
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			ctl.Close()
+			return nil, nil, fmt.Errorf("no free Redis database (1–15) within 2 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			ctl.Close()
+			return nil, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ownedPorts are the local ports of the TCP connections process pid holds to port remote: which
+// Redis connections are that process's (the service sets no client names).
+func ownedPorts(pid, remote int) (map[int]bool, error) {
+	inodes, err := socketInodes(pid)
+	if err != nil {
+		return nil, err
+	}
+	ports := map[int]bool{}
+	for _, table := range []string{"tcp", "tcp6"} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || !inodes[fields[9]] {
+				continue
+			}
+			if hexPort(fields[2]) == remote {
+				ports[hexPort(fields[1])] = true
+			}
+		}
+		f.Close()
+	}
+	return ports, nil
+}
+
+// socketInodes are the inodes of pid's open sockets.
+func socketInodes(pid int) (map[string]bool, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if in, ok := strings.CutPrefix(l, "socket:["); ok {
+			out[strings.TrimSuffix(in, "]")] = true
+		}
+	}
+	return out, nil
+}
+
+// hexPort reads the port of a /proc/net/tcp address ("0100007F:1F90").
+func hexPort(addr string) int {
+	_, p, ok := strings.Cut(addr, ":")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(p, 16, 32)
+	if err != nil {
+		return -1
+	}
+	return int(n)
+}
+
+// redisConns counts one process's connections to Redis as the server sees them (CLIENT LIST):
+// all of them, those in pub/sub mode, and the most channels one of those is subscribed to.
+type redisConns struct {
+	Total       int `json:"total"`
+	PubSub      int `json:"pubsub"`
+	MaxChannels int `json:"max_channels"`
+}
+
+func countConns(ctx context.Context, rdb *redis.Client, pid int) (redisConns, error) {
+	var rc redisConns
+	ports, err := ownedPorts(pid, redisPort(rdb))
+	if err != nil {
+		return rc, err
+	}
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		return rc, err
+	}
+	for line := range strings.Lines(list) {
+		f := clientFields(line)
+		if !ports[addrPort(f["addr"])] {
+			continue
+		}
+		rc.Total++
+		sub, _ := strconv.Atoi(f["sub"])
+		psub, _ := strconv.Atoi(f["psub"])
+		if strings.Contains(f["flags"], "P") || sub+psub > 0 {
+			rc.PubSub++
+			rc.MaxChannels = max(rc.MaxChannels, sub+psub)
+		}
+	}
+	return rc, nil
+}
+
+func clientFields(line string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func addrPort(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func redisPort(rdb *redis.Client) int { return addrPort(rdb.Options().Addr) }
+
+// countCommands counts the commands that process pid sends Redis during d, watching with MONITOR
+// on a connection of its own (commands of Lua scripts are not counted: only what the process
+// sends). It is how an idle worker's polling is measured from outside the process.
+func countCommands(ctx context.Context, opts *redis.Options, pid int, d time.Duration) (int, error) {
+	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", opts.Addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	rd := bufio.NewReaderSize(conn, 1<<20)
+	if opts.Password != "" {
+		if err := respCommand(conn, rd, "AUTH", opts.Username, opts.Password); err != nil {
+			return 0, err
+		}
+	}
+	if err := respCommand(conn, rd, "MONITOR"); err != nil {
+		return 0, err
+	}
+	ports, err := ownedPorts(pid, addrPort(opts.Addr))
+	if err != nil {
+		return 0, err
+	}
+	var sources []int
+	end := time.Now().Add(d)
+	_ = conn.SetReadDeadline(end)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			break // the deadline
+		}
+		// +1700000000.123456 [3 127.0.0.1:54321] "EVALSHA" …
+		_, rest, ok := strings.Cut(line, "[")
+		if !ok {
+			continue
+		}
+		src, _, _ := strings.Cut(rest, "]")
+		if _, addr, ok := strings.Cut(src, " "); ok {
+			sources = append(sources, addrPort(addr))
+		}
+	}
+	// Connections opened during the window count too.
+	if later, err := ownedPorts(pid, addrPort(opts.Addr)); err == nil {
+		for p := range later {
+			ports[p] = true
+		}
+	}
+	n := 0
+	for _, p := range sources {
+		if ports[p] {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// respCommand sends one command and expects a +OK-like simple reply.
+func respCommand(conn net.Conn, rd *bufio.Reader, args ...string) error {
+	var b strings.Builder
+	var parts []string
+	for _, a := range args {
+		if a != "" {
+			parts = append(parts, a)
+		}
+	}
+	fmt.Fprintf(&b, "*%d\r\n", len(parts))
+	for _, a := range parts {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return err
+	}
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+") {
+		return fmt.Errorf("redis %s: %s", args[0], strings.TrimSpace(line))
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return nil
+}
