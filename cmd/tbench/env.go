@@ -37,7 +37,7 @@ type env struct {
 	workDebug string // the worker's
 	api       *child
 	worker    *child
-	key       string // an API key with every scope and a very high rate limit
+	key       string       // an API key with every scope and a very high rate limit
 	client    *http.Client // the load generator's: keep-alive, no compression
 	progress  io.Writer
 	closers   []func()

@@ -38,7 +38,7 @@ func describeMachine(ctx context.Context, rdb *redis.Client) machine {
 	if pretty := osRelease(); pretty != "" {
 		m.OS = pretty + " (" + m.OS + ")"
 	}
-	if kb, err := strconv.ParseUint(strings.Fields(procField("/proc/meminfo", "MemTotal")+" 0")[0], 10, 64); err == nil {
+	if kb, err := strconv.ParseUint(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 10, 64); err == nil {
 		m.MemoryBytes = kb << 10
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

@@ -58,7 +58,7 @@ func (s sizes) settings() map[string]any {
 		"saturation_sweep": s.sweep, "sweep_requests_max": s.sweepLoad.n, "sweep_seconds_max": s.sweepLoad.d.Seconds(),
 		"jobs_max": s.jobs.n, "jobs_seconds_max": s.jobs.d.Seconds(), "jobs_concurrency": s.jobs.conc,
 		"ttfb_requests": s.ttfb, "frame_streams": s.frames, "frame_words": s.frameWords, "idle_streams": s.idleStreams,
-		"worker": "tbackend worker defaults (WORKER_CONCURRENCY 32, WORKER_POLL_INTERVAL 10ms)",
+		"worker":    "tbackend worker defaults (WORKER_CONCURRENCY 32, WORKER_POLL_INTERVAL 10ms)",
 		"upstreams": "openaiemu and blockfrostemu in the bench process, zero added latency",
 	}
 }

@@ -178,7 +178,7 @@ func checkRow(t *testing.T, fig int, r row) {
 		return
 	}
 	if r.Baseline != nil && (r.Added == nil || math.Abs(*r.Added-(*r.Value-*r.Baseline)) > 1e-9 ||
-		*r.Baseline != 0 && (r.Ratio == nil || math.Abs(*r.Ratio-*r.Value / *r.Baseline) > 1e-9)) {
+		*r.Baseline != 0 && (r.Ratio == nil || math.Abs(*r.Ratio - *r.Value / *r.Baseline) > 1e-9)) {
 		t.Errorf("figure %d: %q: ratio/added do not follow from value and baseline: %+v", fig, r.Metric, r)
 	}
 }
