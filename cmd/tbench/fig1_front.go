@@ -27,10 +27,15 @@ func measureFront(ctx context.Context, e *env, sz sizes) ([]row, error) {
 		return nil, err
 	}
 	note := fmt.Sprintf("%d connections, %d+%d requests", sz.front.conc, len(api.lat), len(base.lat))
+	cmds, err := e.commandsPer(ctx, sz.traced, e.getOp(e.apiURL+"/health"), e.api.pid())
+	if err != nil {
+		return nil, err
+	}
 	return []row{
 		versus("GET /health throughput", "req/s", api.rate(), base.rate(), note).want(targetRatioMin, 0.8),
 		versus("GET /health latency p50", "ms", ms(api.p(.5)), ms(base.p(.5)), ""),
 		versus("GET /health latency p99", "ms", ms(api.p(.99)), ms(base.p(.99)), ""),
+		info("Redis commands per GET /health", "cmd", cmds[0], "what the api sends (MONITOR); the baseline sends none"),
 	}, nil
 }
 
@@ -63,4 +68,22 @@ func (e *env) getOp(url string) func(context.Context) error {
 		_, _, err := e.call(ctx, "GET", url, nil, nil, 200)
 		return err
 	}
+}
+
+// commandsPer counts the Redis commands each of pids sends per operation over n operations,
+// 16 in flight (so a worker is busy rather than polling an empty queue).
+func (e *env) commandsPer(ctx context.Context, n int, op func(context.Context) error, pids ...int) ([]float64, error) {
+	var r result
+	counts, err := monitor(ctx, e.redisOpts, pids, func(ctx context.Context) error {
+		r = drive(ctx, bounds{n: n, d: time.Minute, conc: 16}, op)
+		return r.check("counting Redis commands")
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(pids))
+	for i, pid := range pids {
+		out[i] = float64(counts[pid]) / float64(len(r.lat))
+	}
+	return out, nil
 }

@@ -35,7 +35,11 @@ func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 		return nil, err
 	}
 	time.Sleep(time.Second) // let the worker settle back into idle polling
-	cmds, err := countCommands(ctx, e.redisOpts, e.worker.pid(), sz.quiet)
+	pid := e.worker.pid()
+	cmds, err := monitor(ctx, e.redisOpts, []int{pid}, func(context.Context) error {
+		time.Sleep(sz.quiet)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("counting the idle worker's Redis commands: %w", err)
 	}
@@ -46,7 +50,7 @@ func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 		versus(fmt.Sprintf("saturated (%d in flight): round trip p50", level), "ms", ms(sat.p(.5)), in50, "sweep "+sweep).want(targetAddedMax, 5),
 		versus(fmt.Sprintf("saturated (%d in flight): round trip p99", level), "ms", ms(sat.p(.99)), in99, ""),
 		info(fmt.Sprintf("saturated (%d in flight): throughput", level), "jobs/s", sat.rate(), ""),
-		info("idle worker: Redis commands per second", "cmd/s", float64(cmds)/sz.quiet.Seconds(),
+		info("idle worker: Redis commands per second", "cmd/s", float64(cmds[pid])/sz.quiet.Seconds(),
 			fmt.Sprintf("MONITOR over %s, one worker process (WORKER_POLL_INTERVAL 10ms)", sz.quiet)),
 	}, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +25,18 @@ func measureThroughput(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	var api []result
 	var rawJobs int
 	var rawTime time.Duration
+	pids := map[string]int{"api": e.api.pid(), "worker": e.worker.pid(), "client": os.Getpid()}
+	if pid := e.redisPID(ctx); pid > 0 {
+		pids["redis"] = pid
+	}
+	apiCPU, rawCPU := newCPUMeter(pids), newCPUMeter(pids)
 	for range 2 {
+		apiCPU.begin()
 		api = append(api, drive(ctx, half, ping))
+		apiCPU.end()
+		rawCPU.begin()
 		n, d, err := rawAsynq(ctx, e.redisOpts, half)
+		rawCPU.end()
 		if err != nil {
 			return nil, err
 		}
@@ -37,12 +47,39 @@ func measureThroughput(ctx context.Context, e *env, sz sizes) ([]row, error) {
 		return nil, err
 	}
 	raw := float64(rawJobs) / rawTime.Seconds()
+	cmds, err := e.commandsPer(ctx, sz.traced, ping, e.api.pid(), e.worker.pid())
+	if err != nil {
+		return nil, err
+	}
+	rawCmds, err := rawCommandsPerJob(ctx, e.redisOpts, sz.traced)
+	if err != nil {
+		return nil, err
+	}
 	return []row{
 		versus("jobs end to end", "jobs/s", a.rate(), raw,
 			fmt.Sprintf("%d callers; %d jobs via the api, %d raw", half.conc, len(a.lat), rawJobs)).want(targetRatioMin, 0.7),
 		info("job round trip via the api p50", "ms", ms(a.p(.5)), ""),
 		info("job round trip via the api p99", "ms", ms(a.p(.99)), ""),
+		versus("CPU per job, all processes", "µs", cpuSum(apiCPU, len(a.lat)), cpuSum(rawCPU, rawJobs),
+			fmt.Sprintf("via the api: api %.0f, worker %.0f, Redis %.0f, client %.0f; raw: Redis %.0f, asynq client+server %.0f",
+				apiCPU.per("api", len(a.lat)), apiCPU.per("worker", len(a.lat)), apiCPU.per("redis", len(a.lat)),
+				apiCPU.per("client", len(a.lat)), rawCPU.per("redis", rawJobs), rawCPU.per("client", rawJobs))),
+		versus("Redis commands per job", "cmd", cmds[0]+cmds[1], rawCmds,
+			fmt.Sprintf("api %.1f + worker %.1f, MONITOR over %d jobs, polling included", cmds[0], cmds[1], sz.traced)),
 	}, nil
+}
+
+// rawCommandsPerJob counts the commands this process sends Redis per raw asynq job, 16 in flight.
+func rawCommandsPerJob(ctx context.Context, opts *redis.Options, n int) (float64, error) {
+	var jobs int
+	counts, err := monitor(ctx, opts, []int{os.Getpid()}, func(ctx context.Context) (err error) {
+		jobs, _, err = rawAsynq(ctx, opts, bounds{n: n, d: time.Minute, conc: 16})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64(counts[os.Getpid()]) / float64(max(jobs, 1)), nil
 }
 
 // rawQueue is where the raw baseline's tasks go: the tbackend worker does not serve it.
@@ -107,3 +144,14 @@ func (quietLogger) Info(...any)  {}
 func (quietLogger) Warn(...any)  {}
 func (quietLogger) Error(...any) {}
 func (quietLogger) Fatal(...any) {}
+
+// cpuSum is the CPU time all metered processes used per job, in µs. The api and the worker are
+// idle (polling) during the raw rounds and count there too, as the raw side's processes count
+// during the api rounds: both sides pay for the whole machine.
+func cpuSum(m *cpuMeter, jobs int) float64 {
+	total := 0.0
+	for name := range m.pids {
+		total += m.per(name, jobs)
+	}
+	return total
+}

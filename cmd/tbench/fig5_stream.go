@@ -68,7 +68,7 @@ func measureStreaming(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	rows := []row{
 		versus("time to first byte p50", "ms", ms(apiT.p(.5)), ms(dirT.p(.5)), fmt.Sprintf("%d streams per side, interleaved", len(apiT.lat))).want(targetAddedMax, 20),
 		versus("time to first byte p99", "ms", ms(apiT.p(.99)), ms(dirT.p(.99)), ""),
-		versus("per-frame latency (mean gap between content events)", "µs", perFrame(0), perFrame(1),
+		versus("per-frame latency (mean gap)", "µs", perFrame(0), perFrame(1),
 			fmt.Sprintf("%d streams of %d frames per side", sz.frames, gaps[0]/max(sz.frames, 1)+1)),
 	}
 	idle, err := e.idleStreams(ctx, sz.idleStreams)

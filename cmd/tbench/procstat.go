@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memory is a process's memory: resident set size from /proc, and the Go runtime's heap and
@@ -85,4 +86,71 @@ func (e *env) metric(ctx context.Context, base, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s/metrics has no %s", base, name)
+}
+
+// cpuTime is the CPU time (user+system) process pid has used so far.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid … utime stime: fields 14 and 15, counted after the comm.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(u+s) * time.Second / ticks, nil
+}
+
+// cpuMeter sums the CPU time named processes use over measured spans.
+type cpuMeter struct {
+	pids  map[string]int
+	start map[string]time.Duration
+	used  map[string]time.Duration
+}
+
+func newCPUMeter(pids map[string]int) *cpuMeter {
+	return &cpuMeter{pids: pids, start: map[string]time.Duration{}, used: map[string]time.Duration{}}
+}
+
+func (m *cpuMeter) begin() {
+	for name, pid := range m.pids {
+		m.start[name], _ = cpuTime(pid)
+	}
+}
+
+func (m *cpuMeter) end() {
+	for name, pid := range m.pids {
+		if t, err := cpuTime(pid); err == nil {
+			m.used[name] += t - m.start[name]
+		}
+	}
+}
+
+// per is name's CPU time per operation, in µs.
+func (m *cpuMeter) per(name string, ops int) float64 {
+	return float64(m.used[name]) / float64(time.Microsecond) / float64(max(ops, 1))
+}
+
+// redisPID is the Redis server's process id (INFO server), when it runs on this machine.
+func (e *env) redisPID(ctx context.Context) int {
+	inf, err := e.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(inf) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ := strconv.Atoi(v)
+			if _, err := cpuTime(pid); err == nil {
+				return pid
+			}
+		}
+	}
+	return 0
 }

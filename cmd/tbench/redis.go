@@ -242,59 +242,83 @@ func addrPort(addr string) int {
 
 func redisPort(rdb *redis.Client) int { return addrPort(rdb.Options().Addr) }
 
-// countCommands counts the commands that process pid sends Redis during d, watching with MONITOR
-// on a connection of its own (commands of Lua scripts are not counted: only what the process
-// sends). It is how an idle worker's polling is measured from outside the process.
-func countCommands(ctx context.Context, opts *redis.Options, pid int, d time.Duration) (int, error) {
+// monitor counts the commands each of pids sends Redis while during runs, watching with MONITOR
+// on a connection of its own (commands run by Lua scripts are not counted: only what the
+// processes send). It is how the service's Redis traffic is measured from outside its processes.
+func monitor(ctx context.Context, opts *redis.Options, pids []int, during func(context.Context) error) (map[int]int, error) {
 	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", opts.Addr)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer conn.Close()
 	rd := bufio.NewReaderSize(conn, 1<<20)
 	if opts.Password != "" {
 		if err := respCommand(conn, rd, "AUTH", opts.Username, opts.Password); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if err := respCommand(conn, rd, "MONITOR"); err != nil {
-		return 0, err
+		return nil, err
 	}
-	ports, err := ownedPorts(pid, addrPort(opts.Addr))
-	if err != nil {
-		return 0, err
-	}
-	var sources []int
-	end := time.Now().Add(d)
-	_ = conn.SetReadDeadline(end)
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			break // the deadline
-		}
-		// +1700000000.123456 [3 127.0.0.1:54321] "EVALSHA" …
-		_, rest, ok := strings.Cut(line, "[")
-		if !ok {
-			continue
-		}
-		src, _, _ := strings.Cut(rest, "]")
-		if _, addr, ok := strings.Cut(src, " "); ok {
-			sources = append(sources, addrPort(addr))
+	remote := addrPort(opts.Addr)
+	owner := map[int]int{} // local port → pid
+	own := func() {
+		for _, pid := range pids {
+			ports, _ := ownedPorts(pid, remote)
+			for p := range ports {
+				owner[p] = pid
+			}
 		}
 	}
-	// Connections opened during the window count too.
-	if later, err := ownedPorts(pid, addrPort(opts.Addr)); err == nil {
-		for p := range later {
-			ports[p] = true
+	own()
+	bySource := map[int]int{} // local port → commands
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return // closed below
+			}
+			// +1700000000.123456 [3 127.0.0.1:54321] "EVALSHA" …
+			if _, rest, ok := strings.Cut(line, "["); ok {
+				src, _, _ := strings.Cut(rest, "]")
+				if _, addr, ok := strings.Cut(src, " "); ok {
+					bySource[addrPort(addr)]++
+				}
+			}
+		}
+	}()
+	// Connections opened meanwhile count too, even those closed before the end.
+	stopOwn := make(chan struct{})
+	owning := make(chan struct{})
+	go func() {
+		defer close(owning)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopOwn:
+				return
+			case <-t.C:
+				own()
+			}
+		}
+	}()
+	err = during(ctx)
+	close(stopOwn)
+	<-owning
+	time.Sleep(50 * time.Millisecond) // the last commands' lines are on their way
+	own()
+	conn.Close()
+	<-read
+	out := map[int]int{}
+	for port, n := range bySource {
+		if pid, ok := owner[port]; ok {
+			out[pid] += n
 		}
 	}
-	n := 0
-	for _, p := range sources {
-		if ports[p] {
-			n++
-		}
-	}
-	return n, nil
+	return out, err
 }
 
 // respCommand sends one command and expects a +OK-like simple reply.

@@ -131,7 +131,7 @@ func printTable(w io.Writer, figs []figureResult) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIG\tMETRIC\tVALUE\tBASELINE\tRATIO\tADDED\tTARGET\tRESULT")
 	for _, f := range figs {
-		fmt.Fprintf(tw, "%d\t%s — vs %s\t\t\t\t\t\t\n", f.ID, strings.ToUpper(f.Title), f.Baseline)
+		fmt.Fprintf(tw, "%d\t%s\t\t\t\t\t\t\n", f.ID, strings.ToUpper(f.Title))
 		for _, r := range f.Rows {
 			tgt := ""
 			if r.Target != nil {
@@ -145,7 +145,14 @@ func printTable(w io.Writer, figs []figureResult) error {
 				fmtNum(r.Value), fmtNum(r.Baseline), fmtRatio(r.Ratio), fmtAdded(r.Added), tgt, res)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nBaselines (measured in the same run; ratio = value/baseline, added = value−baseline):")
+	for _, f := range figs {
+		fmt.Fprintf(w, "  %d: %s\n", f.ID, f.Baseline)
+	}
+	return nil
 }
 
 func fmtNum(v *float64) string {

@@ -23,6 +23,8 @@ type sizes struct {
 	frameWords  int   // words of the long message (one frame each)
 	idleStreams []int // figure 5: concurrent idle streams
 
+	traced int // figures 1 and 4: operations whose Redis commands are counted
+
 	tokenBody string // figure 2's request body, when given
 }
 
@@ -34,7 +36,7 @@ func fullSizes() sizes {
 		quiet: 5 * time.Second,
 		jobs:  bounds{n: 40000, d: 8 * time.Second, conc: 64},
 		ttfb:  200, frames: 8, frameWords: 400,
-		idleStreams: []int{1000, 5000},
+		idleStreams: []int{1000, 5000}, traced: 400,
 	}
 }
 
@@ -46,7 +48,7 @@ func quickSizes() sizes {
 		quiet: time.Second,
 		jobs:  bounds{n: 300, d: 2 * time.Second, conc: 16},
 		ttfb:  5, frames: 1, frameWords: 50,
-		idleStreams: []int{20, 50},
+		idleStreams: []int{20, 50}, traced: 40,
 	}
 }
 
@@ -57,7 +59,7 @@ func (s sizes) settings() map[string]any {
 		"front_rounds": s.frontRounds, "idle_round_trips": s.idleJobs, "idle_pause_ms": ms(s.idlePause),
 		"saturation_sweep": s.sweep, "sweep_requests_max": s.sweepLoad.n, "sweep_seconds_max": s.sweepLoad.d.Seconds(),
 		"jobs_max": s.jobs.n, "jobs_seconds_max": s.jobs.d.Seconds(), "jobs_concurrency": s.jobs.conc,
-		"ttfb_requests": s.ttfb, "frame_streams": s.frames, "frame_words": s.frameWords, "idle_streams": s.idleStreams,
+		"ttfb_requests": s.ttfb, "frame_streams": s.frames, "frame_words": s.frameWords, "idle_streams": s.idleStreams, "traced_operations": s.traced,
 		"worker":    "tbackend worker defaults (WORKER_CONCURRENCY 32, WORKER_POLL_INTERVAL 10ms)",
 		"upstreams": "openaiemu and blockfrostemu in the bench process, zero added latency",
 	}
