@@ -23,6 +23,9 @@ func openRedis(ctx context.Context, url, dir string) (*redis.Options, func(), er
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis %q: %w", url, err)
 	}
+	if host, _, _ := net.SplitHostPort(opts.Addr); !loopback(host) {
+		return nil, nil, fmt.Errorf("-redis %q: the benchmark targets loopback only", url)
+	}
 	if pingRedis(ctx, opts) == nil {
 		return opts, func() {}, nil
 	}
@@ -49,6 +52,11 @@ func openRedis(ctx context.Context, url, dir string) (*redis.Options, func(), er
 		return nil, nil, err
 	}
 	return opts, func() { c.stop(5 * time.Second) }, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func pingRedis(ctx context.Context, opts *redis.Options) error {

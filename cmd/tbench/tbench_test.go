@@ -247,6 +247,17 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+func TestLoopbackOnly(t *testing.T) {
+	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "10.0.0.1": false, "redis.example": false} {
+		if loopback(host) != want {
+			t.Errorf("loopback(%q) = %v", host, !want)
+		}
+	}
+	if _, _, err := openRedis(context.Background(), "redis://10.1.2.3:6379/0", t.TempDir()); err == nil {
+		t.Error("a Redis off this machine was accepted")
+	}
+}
+
 func TestProcParsers(t *testing.T) {
 	if p := hexPort("0100007F:18EB"); p != 6379 {
 		t.Errorf("hexPort = %d", p)
