@@ -17,8 +17,7 @@ import (
 // the Redis commands an idle worker sends per second.
 //
 // Idle: one call at a time with a pause before each, so the worker is back to polling an empty
-// queue. Saturation: closed loops at rising concurrency; the saturated level is the lowest whose
-// throughput reaches 90% of the best level's (beyond it more callers only queue longer).
+// queue. Saturation: closed loops at rising concurrency (see saturated and knee).
 func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	inproc, err := inProcessPing(ctx, sz.inproc)
 	if err != nil {
@@ -30,10 +29,11 @@ func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	if err := idle.check("idle round trips"); err != nil {
 		return nil, err
 	}
-	sat, level, sweep, err := saturate(ctx, sz, ping)
+	levels, err := sweepLevels(ctx, sz, ping)
 	if err != nil {
 		return nil, err
 	}
+	sat, kn := saturated(levels), knee(levels)
 	time.Sleep(time.Second) // let the worker settle back into idle polling
 	pid := e.worker.pid()
 	cmds, err := monitor(ctx, e.redisOpts, []int{pid}, func(context.Context) error {
@@ -47,9 +47,12 @@ func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	return []row{
 		versus("idle worker: round trip p50", "ms", ms(idle.p(.5)), in50, fmt.Sprintf("%d calls, %s apart", len(idle.lat), sz.idlePause)).want(targetAddedMax, 15),
 		versus("idle worker: round trip p99", "ms", ms(idle.p(.99)), in99, ""),
-		versus(fmt.Sprintf("saturated (%d in flight): round trip p50", level), "ms", ms(sat.p(.5)), in50, "sweep "+sweep).want(targetAddedMax, 5),
-		versus(fmt.Sprintf("saturated (%d in flight): round trip p99", level), "ms", ms(sat.p(.99)), in99, ""),
-		info(fmt.Sprintf("saturated (%d in flight): throughput", level), "jobs/s", sat.rate(), ""),
+		versus(fmt.Sprintf("saturated (%d in flight): round trip p50", sat.conc), "ms", ms(sat.r.p(.5)), in50,
+			"lowest level with ≥ 90% of the best throughput; "+sweepText(levels)).want(targetAddedMax, 5),
+		versus(fmt.Sprintf("saturated (%d in flight): round trip p99", sat.conc), "ms", ms(sat.r.p(.99)), in99, ""),
+		info(fmt.Sprintf("saturated (%d in flight): throughput", sat.conc), "jobs/s", sat.r.rate(), ""),
+		versus(fmt.Sprintf("knee (%d in flight, best throughput ÷ p50): round trip p50", kn.conc), "ms", ms(kn.r.p(.5)), in50,
+			fmt.Sprintf("%.0f jobs/s", kn.r.rate())),
 		info("idle worker: Redis commands per second", "cmd/s", float64(cmds[pid])/sz.quiet.Seconds(),
 			fmt.Sprintf("MONITOR over %s, one worker process (WORKER_POLL_INTERVAL 10ms)", sz.quiet)),
 	}, nil
@@ -90,28 +93,60 @@ func paced(ctx context.Context, b bounds, pause time.Duration, op func(context.C
 	return merge(r) // sorted
 }
 
-// saturate sweeps the concurrency levels and returns the saturated level's result, the level,
-// and the sweep as text ("1→120/s 2→230/s …").
-func saturate(ctx context.Context, sz sizes, op func(context.Context) error) (result, int, string, error) {
-	results := make([]result, len(sz.sweep))
-	best := 0.0
-	var sweep []string
-	for i, c := range sz.sweep {
+// level is one concurrency level of the saturation sweep.
+type level struct {
+	conc int
+	r    result
+}
+
+// sweepLevels measures a closed loop of op at each concurrency level of sz.sweep.
+func sweepLevels(ctx context.Context, sz sizes, op func(context.Context) error) ([]level, error) {
+	var out []level
+	for _, c := range sz.sweep {
 		b := sz.sweepLoad
 		b.conc = c
-		results[i] = drive(ctx, b, op)
-		if err := results[i].check(fmt.Sprintf("%d in flight", c)); err != nil {
-			return result{}, 0, "", err
+		r := drive(ctx, b, op)
+		if err := r.check(fmt.Sprintf("%d in flight", c)); err != nil {
+			return nil, err
 		}
-		best = max(best, results[i].rate())
-		sweep = append(sweep, fmt.Sprintf("%d→%.0f/s", c, results[i].rate()))
+		out = append(out, level{c, r})
 	}
-	for i, r := range results {
-		if r.rate() >= 0.9*best {
-			return r, sz.sweep[i], strings.Join(sweep, " "), nil
+	return out, nil
+}
+
+// saturated is the lowest level whose throughput reaches 90% of the best: the worker is busy
+// (it finds work whenever it looks), and more callers would only wait longer in the queue.
+func saturated(levels []level) level {
+	best := 0.0
+	for _, l := range levels {
+		best = max(best, l.r.rate())
+	}
+	for _, l := range levels {
+		if l.r.rate() >= 0.9*best {
+			return l
 		}
 	}
-	return results[len(results)-1], sz.sweep[len(results)-1], strings.Join(sweep, " "), nil
+	return levels[len(levels)-1]
+}
+
+// knee is the level with the most throughput per unit of latency (throughput ÷ p50, Kleinrock's
+// "power"): the best operating point, often below saturation.
+func knee(levels []level) level {
+	k, power := levels[0], 0.0
+	for _, l := range levels {
+		if p := l.r.rate() / l.r.p(.5).Seconds(); p > power {
+			k, power = l, p
+		}
+	}
+	return k
+}
+
+func sweepText(levels []level) string {
+	var parts []string
+	for _, l := range levels {
+		parts = append(parts, fmt.Sprintf("%d: %.0f/s p50 %.1fms", l.conc, l.r.rate(), ms(l.r.p(.5))))
+	}
+	return "sweep " + strings.Join(parts, "; ")
 }
 
 // inProcessPing times the worker's ping handler called directly, n times.
