@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev build test test-short bench lint fmt fuzz
+.PHONY: dev build test test-short bench bench-go lint fmt fuzz
 
 dev:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/tbackend dev
@@ -16,8 +16,14 @@ build:
 test:
 	.ci/with-services $(GO) test -race -count=1 -timeout 20m ./...
 
-# Benchmarks report numbers (never assertions): Go benchmarks of the hot paths.
+# The service's speed as ratios against baselines measured in the same run (cmd/tbench): starts
+# the real api and worker, Redis when none answers, and the upstream emulators; prints a table and
+# writes bench-results.json. BENCH_FLAGS=-quick for a short run; -h lists the flags.
 bench:
+	$(GO) run ./cmd/tbench $(BENCH_FLAGS)
+
+# Go benchmarks of the hot paths: they report numbers, never assertions.
+bench-go:
 	.ci/with-services $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
 
 lint:
