@@ -32,9 +32,10 @@ type env struct {
 	openai    *openaiemu.Emulator
 	openaiURL string
 	bfURL     string
-	apiURL    string // http://127.0.0.1:port
-	apiDebug  string // the api's METRICS_ADDR: /metrics and (tbench builds) /debug/pprof
-	workDebug string // the worker's
+	bf        *blockfrostemu.Emulator // its chain: figure 6 pays invoices on it
+	apiURL    string                  // http://127.0.0.1:port
+	apiDebug  string                  // the api's METRICS_ADDR: /metrics and (tbench builds) /debug/pprof
+	workDebug string                  // the worker's
 	api       *child
 	worker    *child
 	key       string       // an API key with every scope and a very high rate limit
@@ -118,7 +119,10 @@ func (e *env) startEmulators() error {
 	}
 	e.openaiURL = u
 	e.closers = append(e.closers, stop)
-	bfURL, stopBF, err := blockfrostemu.New(blockfrostID).Start("127.0.0.1:0")
+	// The tip follows the wall clock (blocks only when figure 6 asks), so paid blocks come after
+	// the invoices they pay.
+	e.bf = blockfrostemu.New(blockfrostID, blockfrostemu.WithLiveChain(time.Hour))
+	bfURL, stopBF, err := e.bf.Start("127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("blockfrost emulator: %w", err)
 	}
@@ -193,8 +197,12 @@ func (e *env) startServices(ctx context.Context, logLevel string) error {
 		return err
 	}
 	e.closers = append(e.closers, func() { e.worker.stop(30 * time.Second) })
+	payCfg, err := e.writePaymentsConfig()
+	if err != nil {
+		return err
+	}
 	e.api, err = startChild("api", e.bin, []string{"api"},
-		e.serviceEnv(logLevel, "HTTP_ADDR="+addrs[0], "METRICS_ADDR="+addrs[1]), filepath.Join(e.dir, "api.log"))
+		e.serviceEnv(logLevel, "HTTP_ADDR="+addrs[0], "METRICS_ADDR="+addrs[1], "PAYMENTS_CONFIG="+payCfg), filepath.Join(e.dir, "api.log"))
 	if err != nil {
 		return err
 	}

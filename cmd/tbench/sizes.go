@@ -26,6 +26,8 @@ type sizes struct {
 	traced int // figures 1 and 4: operations whose Redis commands are counted
 
 	tokenBody string // figure 2's request body, when given
+
+	payments int // figure 6: paid retries (and as many keyed calls); each opens an invoice, 60 a minute at most
 }
 
 func fullSizes() sizes {
@@ -37,6 +39,7 @@ func fullSizes() sizes {
 		jobs:  bounds{n: 40000, d: 8 * time.Second, conc: 64},
 		ttfb:  200, frames: 8, frameWords: 400,
 		idleStreams: []int{1000, 5000}, traced: 400,
+		payments: 40,
 	}
 }
 
@@ -49,6 +52,7 @@ func quickSizes() sizes {
 		jobs:  bounds{n: 300, d: 2 * time.Second, conc: 16},
 		ttfb:  5, frames: 1, frameWords: 50,
 		idleStreams: []int{20, 50}, traced: 40,
+		payments: 5,
 	}
 }
 
