@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,10 +24,39 @@ type healthBody struct {
 	Checks  map[string]check `json:"checks"`
 }
 
+// healthTTL is how long one health report answers every caller: probes and load balancers may
+// poll as often as they like without each poll costing five Redis commands (the worker list is
+// a scan of asynq's server set).
+const healthTTL = time.Second
+
+// healthCache holds the latest report; its mutex also makes concurrent callers share one check.
+type healthCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	status int
+	body   []byte
+}
+
 // health reports each dependency. Redis down is fatal (503): nothing works without it. No live
 // worker or a failing object store degrade the service but leave the api answering.
 func (s *Server) health(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	h := &s.healthCache
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := time.Now(); now.Sub(h.at) >= healthTTL {
+		status, body := s.checkHealth(c.UserContext())
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		h.at, h.status, h.body = now, status, raw
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(h.status).Send(h.body)
+}
+
+func (s *Server) checkHealth(parent context.Context) (int, healthBody) {
+	ctx, cancel := context.WithTimeout(parent, 2*time.Second)
 	defer cancel()
 	body := healthBody{Status: "ok", Version: s.cfg.Version, Checks: map[string]check{}}
 	status := http.StatusOK
@@ -54,7 +85,7 @@ func (s *Server) health(c *fiber.Ctx) error {
 			body.Status = "degraded"
 		}
 	}
-	return c.Status(status).JSON(body)
+	return status, body
 }
 
 func (s *Server) workersCheck() check {

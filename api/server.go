@@ -74,6 +74,8 @@ type Server struct {
 	app  *fiber.App
 	spec []byte // the OpenAPI document as JSON
 	now  func() time.Time
+
+	healthCache healthCache
 }
 
 // bodyReadAhead is fiber's BodyLimit. With StreamRequestBody, a body larger than this reaches the

@@ -47,14 +47,24 @@ func (u *Usage) Record(ctx context.Context, keyID, endpoint string, calls, token
 	day := u.keys.UsageDay(keyID, at.Format("2006-01-02"))
 	month := u.keys.UsageMonth(keyID, at.Format("2006-01"))
 	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		// Zero increments are skipped: a call adds no tokens, a token count adds no call, and
+		// every command here is paid on every authenticated request.
 		life := u.keys.Usage(keyID)
-		p.HIncrBy(ctx, life, "calls", calls)
-		p.HIncrBy(ctx, life, "tokens", tokens)
-		p.HIncrBy(ctx, life, "calls:"+endpoint, calls)
-		p.HIncrBy(ctx, life, "tokens:"+endpoint, tokens)
+		for _, f := range []struct {
+			field string
+			n     int64
+		}{{"calls", calls}, {"tokens", tokens}, {"calls:" + endpoint, calls}, {"tokens:" + endpoint, tokens}} {
+			if f.n != 0 {
+				p.HIncrBy(ctx, life, f.field, f.n)
+			}
+		}
 		for key, ttl := range map[string]time.Duration{day: dayRetention, month: monthRetention} {
-			p.HIncrBy(ctx, key, "calls", calls)
-			p.HIncrBy(ctx, key, "tokens", tokens)
+			if calls != 0 {
+				p.HIncrBy(ctx, key, "calls", calls)
+			}
+			if tokens != 0 {
+				p.HIncrBy(ctx, key, "tokens", tokens)
+			}
 			p.Expire(ctx, key, ttl)
 		}
 		return nil
