@@ -16,7 +16,9 @@ import (
 // BlockfrostConfig sets up the chain data client.
 type BlockfrostConfig struct {
 	URL, ProjectID string
-	// RPS is the shared request rate of this process, under Blockfrost's 10 req/s; Burst its bucket.
+	// RPS is the shared request rate of this process, under Blockfrost's 10 req/s; Burst its bucket
+	// (default 500, Blockfrost's own burst allowance: quiet periods refill it, a busy minute drains
+	// it to the steady rate).
 	RPS   float64
 	Burst int
 	// Retries of 429/5xx answers (and transport errors of idempotent calls); a Retry-After longer
@@ -36,7 +38,7 @@ func NewBlockfrost(cfg BlockfrostConfig, m *Metrics) blockfrost.APIClient {
 		cfg.RPS = 9
 	}
 	if cfg.Burst <= 0 {
-		cfg.Burst = 10
+		cfg.Burst = 500
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 5 * time.Second
