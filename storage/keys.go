@@ -85,10 +85,11 @@ func (k Keys) StreamFrames(jobID string) string { return k.join("frames", "{"+jo
 // StreamChannel is the pub/sub channel of one job's live chat frames.
 func (k Keys) StreamChannel(jobID string) string { return k.join("stream", jobID) }
 
-// TokenAlias maps one way of naming a token (network, policy id, asset name, token text) to the
-// asset unit it resolved to (string; expires). The naming is client text: it is hashed.
-func (k Keys) TokenAlias(network, naming string) string {
-	return k.join("ta", network, "alias", clientPart(naming))
+// TokenNamed is the cached token-analysis answer for one way of naming a token (network,
+// policy id, asset name, token text) and API version: a hash of body and computation time
+// (expires). The naming is client text: it is hashed.
+func (k Keys) TokenNamed(network, version, naming string) string {
+	return k.join("ta", network, "named", "v"+version, clientPart(naming))
 }
 
 // TokenResult is the cached token-analysis answer of one asset and API version (hash of body and

@@ -3,15 +3,10 @@ package storage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
-
-// aliasTTL is how long a token's naming keeps pointing at its unit: names resolve to the same
-// asset for good, the expiry only bounds the memory of names nobody asks for any more.
-const aliasTTL = 24 * time.Hour
 
 // TokenCache keeps token-analysis answers and the parts of facts they are built from.
 type TokenCache struct {
@@ -24,20 +19,14 @@ func NewTokenCache(rdb redis.UniversalClient, keys Keys) *TokenCache {
 	return &TokenCache{rdb: rdb, keys: keys}
 }
 
-// Lookup finds a cached answer. unit is the asset when the caller named it exactly; otherwise
-// the naming is looked up first. A miss is (nil, zero, nil).
+// Lookup finds a cached answer: by the asset unit when the caller named it exactly, otherwise by
+// the request's naming. One round trip either way. A miss is (nil, zero, nil).
 func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit string) ([]byte, time.Time, error) {
-	if unit == "" {
-		u, err := c.rdb.Get(ctx, c.keys.TokenAlias(network, naming)).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, time.Time{}, nil
-		}
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		unit = u
+	key := c.keys.TokenNamed(network, version, naming)
+	if unit != "" {
+		key = c.keys.TokenResult(network, version, unit)
 	}
-	vals, err := c.rdb.HMGet(ctx, c.keys.TokenResult(network, version, unit), "body", "at").Result()
+	vals, err := c.rdb.HMGet(ctx, key, "body", "at").Result()
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -53,14 +42,18 @@ func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit 
 	return []byte(body), t, nil
 }
 
-// Store caches an answer for ttl and points the naming at its unit.
+// Store caches an answer for ttl under its unit and under the naming that asked for it.
 func (c *TokenCache) Store(ctx context.Context, network, version, naming, unit string, body []byte, at time.Time, ttl time.Duration) error {
-	key := c.keys.TokenResult(network, version, unit)
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { // not MULTI: the keys may live in different Cluster slots
-		p.HSet(ctx, key, "body", body, "at", at.UTC().Format(time.RFC3339Nano))
-		p.Expire(ctx, key, ttl)
-		if naming != "" {
-			p.Set(ctx, c.keys.TokenAlias(network, naming), unit, aliasTTL)
+	stamp := at.UTC().Format(time.RFC3339Nano)
+	keys := []string{c.keys.TokenResult(network, version, unit)}
+	if naming != "" {
+		keys = append(keys, c.keys.TokenNamed(network, version, naming))
+	}
+	// Not MULTI: the keys may live in different Cluster slots, and each entry stands alone.
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.HSet(ctx, k, "body", body, "at", stamp)
+			p.Expire(ctx, k, ttl)
 		}
 		return nil
 	})

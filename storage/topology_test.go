@@ -325,7 +325,7 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"APIKeyByHash":  "a single-key lookup from a plaintext's hash to an id",
 		"Notices":       "a pub/sub channel, which Cluster broadcasts to every node",
 		"StreamChannel": "a pub/sub channel, which Cluster broadcasts to every node",
-		"TokenAlias":    "a single-key cache entry, never in a multi-key operation with another",
+		"TokenNamed":    "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
 		"TokenResult":   "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
 		"TokenPart":     "a single-key cache entry",
 		// Tagged, but with the fixed {ledger} tag rather than the id (ledger_keys_test.go).
