@@ -54,11 +54,18 @@ type TokenMeta struct {
 
 var metaMember = []byte(`,"_meta":`)
 
+// metaTail bounds the encoded _meta member: a request id of up to 128 characters (each at most 6
+// when JSON-escaped), a bool and a time.
+const metaTail = 1024
+
 // WithMeta returns body (a JSON object as encoding/json writes it) with m as its last member,
 // replacing a _meta member that an earlier WithMeta put there.
 func WithMeta(body []byte, m TokenMeta) []byte {
-	if i := bytes.LastIndex(body, metaMember); i >= 0 {
-		body = body[:i]
+	// _meta is the last member and small: look for it only in the tail (answers run to tens of
+	// kilobytes, and this runs on every cache hit).
+	tail := max(0, len(body)-metaTail)
+	if i := bytes.LastIndex(body[tail:], metaMember); i >= 0 {
+		body = body[:tail+i]
 	} else {
 		body = bytes.TrimSuffix(bytes.TrimRight(body, " \n"), []byte("}"))
 	}

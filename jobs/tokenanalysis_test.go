@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +25,21 @@ func TestWithMeta(t *testing.T) {
 		if len(v) != len(orig)+1 {
 			t.Fatalf("%s → %s: members lost or duplicated", body, again)
 		}
+	}
+}
+
+// The longest request id, escaped to the full, is still found and replaced behind a big answer.
+func TestWithMetaLongRequestID(t *testing.T) {
+	big := []byte(`{"x":"` + strings.Repeat("a", 50000) + `"}`)
+	id := strings.Repeat("<", 128) // json.Marshal writes each as \u003c
+	first := WithMeta(big, TokenMeta{RequestID: id})
+	again := WithMeta(first, TokenMeta{RequestID: "short"})
+	if n := strings.Count(string(again), `"_meta"`); n != 1 {
+		t.Fatalf("%d _meta members", n)
+	}
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(again, &v); err != nil {
+		t.Fatal(err)
 	}
 }
 
