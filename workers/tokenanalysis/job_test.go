@@ -141,6 +141,10 @@ func TestJobV1NarrativeAndFallback(t *testing.T) {
 	if src != "llm" || level == "" || len(body["analysis"]) < 10 {
 		t.Fatalf("V1: source %q level %q analysis %s", src, level, body["analysis"])
 	}
+	// The emulator echoes the prompt: the facts are in it, SNEK's base64 registry logo is not.
+	if a := string(body["analysis"]); !strings.Contains(a, "90915881") || strings.Contains(a, "iVBORw0KGgo") {
+		t.Errorf("the narrative prompt lacks the facts or carries the logo: %.300s", a)
+	}
 	var market map[string]any
 	_ = json.Unmarshal(body["marketData"], &market)
 	for _, k := range []string{"priceUsd", "marketCapUsd", "volume24hUsd", "liquidityUsd"} {

@@ -72,6 +72,12 @@ func (h *Job) narrate(ctx context.Context, token string, f Facts) (string, error
 	if h.LLM == nil {
 		return "", fmt.Errorf("no LLM configured")
 	}
+	// The registry logo is a base64 image: thousands of tokens the narrative cannot use.
+	if f.Asset.Registry != nil && f.Asset.Registry.Logo != "" {
+		reg := *f.Asset.Registry
+		reg.Logo = ""
+		f.Asset.Registry = &reg
+	}
 	facts, err := json.Marshal(struct {
 		Token string `json:"token"`
 		Facts
