@@ -143,6 +143,14 @@ func TestGolden(t *testing.T) {
 			value:  func(*testing.T) any { return jobs.RetentionResult{Deleted: 42} },
 			decode: roundTrip[jobs.RetentionResult],
 		},
+		{
+			file: "token_analysis_payload.json",
+			value: func(*testing.T) any {
+				return jobs.TokenAnalysisPayload{Token: "SNEK", PolicyID: "279c909f348e533da5808898f87f9a14bb2c3dfbbacccd631d927a3f",
+					AssetNameHex: "534e454b", Network: "cardano", APIVersion: "2", Refresh: true}
+			},
+			decode: roundTrip[jobs.TokenAnalysisPayload],
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) { checkGolden(t, c.file, c.value(t), c.decode) })
