@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/storage"
@@ -734,26 +733,7 @@ func TestFramesRedisErrors(t *testing.T) {
 // node reaches a subscriber connected to another) and the in-process miniredis that `tbackend dev`
 // embeds. Two clients stand for the api and the worker.
 func TestChatStateDeployments(t *testing.T) {
-	cases := []struct {
-		name  string
-		start func(t *testing.T) func() redis.UniversalClient
-	}{
-		{"cluster", func(t *testing.T) func() redis.UniversalClient {
-			addrs := redistest.StartCluster(t)
-			return func() redis.UniversalClient {
-				opts, err := storage.RedisOptions(storage.RedisConfig{ClusterAddrs: addrs})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return redis.NewUniversalClient(opts)
-			}
-		}},
-		{"miniredis", func(t *testing.T) func() redis.UniversalClient {
-			mr := miniredis.RunT(t)
-			return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }
-		}},
-	}
-	for _, c := range cases {
+	for _, c := range otherDeployments() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			newClient := c.start(t)

@@ -7,37 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tbackend/tbackend/storage"
-	"github.com/tbackend/tbackend/storage/redistest"
 )
 
 // TestLedgerDeployments runs a whole payment through the other deployments the ledger must work
 // on: Redis Cluster (every script's keys in one slot, else CROSSSLOT) and the in-process
 // miniredis of `tbackend dev`. Two clients stand for the api and the worker.
 func TestLedgerDeployments(t *testing.T) {
-	cases := []struct {
-		name  string
-		start func(t *testing.T) func() redis.UniversalClient
-	}{
-		{"cluster", func(t *testing.T) func() redis.UniversalClient {
-			addrs := redistest.StartCluster(t)
-			return func() redis.UniversalClient {
-				opts, err := storage.RedisOptions(storage.RedisConfig{ClusterAddrs: addrs})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return redis.NewUniversalClient(opts)
-			}
-		}},
-		{"miniredis", func(t *testing.T) func() redis.UniversalClient {
-			mr := miniredis.RunT(t)
-			return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }
-		}},
-	}
-	for _, c := range cases {
+	for _, c := range otherDeployments() {
 		t.Run(c.name, func(t *testing.T) {
 			newClient := c.start(t)
 			apiRDB, workerRDB := newClient(), newClient()
