@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 )
 
@@ -70,10 +70,10 @@ func (s *Server) tokenPayload(c *fiber.Ctx, r *tokenRequest) (jobs.TokenAnalysis
 	if len(p.Token) > 256 {
 		return p, bad("token is too long (at most 256 characters)")
 	}
-	if p.PolicyID != "" && (len(p.PolicyID) != 56 || !isHexString(p.PolicyID)) {
+	if p.PolicyID != "" && (len(p.PolicyID) != 56 || !cardano.IsHex(p.PolicyID)) {
 		return p, bad("policyId must be 56 hexadecimal characters")
 	}
-	if p.AssetNameHex != "" && (len(p.AssetNameHex) > 64 || len(p.AssetNameHex)%2 != 0 || !isHexString(p.AssetNameHex)) {
+	if p.AssetNameHex != "" && (len(p.AssetNameHex) > 64 || len(p.AssetNameHex)%2 != 0 || !cardano.IsHex(p.AssetNameHex)) {
 		return p, bad("assetNameHex must be hexadecimal of at most 32 bytes")
 	}
 	network, err := s.tokenNetwork(r.Network)
@@ -132,11 +132,6 @@ func apiVersion(c *fiber.Ctx, r *tokenRequest) (string, error) {
 		return "2", nil
 	}
 	return "", httpError(http.StatusBadRequest, fmt.Sprintf("Unsupported api_version %q: use \"1\" or \"2\"", clipText(v, 20)))
-}
-
-func isHexString(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
 }
 
 func clipText(s string, n int) string {

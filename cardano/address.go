@@ -144,18 +144,20 @@ func addressFromBech32(hrp string, data []byte) (Address, error) {
 	return a, nil
 }
 
-func isHexString(s string) bool {
-	if len(s)%2 != 0 {
-		return false
-	}
+// IsHex reports whether s is a non-empty run of hexadecimal digits (either case), as policy ids,
+// asset names, transaction hashes and CBOR are written.
+func IsHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
+
+// isHexString reports whether s is hex of whole bytes.
+func isHexString(s string) bool { return len(s)%2 == 0 && IsHex(s) }
 
 // AddressFromBytes decodes raw address bytes (as found in transaction outputs). Raw is a copy.
 func AddressFromBytes(b []byte) (Address, error) {

@@ -38,7 +38,7 @@ func ParseProof(header string) (Proof, error) {
 		return Proof{}, refuse(CodePaymentMalformed, "X-Payment is longer than %d characters", maxProofLen)
 	case s[0] == '{':
 		return parseJSONProof(s)
-	case !isHex(s):
+	case !cardano.IsHex(s):
 		return Proof{}, refuse(CodePaymentMalformed, "X-Payment is neither a transaction hash, signed transaction hex nor {\"txHash\": …}")
 	case len(s) == 64:
 		h := strings.ToLower(s)
@@ -64,19 +64,9 @@ func parseJSONProof(s string) (Proof, error) {
 	if err := dec.Decode(&v); err != nil || dec.Decode(&struct{}{}) != io.EOF {
 		return Proof{}, refuse(CodePaymentMalformed, `X-Payment JSON must be exactly {"txHash": "<64 hex>"}`)
 	}
-	if v.TxHash == nil || len(*v.TxHash) != 64 || !isHex(*v.TxHash) {
+	if v.TxHash == nil || len(*v.TxHash) != 64 || !cardano.IsHex(*v.TxHash) {
 		return Proof{}, refuse(CodePaymentMalformed, "txHash must be 64 hex characters")
 	}
 	h := strings.ToLower(*v.TxHash)
 	return Proof{Kind: ProofTxHash, Value: h, TxHash: h}, nil
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return s != ""
 }

@@ -241,7 +241,7 @@ var shelley = map[string][2]int64{
 // everything from the chain again and replaces the cached parts.
 func (a *Analyzer) Facts(ctx context.Context, unit string, refresh bool) (Facts, error) {
 	unit = strings.ToLower(strings.TrimSpace(unit))
-	if len(unit) < 56 || len(unit) > 120 || len(unit)%2 != 0 || !isHex(unit) {
+	if len(unit) < 56 || len(unit) > 120 || len(unit)%2 != 0 || !cardano.IsHex(unit) {
 		return Facts{}, fmt.Errorf("%w: %q is not a policy id followed by a hex asset name", ErrInvalidUnit, unit)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.budget())

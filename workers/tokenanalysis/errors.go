@@ -15,6 +15,17 @@ import (
 // (or could not be identified from the given policy id, asset name and token text).
 var ErrAssetNotFound = errors.New("tokenanalysis: asset not found")
 
+// NotFoundError is an unknown token. What says what was tried (units and names only: safe to
+// show callers). It matches ErrAssetNotFound with errors.Is.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string        { return ErrAssetNotFound.Error() + ": " + e.What }
+func (e *NotFoundError) Is(target error) bool { return target == ErrAssetNotFound }
+
+func notFound(format string, args ...any) error {
+	return &NotFoundError{What: fmt.Sprintf(format, args...)}
+}
+
 // ErrInvalidUnit is wrapped when a unit or policy id is not well-formed hex of the right length.
 var ErrInvalidUnit = errors.New("tokenanalysis: invalid asset unit")
 
@@ -87,7 +98,7 @@ func classify(ctx context.Context, source, what string, err error) error {
 	st := status(err)
 	switch {
 	case st == 404:
-		return fmt.Errorf("%w: %s", ErrAssetNotFound, what)
+		return notFound("%s", what)
 	case st == 429 || st == 402 || st == 418 || st >= 500:
 		return &UpstreamError{Source: source, Status: st, RetryAfter: retryHint(st, time.Now()), Err: err}
 	case st == 0:

@@ -93,13 +93,11 @@ func tokenError(err error) error {
 	return err
 }
 
-// notFoundMessage keeps the analyzer's account of what was tried (units and names only, no
-// upstream text) and drops its package prefix.
+// notFoundMessage keeps the analyzer's account of what was tried.
 func notFoundMessage(err error) string {
-	const prefix = "tokenanalysis: asset not found: "
-	msg := err.Error()
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return "Token not found: " + clip(msg[len(prefix):], 400)
+	var nf *NotFoundError
+	if errors.As(err, &nf) && nf.What != "" {
+		return "Token not found: " + clip(nf.What, 400)
 	}
 	return "Token not found"
 }

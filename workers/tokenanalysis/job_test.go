@@ -172,7 +172,7 @@ func TestJobErrors(t *testing.T) {
 	e := newJobEnv(t)
 	_, err := e.run(t, jobs.TokenAnalysisPayload{Token: "NOPE", PolicyID: blockfrostemu.SNEKPolicyID, Network: "cardano", APIVersion: "2"})
 	var je *jobs.Error
-	if !errors.As(err, &je) || je.Status != 404 || !strings.Contains(je.Message, "Token not found") {
+	if !errors.As(err, &je) || je.Status != 404 || !strings.Contains(je.Message, "Token not found: tried unit ") {
 		t.Fatalf("unknown token: %v", err)
 	}
 	e.chain.SetFaults(blockfrostemu.Fault{Kind: blockfrostemu.FaultDailyLimit})

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/blockfrost/blockfrost-go"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // cip68FungiblePrefix is the CIP-67 label of CIP-68 fungible tokens (333).
@@ -34,22 +36,22 @@ func (a *Analyzer) Resolve(ctx context.Context, policyID, assetNameHex, token st
 	assetNameHex = strings.ToLower(strings.TrimSpace(assetNameHex))
 	token = strings.TrimSpace(token)
 	if policyID == "" {
-		if u := strings.ToLower(token); isHex(u) && len(u) >= 56 && len(u) <= 120 && len(u)%2 == 0 {
+		if u := strings.ToLower(token); cardano.IsHex(u) && len(u) >= 56 && len(u) <= 120 && len(u)%2 == 0 {
 			return a.exists(ctx, u, fmt.Sprintf("unit %s", u))
 		}
-		return "", fmt.Errorf("%w: no policy id given and %q is not an asset unit", ErrAssetNotFound, token)
+		return "", notFound("no policy id given and %q is not an asset unit", token)
 	}
-	if len(policyID) != 56 || !isHex(policyID) {
+	if len(policyID) != 56 || !cardano.IsHex(policyID) {
 		return "", fmt.Errorf("%w: policy id %q is not 56 hex digits", ErrInvalidUnit, policyID)
 	}
 	if assetNameHex != "" {
-		if !isHex(assetNameHex) || len(assetNameHex)%2 != 0 || len(assetNameHex) > 64 {
+		if !cardano.IsHex(assetNameHex) || len(assetNameHex)%2 != 0 || len(assetNameHex) > 64 {
 			return "", fmt.Errorf("%w: asset name %q is not hex of at most 32 bytes", ErrInvalidUnit, assetNameHex)
 		}
 		return a.exists(ctx, policyID+assetNameHex, fmt.Sprintf("unit %s%s", policyID, assetNameHex))
 	}
 	if token == "" {
-		return "", fmt.Errorf("%w: policy %s given without an asset name or token", ErrAssetNotFound, policyID)
+		return "", notFound("policy %s given without an asset name or token", policyID)
 	}
 	tried := []string{}
 	if len(token) <= 32 {
@@ -72,7 +74,7 @@ func (a *Analyzer) Resolve(ctx context.Context, policyID, assetNameHex, token st
 	}
 	tried = append(tried, fmt.Sprintf("assets of policy %s by name, CIP-68 name %s+hex(%q) and registry ticker/name %q",
 		policyID, cip68FungiblePrefix, token, token))
-	return "", fmt.Errorf("%w: tried %s", ErrAssetNotFound, strings.Join(tried, "; "))
+	return "", notFound("tried %s", strings.Join(tried, "; "))
 }
 
 // exists checks that unit is an asset.
@@ -140,14 +142,4 @@ func (a *Analyzer) matchInPolicy(ctx context.Context, policyID, token string) (s
 		}
 	}
 	return "", nil
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return s != ""
 }
