@@ -103,6 +103,7 @@ func streamImageJSON(dec *json.Decoder, u *uploads, lists, singles []string) ([]
 		return nil, unprocessable([]any{"body"}, "Input should be a valid dictionary or object to extract fields from", "model_attributes_type")
 	}
 	rest := map[string]json.RawMessage{}
+	restBytes := 0 // the fields besides images are held in memory: bounded as a generate body is
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -118,6 +119,9 @@ func streamImageJSON(dec *json.Decoder, u *uploads, lists, singles []string) ([]
 			var raw json.RawMessage
 			err = dec.Decode(&raw)
 			rest[name] = raw
+			if restBytes += len(name) + len(raw); err == nil && restBytes > imageJSONLimit {
+				return nil, tooLarge(imageJSONLimit)
+			}
 		}
 		if err != nil {
 			return nil, err

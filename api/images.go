@@ -89,8 +89,10 @@ func formField(f map[string]string, name string) *string {
 
 // payload is the job of a validated request.
 func (r *imageRequest) payload() jobs.ImagePayload {
-	p := jobs.ImagePayload{Model: r.model.name, Prompt: deref(r.Prompt), N: 1, Size: defaultImageSize,
-		Quality: deref(r.Quality), ResponseFormat: "url"}
+	p := jobs.ImagePayload{Model: r.model.name, N: 1, Size: defaultImageSize, Quality: deref(r.Quality), ResponseFormat: "url"}
+	if r.kind != kindVariation {
+		p.Prompt = deref(r.Prompt) // variations take none: an unchecked one must not reach Redis
+	}
 	if r.kind == kindGenerate {
 		p.Style = deref(r.Style)
 	}
@@ -211,16 +213,21 @@ func (s *Server) imageVariations(c *fiber.Ctx) error {
 // the job is queued its uploads are the request's (deleted when it fails); then the worker's.
 func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, req *imageRequest) error {
 	spec := jobs.Spec{Type: typ, ID: id, Payload: req.payload(), RequestID: requestID(c), Owner: callerOf(c).owner}
-	info, err := s.deps.Jobs.Enqueue(c.UserContext(), spec)
-	if err != nil {
-		if req.up != nil {
-			req.up.discard()
-		}
-		return err
-	}
+	var (
+		info jobs.Info
+		out  jobs.Outcome
+		err  error
+	)
 	if wantsAsync(c) {
+		info, err = s.deps.Jobs.Enqueue(c.UserContext(), spec)
+	} else {
+		info, out, err = s.deps.Jobs.Run(c.UserContext(), spec, min(imageWait, s.cfg.SyncWait))
+	}
+	if info.ID == "" && req.up != nil {
+		req.up.discard() // never queued: the uploads are still the request's
+	}
+	if err == nil && wantsAsync(c) {
 		return s.accepted(c, info.ID)
 	}
-	out, err := s.deps.Jobs.Wait(c.UserContext(), info, min(imageWait, s.cfg.SyncWait))
 	return s.answer(c, info, out, err)
 }

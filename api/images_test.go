@@ -492,6 +492,17 @@ func TestImageBodyLimits(t *testing.T) {
 	})
 }
 
+// The fields besides the images are held in memory while the images stream: bounded.
+func TestImageEditBoundsOtherFields(t *testing.T) {
+	e := newImgEnv(t, "gpt-image-1")
+	body := jsonBody(t, map[string]any{"prompt": "x", "input_images": []string{b64(pngImage(t, 16, 16))},
+		"junk": strings.Repeat("j", 300<<10)})
+	if res := e.post("/images/edit", body); res.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("300 KB of other fields: %d %s", res.Status, res.Body)
+	}
+	e.noUploadsLeft(t)
+}
+
 func TestImageVariations(t *testing.T) {
 	e := newImgEnv(t, "gpt-image-1")
 	sq := pngImage(t, 48, 48)
@@ -504,7 +515,9 @@ func TestImageVariations(t *testing.T) {
 			t.Fatalf("with the images scope only: %d", res.Status)
 		}
 	})
-	p, _ := e.payload(t, e.post("/images/variations", jsonBody(t, map[string]any{"image": "data:image/png;base64," + b64(sq), "n": 3, "size": "256x256"})))
+	// A prompt is not a variation's field: it is accepted (unknown fields are) but never queued.
+	p, _ := e.payload(t, e.post("/images/variations", jsonBody(t, map[string]any{"image": "data:image/png;base64," + b64(sq), "n": 3, "size": "256x256",
+		"prompt": strings.Repeat("p", 100000)})))
 	if p.Model != variationModel || p.N != 3 || p.Size != "256x256" || len(p.Inputs) != 1 || p.Prompt != "" {
 		t.Fatalf("JSON payload %+v", p)
 	}

@@ -124,7 +124,7 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 		return err
 	}
 	c.Set("X-Credits-Remaining", strconv.FormatInt(remaining, 10))
-	if status := s.runPaid(c, p, ""); status >= 400 {
+	if !s.runPaid(c, p, "") {
 		refundCtx, cancel := detached(c)
 		defer cancel()
 		if err := s.deps.Ledger.Refund(refundCtx, p.partner, account, ref); err != nil {
@@ -169,16 +169,16 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 	if w, _, ok := strings.Cut(wallet, " "); ok {
 		wallet = w
 	}
-	status := s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID)
+	served := s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID)
 	done, cancel := detached(c)
 	defer cancel()
-	if status < 400 {
+	if served {
 		err = s.deps.Ledger.Consume(done, id, token)
 	} else {
 		err = s.deps.Ledger.Release(done, id, token) // our failure or a bad request: the payment stays usable
 	}
 	if err != nil {
-		s.log.Error("settle a paid call", "request_id", requestID(c), "invoice", id, "status", status, "error", err)
+		s.log.Error("settle a paid call", "request_id", requestID(c), "invoice", id, "served", served, "error", err)
 	}
 	return nil
 }
@@ -223,9 +223,11 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	return false, s.pendingAnswer(c, inv, res.Status)
 }
 
-// runPaid runs the rest of the chain as the paying caller and returns the final status. A
-// paid call is answered in full (never 202): the payment is settled by its outcome.
-func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) int {
+// runPaid runs the rest of the chain as the paying caller and tells whether the call was served.
+// A paid call is answered in full, never 202 on request; a job that outlives the wait still
+// answers 202, and its result sits behind GET /jobs (api-key only): not served, so the payment
+// stays usable.
+func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) (served bool) {
 	who := p.wallet
 	if who == "" {
 		who = "invoice-" + invoiceID
@@ -234,36 +236,44 @@ func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) int {
 	c.Locals(localPaid, true)
 	if err := c.Next(); err != nil {
 		if err := s.writeError(c, err); err != nil {
-			return http.StatusInternalServerError
+			return false
 		}
 	}
-	return c.Response().StatusCode()
+	status := c.Response().StatusCode()
+	return status < 400 && status != http.StatusAccepted
 }
 
 // offerInvoice answers 402 with an invoice for this call: the pending one of an identical
 // earlier request when there is one. code, when set, says why an earlier proof was refused.
 func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
-	cfg := s.deps.Payments
-	if err := s.invoiceRate(c); err != nil {
-		return err
-	}
-	terms, err := cfg.Terms(route, p.partner)
-	if err != nil {
-		return err
-	}
-	if terms.BatchTarget > 0 && p.wallet == "" {
-		return errWalletRequired
-	}
 	key, err := requestKey(c, route, p)
 	if err != nil {
 		return err
 	}
-	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), key, s.now())
-	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	inv, err := s.openInvoice(c, route, p, key)
 	if err != nil {
 		return err
 	}
 	return s.invoiceAnswer(c, inv, code, "")
+}
+
+// openInvoice prices route for the payer and opens (or, for a known requestKey, reuses) its
+// invoice. Invoices are rate-limited per client address: every one is kept.
+func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, requestKey string) (storage.Invoice, error) {
+	cfg := s.deps.Payments
+	if err := s.invoiceRate(c); err != nil {
+		return storage.Invoice{}, err
+	}
+	terms, err := cfg.Terms(route, p.partner)
+	if err != nil {
+		return storage.Invoice{}, err
+	}
+	if terms.BatchTarget > 0 && p.wallet == "" {
+		return storage.Invoice{}, errWalletRequired
+	}
+	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), requestKey, s.now())
+	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	return inv, err
 }
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.
@@ -276,9 +286,9 @@ func batchWallet(t payments.Terms, wallet, route string) string {
 
 // invoiceAnswer is the 402 with the invoice, and the refusal code when there is one.
 func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message string) error {
-	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Error: code, Message: message}
+	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Message: message}
 	if code != "" {
-		d.Status = inv.Status
+		d.Status, d.Error = inv.Status, code
 	}
 	c.Set("X-Invoice-Id", inv.ID)
 	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
@@ -296,7 +306,6 @@ func (s *Server) pendingAnswer(c *fiber.Ctx, inv storage.Invoice, status string)
 // invoiceDetail adds the refusal's explanation to the guide's 402 detail.
 type invoiceDetail struct {
 	payments.InvoiceDetail
-	Error   string `json:"error,omitempty"`
 	Message string `json:"message,omitempty"`
 }
 

@@ -153,18 +153,7 @@ func (s *Server) createInvoice(c *fiber.Ctx) error {
 		}
 		p.wallet = w
 	}
-	if err := s.invoiceRate(c); err != nil {
-		return err
-	}
-	terms, err := cfg.Terms(route, p.partner)
-	if err != nil {
-		return err
-	}
-	if terms.BatchTarget > 0 && p.wallet == "" {
-		return errWalletRequired
-	}
-	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), "", s.now())
-	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	inv, err := s.openInvoice(c, route, p, "") // asked for explicitly: always a new one
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (s *Server) routes() {
 		AllowHeaders: "api-key, Content-Type, X-Request-Id, X-Invoice-Id, X-Payment, X-Partner, " +
 			"X-Wallet-Address, x-bypass-cache, X-API-Version, Prefer, Last-Event-ID",
 		ExposeHeaders: "X-Request-ID, X-Job-Id, Retry-After, x-ratelimit-limit, x-ratelimit-remaining, " +
-			"x-ratelimit-reset, X-Cache",
+			"x-ratelimit-reset, X-Cache, X-Invoice-Id, X-Credits-Remaining",
 	}))
 
 	app.Get("/health", s.health)

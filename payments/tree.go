@@ -13,13 +13,6 @@ import (
 // The file is first decoded into a generic tree (YAML and JSON alike), then read field by field
 // here, so that every error names the exact field it is about.
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 // object reads a mapping and rejects keys outside known.
 func object(path string, v any, known ...string) (map[string]any, error) {
 	m, ok := v.(map[string]any)

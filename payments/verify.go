@@ -71,8 +71,12 @@ func FromSigned(tx *cardano.Tx) ChainTx {
 // included no earlier than the invoice's creation (to the second: block times are whole seconds)
 // and no later than its expiry; scripts valid; outputs; memo; confirmations.
 func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
+	// A transaction we checked and submitted before the expiry was paid in time, whenever the
+	// chain includes it (its validity interval may outlast the invoice): refusing it then would
+	// keep the payer's money, which no other invoice can take.
+	submitted := inv.Status == storage.InvoiceSubmitted && strings.EqualFold(inv.TxHash, tx.Hash)
 	if !tx.InBlock {
-		if tip.Time.After(inv.ExpiresAt) {
+		if tip.Time.After(inv.ExpiresAt) && !submitted {
 			return refuse(CodeInvoiceExpired, "the invoice expired at %s and transaction %s is not in a block", stamp(inv.ExpiresAt), tx.Hash)
 		}
 		return notYet("transaction %s is not in a block yet", tx.Hash)
@@ -80,7 +84,7 @@ func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
 	if tx.BlockTime.Before(inv.CreatedAt.Truncate(time.Second)) {
 		return refuse(CodeTooEarly, "transaction %s was included at %s, before the invoice was created (%s)", tx.Hash, stamp(tx.BlockTime), stamp(inv.CreatedAt))
 	}
-	if tx.BlockTime.After(inv.ExpiresAt) {
+	if tx.BlockTime.After(inv.ExpiresAt) && !submitted {
 		return refuse(CodeInvoiceExpired, "transaction %s was included at %s, after the invoice expired (%s)", tx.Hash, stamp(tx.BlockTime), stamp(inv.ExpiresAt))
 	}
 	if !tx.ValidContract {

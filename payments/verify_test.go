@@ -59,6 +59,12 @@ func TestVerifyTx(t *testing.T) {
 			tx.BlockTime = inv.ExpiresAt.Add(time.Second)
 		}, payments.CodeInvoiceExpired},
 		{"at the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.BlockTime = inv.ExpiresAt }, ""},
+		{"we submitted it in time; the chain took it after the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.Status, inv.TxHash, tx.BlockTime = storage.InvoiceSubmitted, tx.Hash, inv.ExpiresAt.Add(time.Hour)
+		}, ""},
+		{"another tx than the one we submitted, after the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.Status, inv.TxHash, tx.BlockTime = storage.InvoiceSubmitted, strings.Repeat("cd", 32), inv.ExpiresAt.Add(time.Hour)
+		}, payments.CodeInvoiceExpired},
 		{"scripts failed", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.ValidContract = false }, payments.CodeInvalidContract},
 		{"short by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace-- }, payments.CodeAmountInsufficient},
 		{"split over two outputs", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {

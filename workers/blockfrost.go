@@ -2,6 +2,7 @@ package workers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -160,7 +161,9 @@ func retryAfter(h http.Header) (time.Duration, bool) {
 	return 0, false
 }
 
-// BlockfrostStatus is the HTTP status of a blockfrost-go error (0 when it carries none).
+// BlockfrostStatus is the HTTP status of a blockfrost-go error (0 when it carries none). The
+// library types only some statuses; for the others (402, 425, 502, 503, …) it keeps the raw body,
+// whose status_code field Blockfrost always sets.
 func BlockfrostStatus(err error) int {
 	var api *blockfrost.APIError
 	if !errors.As(err, &api) {
@@ -179,6 +182,13 @@ func BlockfrostStatus(err error) int {
 		return e.StatusCode
 	case blockfrost.InternalServerError:
 		return e.StatusCode
+	case string:
+		var v struct {
+			StatusCode int `json:"status_code"`
+		}
+		if json.Unmarshal([]byte(e), &v) == nil {
+			return v.StatusCode
+		}
 	}
 	return 0
 }

@@ -21,9 +21,8 @@ import (
 
 // ObjectStore is what image jobs need of the object store (objstore.Store).
 type ObjectStore interface {
+	ImageReader // the uploads, as chat's vision input reads them
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType, cacheControl string) (objstore.Object, error)
-	Get(ctx context.Context, key string) (io.ReadCloser, objstore.Object, error)
-	Delete(ctx context.Context, key string) error
 }
 
 // Images runs the image jobs: it reads the caller's uploads from the object store, calls the
@@ -86,6 +85,10 @@ func (h *Images) withRetries(ctx context.Context, call func(context.Context) err
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var ours *jobs.Error
+		if errors.As(err, &ours) {
+			return err // decided already: not the provider's failure
+		}
 		last = err
 		if !retryable(err) {
 			break
@@ -104,7 +107,9 @@ func (h *Images) call(ctx context.Context, taskType string, in jobs.ImagePayload
 	uploads, closeAll, err := h.open(ctx, in)
 	defer closeAll()
 	if err != nil {
-		return openai.ImageResponse{}, err
+		// Our store, not the provider: retrying or answering "provider unavailable" would mislead.
+		return openai.ImageResponse{}, &jobs.Error{Code: jobs.CodeInternal, Message: "an input image could not be read",
+			Status: 500, Permanent: true}
 	}
 	if taskType == jobs.TypeImageVariation {
 		return h.API.variation(ctx, uploads[0], in.N, in.Size, format)

@@ -112,6 +112,24 @@ func TestImageEditsSendEveryInput(t *testing.T) {
 	}
 }
 
+// An upload that is gone is our failure: no retries, no provider call, and not "provider unavailable".
+func TestImageMissingInputIsOurs(t *testing.T) {
+	api, emu := newImageAPI(t)
+	h := &Images{API: api, Store: newLocalStore(t), Request: 10 * time.Second, Retries: 2}
+	in := jobs.ImagePayload{Model: "gpt-image-1", Prompt: "edit", N: 1, Size: "1024x1024",
+		Inputs: []jobs.ImageRef{{Key: "inputs/gone.png", MIME: "image/png", Width: 8, Height: 8}}}
+	err := h.withRetries(context.Background(), func(ctx context.Context) error {
+		_, err := h.call(ctx, jobs.TypeImageEdit, in)
+		return err
+	})
+	if je := jobs.AsError(err); je.Code != jobs.CodeInternal || je.Status != 500 {
+		t.Fatalf("missing input: %+v", je)
+	}
+	if n := emu.Requests(openaiemu.EndpointImageEdits); n != 0 {
+		t.Fatalf("%d provider calls for a missing input", n)
+	}
+}
+
 // failingStore refuses to store the second result: the first must not stay behind.
 type failingStore struct{ *objstore.Store }
 

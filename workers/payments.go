@@ -144,7 +144,7 @@ func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof 
 		return p.refuse(ctx, inv, proof.TxHash, err)
 	}
 	if _, err := p.Chain.TransactionSubmit(ctx, raw); err != nil {
-		if chainStatus(err) != 400 {
+		if BlockfrostStatus(err) != 400 {
 			return nil, chainUnavailable("/tx/submit", err)
 		}
 		return p.submitRefused(ctx, inv, proof.TxHash)
@@ -226,7 +226,7 @@ func (p *Payments) tip(ctx context.Context) (payments.Tip, error) {
 func (p *Payments) chainTx(ctx context.Context, txHash string) (payments.ChainTx, error) {
 	view := payments.ChainTx{Hash: txHash}
 	tc, err := p.Chain.Transaction(ctx, txHash)
-	if chainStatus(err) == 404 {
+	if BlockfrostStatus(err) == 404 {
 		return view, nil
 	}
 	if err != nil {
@@ -297,28 +297,6 @@ func cip20Lines(md []blockfrost.TransactionMetadata) []string {
 		}
 	}
 	return nil
-}
-
-// chainStatus is the HTTP status of a blockfrost-go error (0 when it has none).
-func chainStatus(err error) int {
-	if err == nil {
-		return 0
-	}
-	if s := BlockfrostStatus(err); s != 0 {
-		return s
-	}
-	var api *blockfrost.APIError
-	if errors.As(err, &api) {
-		if body, ok := api.Response.(string); ok {
-			var v struct {
-				StatusCode int `json:"status_code"`
-			}
-			if json.Unmarshal([]byte(body), &v) == nil {
-				return v.StatusCode
-			}
-		}
-	}
-	return 0
 }
 
 // chainUnavailable is a failed chain-data call: the job fails with 503 (and is retried).

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +119,6 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			cfg.WorkerPollInterval, err = duration("WORKER_POLL_INTERVAL", env("WORKER_POLL_INTERVAL", "10ms"), time.Millisecond, 5*time.Second)
 			return err
 		},
-		func() error { return checkFile("PAYMENTS_CONFIG", cfg.Payments) },
 		func() (err error) {
 			cfg.Pay, err = loadPayments(cfg.Payments, cfg.Network)
 			return err
@@ -300,16 +298,6 @@ func checkS3(s s3Config) error {
 	}
 	if s.SecretKey == "" {
 		return &configError{"S3_SECRET_KEY", "required with S3_ENDPOINT"}
-	}
-	return nil
-}
-
-func checkFile(name, path string) error {
-	if path == "" {
-		return nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return &configError{name, fmt.Sprintf("cannot read %q", path)}
 	}
 	return nil
 }

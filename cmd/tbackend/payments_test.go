@@ -481,3 +481,37 @@ func TestPayPerCallImages(t *testing.T) {
 		t.Fatalf("variations without a key: %d %s", r.status, r.raw)
 	}
 }
+
+func TestPaymentsOff(t *testing.T) {
+	_, base, _ := startDev(t, "REDIS_URL", testRedisURL(t))
+	spec := newSpecChecker(t, base)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/payments/config", ""}, {"GET", "/payments/status/inv_x", ""},
+		{"GET", "/payments/balance?partner=a&wallet=b", ""}, {"POST", "/payments/invoice", `{"route":"/chat"}`},
+	} {
+		if r := spec.call(t, c.method, base+c.path, "", c.body); r.status != 404 || !strings.Contains(r.raw, "not enabled") {
+			t.Errorf("%s %s without payments: %d %s", c.method, c.path, r.status, r.raw)
+		}
+	}
+	if r := spec.call(t, "POST", base+"/chat", "", `{"message":"x"}`); r.status != 401 {
+		t.Errorf("a priced route without payments and without a key: %d %s", r.status, r.raw)
+	}
+}
+
+// Every invoice is kept, so one client address may not open them without bound.
+func TestInvoicesAreRateLimited(t *testing.T) {
+	e := newPayEnv(t)
+	for i := range 80 {
+		r := e.spec.call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/chat"}`)
+		if r.status == 429 {
+			if i < 60 || r.header.Get("Retry-After") == "" {
+				t.Fatalf("429 after %d invoices (Retry-After %q), want after 60", i, r.header.Get("Retry-After"))
+			}
+			return
+		}
+		if r.status != 201 {
+			t.Fatalf("invoice %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	t.Fatal("80 invoices a minute from one address were all opened")
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -140,7 +141,7 @@ func (e *env) openStreams(ctx context.Context, c *http.Client, first, n int) ([]
 			}
 			if err != nil {
 				mu.Lock()
-				firstErr = cmpOr(firstErr, err)
+				firstErr = cmp.Or(firstErr, err)
 				mu.Unlock()
 				return
 			}
@@ -149,13 +150,6 @@ func (e *env) openStreams(ctx context.Context, c *http.Client, first, n int) ([]
 	}
 	wg.Wait()
 	return slices.DeleteFunc(out, func(r *http.Response) bool { return r == nil }), firstErr
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func closeAll(rs []*http.Response) {

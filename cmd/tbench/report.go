@@ -13,11 +13,10 @@ import (
 
 // Results of a row.
 const (
-	resultPass        = "pass"
-	resultMiss        = "miss"
-	resultInfo        = "info"         // no target: reported for context
-	resultNotMeasured = "not measured" // the feature is absent or not configured
-	resultError       = "error"        // the measurement failed
+	resultPass  = "pass"
+	resultMiss  = "miss"
+	resultInfo  = "info"  // no target: reported for context
+	resultError = "error" // the measurement failed
 )
 
 // Kinds of targets.
@@ -138,7 +137,7 @@ func printTable(w io.Writer, figs []figureResult) error {
 				tgt = r.Target.String()
 			}
 			res := r.Result
-			if r.Note != "" && (r.Result == resultNotMeasured || r.Result == resultError) {
+			if r.Note != "" && r.Result == resultError {
 				res += ": " + r.Note
 			}
 			fmt.Fprintf(tw, "%d\t  %s (%s)\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Figure, r.Metric, r.Unit,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,33 +182,35 @@ type paging struct {
 	desc        bool
 }
 
+// intParam reads an optional integer query parameter in [1, max] (def when absent), with
+// Blockfrost's validation messages.
+func intParam(q url.Values, name string, def, max int64) (int, string) {
+	if !q.Has(name) {
+		return int(def), ""
+	}
+	v := q.Get(name)
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil && !isDigits(v):
+		return 0, "querystring/" + name + " must be integer"
+	case err != nil || n > max:
+		return 0, fmt.Sprintf("querystring/%s must be <= %d", name, max)
+	case n < 1:
+		return 0, "querystring/" + name + " must be >= 1"
+	}
+	return int(n), ""
+}
+
 // parsePaging validates count, page and order like Blockfrost's schema validation does.
 func parsePaging(r *http.Request) (paging, string) {
 	q := r.URL.Query()
 	p := paging{count: 100, page: 1}
-	if q.Has("count") {
-		n, err := strconv.ParseInt(q.Get("count"), 10, 64)
-		switch {
-		case err != nil && !isDigits(q.Get("count")):
-			return p, "querystring/count must be integer"
-		case err != nil || n > 100:
-			return p, "querystring/count must be <= 100"
-		case n < 1:
-			return p, "querystring/count must be >= 1"
-		}
-		p.count = int(n)
+	var msg string
+	if p.count, msg = intParam(q, "count", 100, 100); msg != "" {
+		return p, msg
 	}
-	if q.Has("page") {
-		n, err := strconv.ParseInt(q.Get("page"), 10, 64)
-		switch {
-		case err != nil && !isDigits(q.Get("page")):
-			return p, "querystring/page must be integer"
-		case err != nil || n > 21474836:
-			return p, "querystring/page must be <= 21474836"
-		case n < 1:
-			return p, "querystring/page must be >= 1"
-		}
-		p.page = int(n)
+	if p.page, msg = intParam(q, "page", 1, 21474836); msg != "" {
+		return p, msg
 	}
 	if q.Has("order") {
 		switch q.Get("order") {

@@ -2,12 +2,10 @@ package tokenanalysis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/blockfrost/blockfrost-go"
 	"github.com/tbackend/tbackend/workers"
 )
 
@@ -48,27 +46,6 @@ func (e *UpstreamError) Error() string {
 
 func (e *UpstreamError) Unwrap() error { return e.Err }
 
-// status is the HTTP status of a blockfrost-go error, including the statuses the library only
-// reports as a raw body (402, 502, 503, …): Blockfrost's error body carries status_code.
-func status(err error) int {
-	if s := workers.BlockfrostStatus(err); s != 0 {
-		return s
-	}
-	var api *blockfrost.APIError
-	if !errors.As(err, &api) {
-		return 0
-	}
-	if body, ok := api.Response.(string); ok {
-		var v struct {
-			StatusCode int `json:"status_code"`
-		}
-		if json.Unmarshal([]byte(body), &v) == nil {
-			return v.StatusCode
-		}
-	}
-	return 0
-}
-
 // retryHint is the wait suggested for a retryable status.
 func retryHint(st int, now time.Time) time.Duration {
 	switch {
@@ -95,7 +72,7 @@ func classify(ctx context.Context, source, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("tokenanalysis: %s: %w", source, ctx.Err())
 	}
-	st := status(err)
+	st := workers.BlockfrostStatus(err)
 	switch {
 	case st == 404:
 		return notFound("%s", what)
