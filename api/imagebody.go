@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,50 +17,11 @@ import (
 // at a time as the decoder reaches them, and a multipart body's files go to the object store
 // part by part. Memory stays near one image whatever the body's size.
 
-// limitedBody is a request body cut off after limit bytes.
-type limitedBody struct {
-	r    io.Reader
-	left int
-	over bool
-}
-
-var errBodyTooLarge = errors.New("api: request body over the route's limit")
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.over {
-		return 0, errBodyTooLarge
-	}
-	if len(p) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.r.Read(p)
-	b.left -= n
-	if b.left < 0 {
-		b.over = true
-		return n, errBodyTooLarge
-	}
-	return n, err
-}
-
-// bodyStream is the request body as a stream of at most limit bytes. A declared Content-Length
-// over the limit is refused before anything is read.
-func bodyStream(c *fiber.Ctx, limit int) (*limitedBody, error) {
-	req := c.Request()
-	if cl := req.Header.ContentLength(); cl > limit {
-		return nil, tooLarge(limit)
-	}
-	var r io.Reader = bytes.NewReader(req.Body())
-	if req.IsBodyStream() {
-		r = req.BodyStream()
-	}
-	return &limitedBody{r: r, left: limit}, nil
-}
-
 // readError explains a failed read of an image body.
-func readError(body *limitedBody, limit int, err error) error {
+func readError(body *cappedReader, limit int, err error) error {
 	var he *HTTPError
 	switch {
-	case body.over || errors.Is(err, errBodyTooLarge):
+	case body.over:
 		return tooLarge(limit)
 	case errors.As(err, &he):
 		return he
@@ -137,7 +97,7 @@ func streamImageJSON(dec *json.Decoder, u *uploads, lists, singles []string) ([]
 }
 
 func streamImageList(dec *json.Decoder, u *uploads, name string) error {
-	u.seen[name] = true
+	u.sawInputs = u.sawInputs || name == u.field
 	if tok, err := dec.Token(); err != nil {
 		return err
 	} else if d, ok := tok.(json.Delim); !ok || d != '[' {
@@ -173,7 +133,7 @@ func streamImage(dec *json.Decoder, u *uploads, name string) error {
 	if s == nil {
 		return nil
 	}
-	u.seen[name] = true
+	u.sawInputs = u.sawInputs || name == u.field
 	return u.addString(*s, loc, name, name == "mask")
 }
 
@@ -194,7 +154,7 @@ func readImageForm(c *fiber.Ctx, limit int, u *uploads, fields ...string) (map[s
 	}
 	values, err := streamForm(multipart.NewReader(body, params["boundary"]), u, fields)
 	if err != nil {
-		if body.over || errors.Is(err, errBodyTooLarge) {
+		if body.over {
 			return nil, tooLarge(limit)
 		}
 		if _, ok := errors.AsType[*HTTPError](err); !ok {
@@ -219,7 +179,7 @@ func streamForm(mr *multipart.Reader, u *uploads, fields []string) (map[string]s
 		name := part.FormName()
 		switch {
 		case name == "image" || name == "image[]":
-			u.seen[u.field] = true
+			u.sawInputs = true
 			i := len(u.inputs)
 			label := fmt.Sprintf("image[%d]", i)
 			if f := part.FileName(); f != "" {

@@ -32,15 +32,14 @@ type uploads struct {
 	prefix string // inputs/images/YYYY/MM/DD/<job_id>
 	model  imageModel
 	// field is the body field of the inputs: input_images (edits) or image (variations).
-	field  string
-	inputs []jobs.ImageRef
-	mask   *jobs.ImageRef
-	seen   map[string]bool // image fields present in the request, even when empty
-	stored []string
+	field     string
+	inputs    []jobs.ImageRef
+	mask      *jobs.ImageRef
+	sawInputs bool // the inputs field was present, even if empty
 }
 
 func (s *Server) newUploads(c *fiber.Ctx, jobID string, m imageModel, field string) *uploads {
-	return &uploads{store: s.deps.Objects, ctx: c.UserContext(), model: m, field: field, seen: map[string]bool{},
+	return &uploads{store: s.deps.Objects, ctx: c.UserContext(), model: m, field: field,
 		prefix: "inputs/images/" + s.now().UTC().Format("2006/01/02") + "/" + jobID}
 }
 
@@ -76,7 +75,6 @@ func (u *uploads) add(r io.Reader, size int64, loc []any, label, declared string
 		}
 		return err
 	}
-	u.stored = append(u.stored, key)
 	ref := jobs.ImageRef{Key: key, MIME: info.MIME, Width: info.Width, Height: info.Height}
 	if isMask {
 		u.mask = &ref
@@ -164,7 +162,7 @@ func (u *uploads) checkMask(v *fieldErrors) {
 func (u *uploads) checkInputs(v *fieldErrors) {
 	switch {
 	case len(u.inputs) > 0:
-	case u.seen[u.field]:
+	case u.sawInputs:
 		v.add([]any{"body", u.field}, "List should have at least 1 item after validation, not 0", "too_short")
 	default:
 		v.required(u.field, false)
@@ -173,10 +171,13 @@ func (u *uploads) checkInputs(v *fieldErrors) {
 
 // discard deletes everything stored so far (the request failed before its job was queued).
 func (u *uploads) discard() {
-	for _, key := range u.stored {
-		u.drop(key)
+	for _, ref := range u.inputs {
+		u.drop(ref.Key)
 	}
-	u.stored = nil
+	if u.mask != nil {
+		u.drop(u.mask.Key)
+	}
+	u.inputs, u.mask = nil, nil
 }
 
 func (u *uploads) drop(key string) {
@@ -186,31 +187,6 @@ func (u *uploads) drop(key string) {
 }
 
 // cappedReader reads at most left bytes and notices a reader that has more.
-type cappedReader struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-// errTooLong ends a read that went past a cap; the owner of the reader names the culprit.
-var errTooLong = errors.New("api: input over its size limit")
-
-func (c *cappedReader) Read(p []byte) (int, error) {
-	if c.left < 0 {
-		return 0, errTooLong
-	}
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
-		c.over = true
-		return n, errTooLong
-	}
-	return n, err
-}
-
 func unprocessable(loc []any, msg, typ string) error {
 	return &HTTPError{Status: http.StatusUnprocessableEntity, Detail: []FieldError{{Loc: loc, Msg: msg, Type: typ}}}
 }

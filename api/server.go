@@ -80,7 +80,8 @@ type Server struct {
 
 // bodyReadAhead is fiber's BodyLimit. With StreamRequestBody, a body larger than this reaches the
 // handler as a stream after fasthttp has read only its first ~8 KiB; every route reads bodies
-// through readBody, which applies the route's own limit before reading further.
+// through bodyStream (readBody, or the image routes' streaming readers), which applies the
+// route's own limit before reading further.
 const bodyReadAhead = 1 << 20
 
 // NewServer builds the api.

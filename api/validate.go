@@ -13,27 +13,62 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// readBody reads at most limit bytes of the request body. A declared Content-Length over the limit
-// is refused before anything is read; a streamed body is cut off at limit+1 bytes.
+// readBody reads at most limit bytes of the request body (see bodyStream: a declared
+// Content-Length over the limit is refused before anything is read).
 func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
+	body, err := bodyStream(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(body)
+	switch {
+	case body.over:
+		return nil, tooLarge(limit)
+	case err != nil:
+		return nil, httpError(http.StatusBadRequest, "Could not read the request body")
+	}
+	return data, nil
+}
+
+// bodyStream is the request body as a stream of at most limit bytes. A declared Content-Length
+// over the limit is refused before anything is read.
+func bodyStream(c *fiber.Ctx, limit int) (*cappedReader, error) {
 	req := c.Request()
 	if cl := req.Header.ContentLength(); cl > limit {
 		return nil, tooLarge(limit)
 	}
+	var r io.Reader = bytes.NewReader(req.Body())
 	if req.IsBodyStream() {
-		data, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(limit)+1))
-		if err != nil {
-			return nil, httpError(http.StatusBadRequest, "Could not read the request body")
-		}
-		if len(data) > limit {
-			return nil, tooLarge(limit)
-		}
-		return data, nil
+		r = req.BodyStream()
 	}
-	if b := req.Body(); len(b) <= limit {
-		return b, nil
+	return &cappedReader{r: r, left: int64(limit)}, nil
+}
+
+// cappedReader passes at most left bytes of r through; a longer stream sets over and ends in
+// errTooLong (request bodies and single uploads alike).
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+// errTooLong ends a read that went past a cap; the owner of the reader names the culprit.
+var errTooLong = errors.New("api: input over its size limit")
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errTooLong
 	}
-	return nil, tooLarge(limit)
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		c.over = true
+		return n, errTooLong
+	}
+	return n, err
 }
 
 func tooLarge(limit int) *HTTPError {

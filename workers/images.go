@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -141,23 +142,13 @@ func (h *Images) open(ctx context.Context, in jobs.ImagePayload) ([]upload, func
 			return nil, closeAll, fmt.Errorf("read upload %s: %w", ref.Key, err)
 		}
 		closers = append(closers, r)
-		name := fmt.Sprintf("image-%d%s", i, extOf(ref.MIME))
+		name := fmt.Sprintf("image-%d%s", i, path.Ext(ref.Key)) // the api named the key by its real format
 		if in.Mask != nil && i == len(refs)-1 {
 			name = "mask.png"
 		}
 		out = append(out, upload{r: r, name: name, mime: ref.MIME})
 	}
 	return out, closeAll, nil
-}
-
-func extOf(mime string) string {
-	switch mime {
-	case "image/jpeg":
-		return ".jpg"
-	case "image/webp":
-		return ".webp"
-	}
-	return ".png"
 }
 
 // upstreamFormat asks for the bytes themselves where the model lets us choose: a URL would
