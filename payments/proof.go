@@ -18,9 +18,11 @@ const (
 
 // Proof is a parsed X-Payment header.
 type Proof struct {
-	Kind   string // ProofTxHash or ProofSignedTx
-	Value  string // the tx hash, or the signed transaction's CBOR; lower-case hex either way
-	TxHash string // the transaction id: Value itself, or computed from the signed transaction
+	Kind   string      // ProofTxHash or ProofSignedTx
+	Value  string      // the tx hash, or the signed transaction's CBOR; lower-case hex either way
+	TxHash string      // the transaction id: Value itself, or computed from the signed transaction
+	Raw    []byte      // the signed transaction's CBOR (ProofSignedTx)
+	Tx     *cardano.Tx // and decoded
 }
 
 // maxProofLen bounds the header: a transaction's CBOR in hex plus some JSON around a hash.
@@ -52,7 +54,7 @@ func ParseProof(header string) (Proof, error) {
 	if err != nil {
 		return Proof{}, refuse(CodePaymentMalformed, "X-Payment is not a signed Cardano transaction: %v", err)
 	}
-	return Proof{Kind: ProofSignedTx, Value: strings.ToLower(s), TxHash: tx.IDHex()}, nil
+	return Proof{Kind: ProofSignedTx, Value: strings.ToLower(s), TxHash: tx.IDHex(), Raw: raw, Tx: tx}, nil
 }
 
 func parseJSONProof(s string) (Proof, error) {

@@ -3,6 +3,7 @@ package payments_test
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestParseProof(t *testing.T) {
 	}
 	for _, c := range ok {
 		got, err := payments.ParseProof(c.header)
-		if err != nil || got != c.want {
+		if err != nil || !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: %+v %v", c.name, got, err)
 		}
 	}

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,7 +104,13 @@ func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash
 	if err != nil {
 		return nil, err
 	}
-	err = payments.VerifyTx(inv, view, tip)
+	return p.judge(ctx, inv, view, tip)
+}
+
+// judge verifies a transaction as read from the chain and confirms the invoice when it pays it.
+func (p *Payments) judge(ctx context.Context, inv storage.Invoice, view payments.ChainTx, tip payments.Tip) (any, error) {
+	txHash := view.Hash
+	err := payments.VerifyTx(inv, view, tip)
 	switch {
 	case errors.Is(err, payments.ErrPending):
 		status := inv.Status
@@ -125,47 +130,42 @@ func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash
 	return jobs.PaymentResult{InvoiceID: inv.ID, Status: done.Status, TxHash: txHash}, nil
 }
 
-// submitSigned checks a signed transaction, submits it, records it as submitted and then looks
-// for it on chain (usually: not in a block yet).
+// submitSigned checks a signed transaction (decoded by ParseProof), submits it and records it
+// as submitted. A transaction just submitted is not in a block yet: the chain is not asked.
 func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof payments.Proof) (any, error) {
 	if inv.Status == storage.InvoiceSubmitted && inv.TxHash == proof.TxHash {
 		return p.checkOnChain(ctx, inv, proof.TxHash) // a retry with the transaction we submitted
-	}
-	raw, _ := hex.DecodeString(proof.Value) // ParseProof checked the hex and the decoding
-	tx, err := cardano.DecodeTx(raw)
-	if err != nil {
-		return p.refuse(ctx, inv, proof.TxHash, &payments.Error{Code: payments.CodePaymentMalformed, Detail: err.Error()})
 	}
 	tip, err := p.tip(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := payments.VerifySigned(inv, tx, p.now(), tip.Slot); err != nil {
+	if err := payments.VerifySigned(inv, proof.Tx, p.now(), tip.Slot); err != nil {
 		return p.refuse(ctx, inv, proof.TxHash, err)
 	}
-	if _, err := p.Chain.TransactionSubmit(ctx, raw); err != nil {
+	if _, err := p.Chain.TransactionSubmit(ctx, proof.Raw); err != nil {
 		if BlockfrostStatus(err) != 400 {
 			return nil, chainUnavailable("/tx/submit", err)
 		}
-		return p.submitRefused(ctx, inv, proof.TxHash)
+		return p.submitRefused(ctx, inv, proof.TxHash, tip)
 	}
 	sub, err := p.Ledger.Submitted(ctx, inv.ID, proof.TxHash)
 	if err != nil {
 		return p.ledgerRefusal(ctx, inv, proof.TxHash, err)
 	}
-	return p.checkOnChain(ctx, sub, proof.TxHash)
+	return jobs.PaymentResult{InvoiceID: inv.ID, Status: sub.Status, TxHash: proof.TxHash}, nil
 }
 
 // submitRefused handles a node's refusal. The transaction may be ours already, submitted by an
 // earlier attempt (then its inputs look spent): on chain it is checked like a hash; recorded as
 // submitted it is still on its way. Otherwise the network really refused it.
-func (p *Payments) submitRefused(ctx context.Context, inv storage.Invoice, txHash string) (any, error) {
+func (p *Payments) submitRefused(ctx context.Context, inv storage.Invoice, txHash string, tip payments.Tip) (any, error) {
 	view, err := p.chainTx(ctx, txHash)
 	if err != nil {
 		return nil, err
 	}
 	if view.InBlock {
-		return p.checkOnChain(ctx, inv, txHash)
+		return p.judge(ctx, inv, view, tip)
 	}
 	cur, err := p.Ledger.Get(ctx, inv.ID)
 	if err != nil {
