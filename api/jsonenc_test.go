@@ -62,3 +62,18 @@ func TestAnswersDoNotEscapeHTML(t *testing.T) {
 		t.Fatalf("HTML escapes in %s", res.Body)
 	}
 }
+
+// BenchmarkLiteralHTML is the cost literalHTML adds to a pass-through answer the size of a token
+// analysis: a scan when there is nothing to undo, a copy when there is.
+func BenchmarkLiteralHTML(b *testing.B) {
+	plain := bytes.Repeat([]byte(`{"k":"some text with \"quotes\" and \\ slashes","n":12345},`), 500)
+	escaped := bytes.ReplaceAll(plain, []byte("some"), []byte(`a \u0026 b`))
+	for name, body := range map[string][]byte{"nothing-to-undo": plain, "escapes": escaped} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				literalHTML(body)
+			}
+		})
+	}
+}
