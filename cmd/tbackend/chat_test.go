@@ -467,6 +467,10 @@ func TestChatStreamUpstreamFailsMidway(t *testing.T) {
 			waitFor(t, "the job to end failed (a stream without done is not complete)", 5*time.Second, func() bool {
 				return call(t, "GET", e.base+"/jobs/"+last.JobID, e.key, "").body["status"] == "failed"
 			})
+			// A failed job (result null, error set) as the document describes it.
+			if st := e.spec.call(t, "GET", e.base+"/jobs/"+last.JobID, e.key, ""); st.body["result"] != nil || st.body["error"] == nil {
+				t.Fatalf("failed job %s", st.raw)
+			}
 		})
 	}
 }
