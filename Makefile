@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev build test test-short bench bench-go lint fmt fuzz
+.PHONY: dev build test test-short bench bench-go lint openapi-lint fmt fuzz
 
 dev:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/tbackend dev
@@ -30,6 +30,11 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+
+# api/openapi.yaml against Redocly's recommended rules (the CLI pinned in .ci/redocly, installed
+# by npm on first use; needs Node.js). Not part of lint, which needs only Go; CI runs both.
+openapi-lint:
+	.ci/openapi-lint
 
 # Every fuzz target for FUZZTIME (default 10000x: inputs, not seconds) each.
 fuzz:

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -45,7 +44,7 @@ func (s *Server) health(c *fiber.Ctx) error {
 	defer h.mu.Unlock()
 	if now := time.Now(); now.Sub(h.at) >= healthTTL {
 		status, body := s.checkHealth(c.UserContext())
-		raw, err := json.Marshal(body)
+		raw, err := marshalJSON(body)
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,7 @@ func (s *Server) presentResult(c *fiber.Ctx, jobType string, raw json.RawMessage
 			}
 		}
 	}
-	return json.Marshal(res)
+	return marshalJSON(res)
 }
 
 func (s *Server) readBase64(c *fiber.Ctx, key string) (string, error) {

@@ -84,7 +84,7 @@ func (s *Server) answer(c *fiber.Ctx, info jobs.Info, out jobs.Outcome, err erro
 		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(body)
+	return c.Send(literalHTML(body))
 }
 
 // jobStatus shows a job to the caller that created it; to anyone else it does not exist.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -24,7 +23,7 @@ func openAPIJSON() ([]byte, error) {
 	if err := yaml.Unmarshal(openAPIYAML, &doc); err != nil {
 		return nil, fmt.Errorf("api: openapi.yaml: %w", err)
 	}
-	return json.Marshal(doc)
+	return marshalJSON(doc)
 }
 
 func (s *Server) apiInfo(c *fiber.Ctx) error {

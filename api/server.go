@@ -123,6 +123,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		ReadTimeout:  60 * time.Second,
 		IdleTimeout:  120 * time.Second,
 		ErrorHandler: s.writeError,
+		JSONEncoder:  marshalJSON,
 	})
 	s.routes()
 	return s, nil

@@ -180,7 +180,7 @@ func (r *relay) catchUp() bool {
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
 func (r *relay) write(f storage.Frame, head frameHead) bool {
-	if _, err := fmt.Fprintf(r.w, "id: %s\ndata: %s\n\n", f.ID, f.Data); err != nil {
+	if _, err := fmt.Fprintf(r.w, "id: %s\ndata: %s\n\n", f.ID, literalHTML(f.Data)); err != nil {
 		r.gone()
 		return false
 	}
@@ -200,7 +200,7 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 
 // writeEnd sends a final frame of our own (not from the job) and the end marker.
 func (r *relay) writeEnd(f jobs.Frame) {
-	data, _ := json.Marshal(f)
+	data, _ := marshalJSON(f)
 	_, _ = fmt.Fprintf(r.w, "data: %s\n\ndata: [DONE]\n\n", data)
 	_ = r.w.Flush()
 }

@@ -162,7 +162,7 @@ func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
 		} else if body != nil {
 			c.Set("X-Cache", "HIT")
 			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Send(jobs.WithMeta(body, jobs.TokenMeta{RequestID: requestID(c), FromCache: true, ComputedAt: at}))
+			return c.Send(literalHTML(jobs.WithMeta(body, jobs.TokenMeta{RequestID: requestID(c), FromCache: true, ComputedAt: at})))
 		}
 	}
 	c.Set("X-Cache", "MISS")

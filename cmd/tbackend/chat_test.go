@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -466,6 +467,10 @@ func TestChatStreamUpstreamFailsMidway(t *testing.T) {
 			waitFor(t, "the job to end failed (a stream without done is not complete)", 5*time.Second, func() bool {
 				return call(t, "GET", e.base+"/jobs/"+last.JobID, e.key, "").body["status"] == "failed"
 			})
+			// A failed job (result null, error set) as the document describes it.
+			if st := e.spec.call(t, "GET", e.base+"/jobs/"+last.JobID, e.key, ""); st.body["result"] != nil || st.body["error"] == nil {
+				t.Fatalf("failed job %s", st.raw)
+			}
 		})
 	}
 }
@@ -498,5 +503,33 @@ func TestChatIdempotencyAfterAFailure(t *testing.T) {
 	}
 	if again := e.chat(t, body); again.raw != r.raw || again.header.Get("X-Idempotent-Replay") != "true" {
 		t.Fatalf("a repeat of the successful attempt: %s", again.raw)
+	}
+}
+
+// TestChatKeepsHTMLLiteral: the reply the worker stored, the stream's frames and the job's status
+// all reach the client with &, < and > as themselves in the raw bytes (the worker's own encoder
+// escapes them; the api undoes that on the way out).
+func TestChatKeepsHTMLLiteral(t *testing.T) {
+	e := newChatEnv(t)
+	const msg = "Tom & Jerry <3 >"
+	escaped := regexp.MustCompile(`(?i)\\u00(26|3c|3e)`)
+	r := e.chat(t, `{"message":"`+msg+`"}`)
+	if r.status != 200 || !strings.Contains(r.raw, `"reply":"Echo: `+msg) || escaped.MatchString(r.raw) {
+		t.Fatalf("status %d: %s", r.status, r.raw)
+	}
+	st := e.spec.call(t, "GET", e.base+"/jobs/"+r.header.Get("X-Job-Id"), e.key, "")
+	if !strings.Contains(st.raw, `"reply":"Echo: `+msg) || escaped.MatchString(st.raw) {
+		t.Fatalf("job %s", st.raw)
+	}
+	res := e.openStream(t, `{"message":"`+msg+`"}`)
+	defer res.Body.Close()
+	evs := readEvents(t, bufio.NewReader(res.Body), 0)
+	for _, ev := range evs {
+		if escaped.MatchString(ev.data) {
+			t.Fatalf("escaped frame %s", ev.data)
+		}
+	}
+	if done := evs[len(evs)-2].data; !strings.Contains(done, `"reply":"Echo: `+msg) {
+		t.Fatalf("done frame %s", done)
 	}
 }

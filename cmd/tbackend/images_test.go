@@ -151,8 +151,13 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 var resultKey = regexp.MustCompile(`^images/(\d{4}/\d{2}/\d{2})/([A-Z0-9]+)-(\d+)\.png$`)
 
+// rawURL finds the image URLs in an answer's bytes as a client pasting them from curl sees them.
+var rawURL = regexp.MustCompile(`"url":"([^"]*)"`)
+
 // checkImages checks a successful answer: n images of w×h stored under their job's key, each
 // downloading byte-identical (to its base64 too, when given) from its URL with its content type.
+// The URLs are taken from the raw bytes of the answer, not from a JSON decoder: they must work as
+// printed (an HTML-escaped `&` as \u0026 breaks the signature).
 func (e *imageEnv) checkImages(t *testing.T, r reply, n, w, h int) []any {
 	t.Helper()
 	if r.status != 200 || r.body["success"] != true {
@@ -163,8 +168,15 @@ func (e *imageEnv) checkImages(t *testing.T, r reply, n, w, h int) []any {
 	if len(images) != n || r.header.Get("X-Job-Id") != jobID {
 		t.Fatalf("%d images (want %d), X-Job-Id %q: %.300s", len(images), n, r.header.Get("X-Job-Id"), r.raw)
 	}
+	urls := rawURL.FindAllStringSubmatch(r.raw, -1)
+	if len(urls) != n {
+		t.Fatalf("%d URLs in the raw answer, want %d: %.300s", len(urls), n, r.raw)
+	}
 	for i, raw := range images {
 		img := raw.(map[string]any)
+		if u := urls[i][1]; u != img["url"] || !strings.Contains(u, "&") {
+			t.Fatalf("image %d: raw URL %q, decoded %q", i, u, img["url"])
+		}
 		m := resultKey.FindStringSubmatch(img["key"].(string))
 		if m == nil || m[1] != time.Now().UTC().Format("2006/01/02") || m[2] != jobID || m[3] != strconv.Itoa(i) {
 			t.Fatalf("image %d key %q", i, img["key"])
@@ -172,7 +184,7 @@ func (e *imageEnv) checkImages(t *testing.T, r reply, n, w, h int) []any {
 		if img["mime"] != "image/png" || img["width"] != float64(w) || img["height"] != float64(h) {
 			t.Fatalf("image %d: %v", i, img)
 		}
-		data, ctype := download(t, img["url"].(string))
+		data, ctype := download(t, urls[i][1])
 		if ctype != "image/png" {
 			t.Fatalf("image %d downloads as %q", i, ctype)
 		}
@@ -259,8 +271,7 @@ func testImageRoutes(t *testing.T, e *imageEnv) {
 			return st.body["status"] == "succeeded"
 		})
 		result := st.body["result"].(map[string]any)
-		raw, _ := json.Marshal(result)
-		e.checkImages(t, reply{status: 200, body: result, raw: string(raw), header: http.Header{"X-Job-Id": {acc.body["job_id"].(string)}}}, 1, 1024, 1024)
+		e.checkImages(t, reply{status: 200, body: result, raw: st.raw, header: http.Header{"X-Job-Id": {acc.body["job_id"].(string)}}}, 1, 1024, 1024)
 
 		sync := e.post(t, "/images/generate", `{"prompt":"now","n":2}`)
 		e.checkImages(t, sync, 2, 1024, 1024)
