@@ -30,6 +30,7 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+	.ci/standalone
 
 # Every fuzz target for FUZZTIME (default 10000x: inputs, not seconds) each.
 fuzz:
