@@ -30,6 +30,7 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+	.ci/standalone
 
 # api/openapi.yaml against Redocly's recommended rules (the CLI pinned in .ci/redocly, installed
 # by npm on first use; needs Node.js). Not part of lint, which needs only Go; CI runs both.

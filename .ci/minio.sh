@@ -11,6 +11,7 @@
 #
 # Knobs: MINIO_VERSION (pinned pseudo-version for go install), MINIO_PORT
 # (preferred port, default 9000), MINIO_START_TIMEOUT (seconds, default 60),
+# MINIO_PROGRESS_EVERY (seconds between progress lines of the first build, default 30),
 # MINIO_PID_FILE (default $MINIO_DIR/minio.pid).
 
 _minio_main() {
@@ -25,6 +26,39 @@ _minio_main() {
 	die() {
 		log "ERROR: $*"
 		exit 1
+	}
+
+	# build_minio compiles the pinned server once with go install, saying what it does and how
+	# long it takes, with a line every MINIO_PROGRESS_EVERY seconds (default 30), so the first
+	# run is never a silent wait of several minutes.
+	build_minio() {
+		local version="$1" gobin="$2" every="${MINIO_PROGRESS_EVERY:-30}"
+		log "MinIO is not installed: building it from source (go install github.com/minio/minio@$version)."
+		log "This happens once and takes ~5-11 min on 2 cores; later runs reuse $gobin/minio."
+		log "(To skip it: put a minio binary on PATH, or export S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY of an S3 server you run.)"
+		local start=$SECONDS next=$((SECONDS + every))
+		# Outside any module, so the project's go.mod is neither read nor touched.
+		(cd / && exec go install "github.com/minio/minio@$version") >&2 &
+		local pid=$!
+		# A background job ignores Ctrl-C in a script: stop it with us.
+		trap "kill $pid 2>/dev/null" EXIT
+		trap "kill $pid 2>/dev/null; exit 130" INT TERM
+		while kill -0 "$pid" 2>/dev/null; do
+			sleep 1
+			if [ "$SECONDS" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+				log "still building MinIO: $(elapsed $start) elapsed (usually 5-11 min)"
+				next=$((next + every))
+			fi
+		done
+		local status=0
+		wait "$pid" || status=$?
+		trap - EXIT INT TERM
+		[ "$status" = 0 ] || die "go install github.com/minio/minio@$version failed after $(elapsed $start) (see output above)"
+		log "built $gobin/minio in $(elapsed $start)"
+	}
+	elapsed() {
+		local s=$((SECONDS - $1))
+		printf '%dm%02ds' $((s / 60)) $((s % 60))
 	}
 
 	# go install drops binaries in GOBIN, else the first GOPATH entry's bin.
@@ -43,11 +77,7 @@ _minio_main() {
 		bin="$gobin/minio"
 	else
 		command -v go >/dev/null 2>&1 || die "no minio binary and no go toolchain to install one"
-		log "installing minio $version with go install (slow: ~5 min on 2 cores the first time)"
-		# Outside any module, so the project's go.mod is neither read nor touched.
-		if ! (cd / && go install "github.com/minio/minio@$version") >&2; then
-			die "go install github.com/minio/minio@$version failed (see output above)"
-		fi
+		build_minio "$version" "$gobin"
 		bin="$gobin/minio"
 		[ -x "$bin" ] || die "go install succeeded but $bin is missing"
 	fi

@@ -2,22 +2,15 @@ package cardano
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/tbackend/tbackend/internal/testfiles"
 )
 
-// fixtureDir is the repository's sibling shared/ directory, seen from this package directory.
-const fixtureDir = "../../shared/fixtures/cardano"
-
+// readFixture reads testdata/cardano/<name> at the repository root.
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	p := filepath.Join(fixtureDir, name)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("fixture %s is missing (expected the shared fixtures next to the repository, at %s from cardano/): %v", name, p, err)
-	}
-	return b
+	return testfiles.Read(t, "cardano", name)
 }
 
 func loadJSONFixture(t testing.TB, name string, v any) {

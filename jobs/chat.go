@@ -43,7 +43,7 @@ type ChatResult struct {
 	RequestID      *string         `json:"request_id"`
 }
 
-// Chat stream frame types (DESIGN.md): every SSE event's data is one Frame.
+// Chat stream frame types (docs/design.md): every SSE event's data is one Frame.
 const (
 	FrameContent   = "content"
 	FrameReasoning = "reasoning"

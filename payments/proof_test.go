@@ -2,16 +2,16 @@ package payments_test
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/tbackend/tbackend/internal/testfiles"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 )
 
-// fixtureTxs are the real transactions of shared/fixtures/cardano/transactions.json.
+// fixtureTx is one real transaction of testdata/cardano/transactions.json (repository root).
 type fixtureTx struct {
 	Name         string  `json:"name"`
 	Network      string  `json:"network"`
@@ -33,11 +33,7 @@ type fixtureTx struct {
 
 func loadFixtures(t testing.TB) []fixtureTx {
 	t.Helper()
-	path := "../../shared/fixtures/cardano/transactions.json"
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("the shared transaction fixtures are missing (want %s, beside the repository): %v", path, err)
-	}
+	raw := testfiles.Read(t, "cardano", "transactions.json")
 	var doc struct {
 		Transactions []fixtureTx `json:"transactions"`
 	}

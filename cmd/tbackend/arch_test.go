@@ -43,7 +43,7 @@ func under(pkg, dir string) bool {
 	return pkg == module+"/"+dir || strings.HasPrefix(pkg, module+"/"+dir+"/")
 }
 
-// TestArchitecture keeps the layering of DESIGN.md: fiber only in api/; api and workers never
+// TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never
 // depend on each other (not even indirectly); storage depends on no other project package; jobs
 // is a leaf that imports asynq and the standard library only.
 func TestArchitecture(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/tbackend/tbackend/storage"
 )
 
-// config is every setting, read from the environment names in DESIGN.md and nowhere else.
+// config is every setting, read from the environment names in docs/design.md and nowhere else.
 type config struct {
 	HTTPAddr      string
 	Redis         storage.RedisConfig

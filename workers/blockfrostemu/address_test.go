@@ -3,19 +3,16 @@ package blockfrostemu_test
 import (
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"testing"
 
+	"github.com/tbackend/tbackend/internal/testfiles"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // The CIP-19 test vectors: addresses built from their credentials are byte-for-byte the CIP's.
 func TestCIP19Vectors(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(sharedPath(t, "fixtures", "cardano", "addresses.json"))
-	if err != nil {
-		t.Fatalf("the CIP-19 vectors are missing (shared/fixtures/cardano/addresses.json): %v", err)
-	}
+	raw := testfiles.Read(t, "cardano", "addresses.json")
 	var doc struct {
 		Vectors []struct {
 			Network    string `json:"network"`

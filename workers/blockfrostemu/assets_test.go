@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 
+	"github.com/tbackend/tbackend/internal/testfiles"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
@@ -32,10 +32,7 @@ func TestSNEKAsset(t *testing.T) {
 		t.Fatalf("SNEK has no on-chain metadata, got %v %v", a.OnchainMetadata, a.OnchainMetadataStandard)
 	}
 	// The registry entry, byte for byte from the token registry.
-	raw, err := os.ReadFile(sharedPath(t, "fixtures", "cardano", "snek.json"))
-	if err != nil {
-		t.Fatalf("the SNEK registry fixture is missing (shared/fixtures/cardano/snek.json): %v", err)
-	}
+	raw := testfiles.Read(t, "cardano", "snek.json")
 	var reg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &reg); err != nil {
 		t.Fatal(err)

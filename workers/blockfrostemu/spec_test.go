@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +17,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/tbackend/tbackend/internal/testfiles"
 )
 
-// The published OpenAPI document of the real API lives in the repository's sibling shared/
-// directory; every body the emulator sends in these tests is validated against it.
+// The published OpenAPI document of the real API is kept whole in testdata/specs at the repository
+// root (origin in testdata/README.md); every body the emulator sends in these tests is validated
+// against it.
 
 const specServer = "http://blockfrost.test/api/v0"
 
@@ -33,18 +35,9 @@ var spec struct {
 	errSch *openapi3.Schema // the common {status_code, error, message} error schema
 }
 
-func sharedPath(t testing.TB, parts ...string) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(append([]string{wd, "..", "..", "..", "shared"}, parts...)...)
-}
-
 func loadSpec(t testing.TB) {
 	t.Helper()
-	path := sharedPath(t, "specs", "blockfrost-openapi.yaml")
+	path := testfiles.Path(t, "specs", "blockfrost-openapi.yaml")
 	spec.once.Do(func() {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -80,7 +73,7 @@ func loadSpec(t testing.TB) {
 		spec.errSch = r400.Value.Content.Get("application/json").Schema.Value
 	})
 	if errors.Is(spec.err, os.ErrNotExist) {
-		t.Fatalf("the Blockfrost OpenAPI document is missing: want it at %s (the repository's sibling shared/specs directory, which CI always provides)", path)
+		t.Fatalf("the Blockfrost OpenAPI document is missing: want it at %s (tracked in the repository; see testdata/README.md)", path)
 	}
 	if spec.err != nil {
 		t.Fatalf("loading %s: %v", path, spec.err)

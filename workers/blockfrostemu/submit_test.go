@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/blockfrost/blockfrost-go"
 
+	"github.com/tbackend/tbackend/internal/testfiles"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
-// fixtureTx is one entry of shared/fixtures/cardano/transactions.json.
+// fixtureTx is one entry of testdata/cardano/transactions.json (repository root).
 type fixtureTx struct {
 	Name         string  `json:"name"`
 	Network      string  `json:"network"`
@@ -68,11 +68,7 @@ func (f fixtureTx) network() blockfrostemu.Network {
 
 func loadFixtureTxs(t *testing.T) []fixtureTx {
 	t.Helper()
-	path := sharedPath(t, "fixtures", "cardano", "transactions.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("the transaction fixtures are missing: want them at %s (the repository's sibling shared/fixtures directory): %v", path, err)
-	}
+	raw := testfiles.Read(t, "cardano", "transactions.json")
 	var doc struct {
 		Transactions []fixtureTx `json:"transactions"`
 	}

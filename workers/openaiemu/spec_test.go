@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tbackend/tbackend/internal/testfiles"
 )
 
-// The published OpenAPI document of the real API lives in the repository's sibling shared/
-// directory; every body the emulator sends is validated against its component schemas.
+// An excerpt of the published OpenAPI document of the real API (the component schemas below and
+// what they reference, unchanged; testdata/specs at the repository root, origin and regeneration
+// in testdata/README.md); every body the emulator sends is validated against its schemas.
 const specURL = "file:///openai.json"
 
 var spec struct {
@@ -26,18 +28,9 @@ var spec struct {
 	schemas map[string]*jsonschema.Schema
 }
 
-func specPath(t testing.TB) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(wd, "..", "..", "..", "shared", "specs", "openai-openapi.yaml")
-}
-
 func loadSpec(t testing.TB) {
 	t.Helper()
-	path := specPath(t)
+	path := testfiles.Path(t, "specs", "openai-openapi.yaml")
 	spec.once.Do(func() {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -69,7 +62,7 @@ func loadSpec(t testing.TB) {
 		spec.compiler, spec.schemas = c, map[string]*jsonschema.Schema{}
 	})
 	if errors.Is(spec.err, os.ErrNotExist) {
-		t.Fatalf("the OpenAI OpenAPI document is missing: want it at %s (the repository's sibling shared/specs directory, which CI always provides)", path)
+		t.Fatalf("the OpenAI OpenAPI document is missing: want it at %s (tracked in the repository; see testdata/README.md)", path)
 	}
 	if spec.err != nil {
 		t.Fatalf("loading %s: %v", path, spec.err)
