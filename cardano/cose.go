@@ -72,6 +72,52 @@ func VerifySignData(signatureHex, keyHex string, claimed Address, payload []byte
 	return cred, nil
 }
 
+// coseEnc orders map keys bytewise by their encoding (RFC 8949 core deterministic), as the
+// reference library writes them.
+var coseEnc = func() cbor.EncMode {
+	em, err := cbor.EncOptions{Sort: cbor.SortCoreDeterministic}.EncMode()
+	if err != nil {
+		panic("cardano: invalid CBOR options: " + err.Error()) // a programming error, caught by any test
+	}
+	return em
+}()
+
+// SignData is the wallet's side of CIP-30 signData: it signs payload for addr with key and
+// returns the COSE_Sign1 and COSE_Key hex, as wallets do (unhashed payload, untagged). The dev
+// wallet and tests sign in with it.
+func SignData(key ed25519.PrivateKey, addr Address, payload []byte) (signatureHex, keyHex string, err error) {
+	protected, err := coseEnc.Marshal(map[any]any{coseAlg: coseAlgEdDSA, "address": addr.Raw})
+	if err != nil {
+		return "", "", err
+	}
+	tbs, err := cbor.Marshal([]any{"Signature1", protected, []byte{}, payload})
+	if err != nil {
+		return "", "", err
+	}
+	msg := coseSign1{Protected: protected, Unprotected: map[any]cbor.RawMessage{"hashed": {0xf4}},
+		Payload: payload, Signature: ed25519.Sign(key, tbs)}
+	sig, err := coseEnc.Marshal(msg)
+	if err != nil {
+		return "", "", err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	k, err := coseEnc.Marshal(map[int]any{coseKty: coseKtyOKP, coseKeyAlg: coseAlgEdDSA, coseCrv: coseCrvEd25519, coseX: []byte(pub)})
+	if err != nil {
+		return "", "", err
+	}
+	return hex.EncodeToString(sig), hex.EncodeToString(k), nil
+}
+
+// SignDataPayload returns the payload of a signData answer without verifying anything: the
+// caller uses it to find the challenge it answers, then verifies with VerifySignData.
+func SignDataPayload(signatureHex string) ([]byte, error) {
+	sig, err := decodeSign1(signatureHex)
+	if err != nil {
+		return nil, err
+	}
+	return sig.payload, nil
+}
+
 // signingCredential is the key credential whose key signs for addr.
 func signingCredential(addr Address) (Credential, error) {
 	switch {

@@ -245,3 +245,33 @@ func FuzzVerifySignData(f *testing.F) {
 		}
 	})
 }
+
+func TestSignDataPayload(t *testing.T) {
+	v := loadCIP8(t)
+	got, err := SignDataPayload(v.Cases[0].Signature)
+	if err != nil || string(got) != v.Payload {
+		t.Fatalf("payload %q, %v", got, err)
+	}
+	if _, err := SignDataPayload("a0"); !errors.Is(err, ErrSignData) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Our wallet side signs byte for byte as EMURGO's library does for the same key.
+func TestSignDataMatchesLibrary(t *testing.T) {
+	v := loadCIP8(t)
+	seeds := map[string]byte{"payment": 0x11, "stake": 0x22}
+	for _, c := range v.Cases {
+		if strings.HasSuffix(c.Name, "_hashed") {
+			continue // we never hash
+		}
+		key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seeds[c.Signer]}, 32))
+		sig, k, err := SignData(key, c.addr(t), []byte(v.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig != c.Signature || k != c.Key {
+			t.Fatalf("%s:\n got sig %s\nwant sig %s\n got key %s\nwant key %s", c.Name, sig, c.Signature, k, c.Key)
+		}
+	}
+}
