@@ -208,7 +208,7 @@ func TestWalletSignInRefusals(t *testing.T) {
 		for body, want := range map[string]int{
 			`{"address":"nope"}`: 400,
 			`{"address":"addr_test1qpdwryatu622vp6nrcs0shvrtzk7nfr55n69438pt6tzmg0g4rwcmvvnlvlsctqa7h9egcsvmp47g0jwq4fel3nckx6snneegf"}`: 400,
-			`{"address":"` + signInAddress + `","partner":"nobody"}`:                                                                   400,
+			`{"address":"` + signInAddress + `","partner":"nobody"}`:                                                                     400,
 			`{}`: 422,
 		} {
 			if res := h.do("POST", "/auth/wallet/challenge", body); res.Status != want {
