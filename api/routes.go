@@ -38,6 +38,10 @@ func (s *Server) surface() []routeInfo {
 		{"POST", "/payments/invoice", "none", "Open an invoice without a failing call first (e.g. to prepay a batch)"},
 		{"GET", "/payments/status/{invoice_id}", "none", "An invoice's status"},
 		{"GET", "/payments/balance", "none", "Prepaid credits of a partner's wallet"},
+		{"POST", "/auth/wallet/challenge", "none", "A single-use message for a wallet to sign (CIP-30 signData)"},
+		{"POST", "/auth/wallet/verify", "none", "Exchange a signed challenge for a bearer wallet token"},
+		{"GET", "/auth/wallet/me", "wallet token", "What the bearer wallet token stands for"},
+		{"POST", "/auth/wallet/revoke", "wallet token", "Sign out this token, or every token of its wallet"},
 		{"GET", "/files/{key}", "signed URL", "A stored file (local object store), through a signed expiring URL"},
 	}
 }
@@ -47,7 +51,7 @@ func (s *Server) routes() {
 	app.Use(s.frame)
 	app.Use(cors.New(cors.Config{
 		AllowOrigins: "*",
-		AllowHeaders: "api-key, Content-Type, X-Request-Id, X-Invoice-Id, X-Payment, X-Partner, " +
+		AllowHeaders: "api-key, Authorization, Content-Type, X-Request-Id, X-Invoice-Id, X-Payment, X-Partner, " +
 			"X-Wallet-Address, x-bypass-cache, X-API-Version, Prefer, Last-Event-ID",
 		ExposeHeaders: "X-Request-ID, X-Job-Id, Retry-After, x-ratelimit-limit, x-ratelimit-remaining, " +
 			"x-ratelimit-reset, X-Cache, X-Invoice-Id, X-Credits-Remaining",
@@ -78,4 +82,8 @@ func (s *Server) routes() {
 	app.Post("/payments/invoice", s.createInvoice)
 	app.Get("/payments/status/:invoice_id", s.paymentStatus)
 	app.Get("/payments/balance", s.paymentBalance)
+	app.Post("/auth/wallet/challenge", s.walletChallenge)
+	app.Post("/auth/wallet/verify", s.walletVerify)
+	app.Get("/auth/wallet/me", s.walletMe)
+	app.Post("/auth/wallet/revoke", s.walletRevoke)
 }

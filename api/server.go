@@ -39,6 +39,8 @@ type Config struct {
 	// ImageURLTTL is how long the URLs of image results stay valid.
 	ImageModel  string
 	ImageURLTTL time.Duration
+	// WalletTokenTTL is the lifetime of a wallet sign-in's bearer token.
+	WalletTokenTTL time.Duration
 }
 
 // Deps are the api's collaborators.
@@ -64,6 +66,8 @@ type Deps struct {
 	// Payments, when set, lets callers without an api-key pay per call (Ledger holds the money).
 	Payments *payments.Config
 	Ledger   *storage.Ledger
+	// Wallets keeps wallet sign-in challenges and tokens (used when Payments is set).
+	Wallets *storage.WalletAuth
 }
 
 // Server is the api.
@@ -97,6 +101,9 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.ImageURLTTL <= 0 {
 		cfg.ImageURLTTL = time.Hour
+	}
+	if cfg.WalletTokenTTL <= 0 {
+		cfg.WalletTokenTTL = 24 * time.Hour
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

@@ -40,9 +40,12 @@ var (
 // APIKey is a key's record. The plaintext is never stored: only its SHA-256 (a key carries 256
 // random bits, so a fast hash is as safe as a slow one and keeps lookups cheap).
 type APIKey struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Owner     string     `json:"owner"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+	// Partner binds the key to a payments partner: it proves the caller is that partner
+	// (its discount, its users' prepaid credits). "" for ordinary keys.
+	Partner   string     `json:"partner,omitempty"`
 	Scopes    []string   `json:"scopes"`
 	RPM       int        `json:"rpm"`
 	CreatedAt time.Time  `json:"created_at"`
@@ -61,6 +64,7 @@ func (k APIKey) HasScope(scope string) bool { return slices.Contains(k.Scopes, s
 // NewKeyParams are the caller's choices for a new key.
 type NewKeyParams struct {
 	Name, Owner string
+	Partner     string // a payments partner the key stands for, or ""
 	Scopes      []string
 	TTL         time.Duration // 0: never expires
 	RPM         int
@@ -110,7 +114,7 @@ func (s *KeyStore) Create(ctx context.Context, p NewKeyParams) (APIKey, string, 
 	_, _ = rand.Read(idBytes)
 	plaintext := "tb_" + hex.EncodeToString(secret)
 	now := s.now().UTC().Truncate(time.Second)
-	k := APIKey{ID: "key_" + hex.EncodeToString(idBytes), Name: p.Name, Owner: p.Owner,
+	k := APIKey{ID: "key_" + hex.EncodeToString(idBytes), Name: p.Name, Owner: p.Owner, Partner: p.Partner,
 		Scopes: slices.Clone(p.Scopes), RPM: p.RPM, CreatedAt: now}
 	if p.TTL > 0 {
 		exp := now.Add(p.TTL)
@@ -227,11 +231,14 @@ func encodeKey(k APIKey) map[string]any {
 	if k.ExpiresAt != nil {
 		m["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
 	}
+	if k.Partner != "" {
+		m["partner"] = k.Partner
+	}
 	return m
 }
 
 func decodeKey(id string, m map[string]string) APIKey {
-	k := APIKey{ID: id, Name: m["name"], Owner: m["owner"]}
+	k := APIKey{ID: id, Name: m["name"], Owner: m["owner"], Partner: m["partner"]}
 	if m["scopes"] != "" {
 		k.Scopes = strings.Split(m["scopes"], ",")
 	}

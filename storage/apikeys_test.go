@@ -100,6 +100,7 @@ func TestKeyStoreCreate(t *testing.T) {
 		{"no scopes", NewKeyParams{Name: "empty"}},
 		{"with ttl", NewKeyParams{Name: "temp", Scopes: []string{ScopePayments}, TTL: 90 * time.Minute}},
 		{"odd name", NewKeyParams{Name: "a,b:c {x} ✓", Owner: "o,w"}},
+		{"partner key", NewKeyParams{Name: "acme backend", Partner: "acme", Scopes: []string{ScopeChat}}},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
@@ -139,7 +140,7 @@ func TestKeyStoreCreate(t *testing.T) {
 				t.Fatalf("Lookup: %v", err)
 			}
 			assertSameKey(t, got, k)
-			if got.Name != c.p.Name || got.Owner != c.p.Owner || got.RPM != c.p.RPM ||
+			if got.Name != c.p.Name || got.Owner != c.p.Owner || got.Partner != c.p.Partner || got.RPM != c.p.RPM ||
 				!slices.Equal(got.Scopes, c.p.Scopes) {
 				t.Errorf("Lookup = %+v, want the params %+v", got, c.p)
 			}
@@ -176,7 +177,7 @@ func TestKeyStoreCreate(t *testing.T) {
 
 func assertSameKey(t *testing.T, got, want APIKey) {
 	t.Helper()
-	if got.ID != want.ID || got.Name != want.Name || got.Owner != want.Owner || got.RPM != want.RPM ||
+	if got.ID != want.ID || got.Name != want.Name || got.Owner != want.Owner || got.Partner != want.Partner || got.RPM != want.RPM ||
 		!slices.Equal(got.Scopes, want.Scopes) || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!sameTime(got.ExpiresAt, want.ExpiresAt) || !sameTime(got.RevokedAt, want.RevokedAt) {
 		t.Errorf("key = %+v, want %+v", got, want)

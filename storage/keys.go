@@ -59,6 +59,22 @@ func (k Keys) Notices(instance string) string { return k.join("notices", instanc
 // DevBootstrap remembers that `tbackend dev` already printed its first key.
 func (k Keys) DevBootstrap() string { return k.join("dev", "bootstrap") }
 
+// WalletChallenge is one open sign-in challenge, under the SHA-256 of its message (string
+// holding JSON; expires with the challenge).
+func (k Keys) WalletChallenge(messageHash string) string {
+	return k.join("walletauth", "chal", messageHash)
+}
+
+// WalletToken is one wallet bearer token, under the SHA-256 of its plaintext (string holding
+// JSON; expires with the token).
+func (k Keys) WalletToken(hash string) string { return k.join("walletauth", "token", hash) }
+
+// WalletRevokedBefore is the Unix second before which every token of a wallet owner is revoked
+// (string; expires once no such token can still be alive).
+func (k Keys) WalletRevokedBefore(owner string) string {
+	return k.join("walletauth", "revoked", "{"+owner+"}")
+}
+
 // clientPart turns a client-chosen identifier (a session id, a request id) into key material: the
 // first 32 hex digits (128 bits) of its SHA-256. Arbitrary client bytes (braces, colons, newlines,
 // megabytes) never reach a key, and every such key part has one fixed length.

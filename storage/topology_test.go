@@ -320,14 +320,18 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"Session":      func(id string) string { return k.Session(id, "sess-1") },
 		"Idempotency":  func(id string) string { return k.Idempotency(id, "req-1") },
 		"StreamFrames": k.StreamFrames,
+		// Its owner is the tag; a single key read beside the token.
+		"WalletRevokedBefore": k.WalletRevokedBefore,
 	}
 	untagged := map[string]string{
-		"APIKeyByHash":  "a single-key lookup from a plaintext's hash to an id",
-		"Notices":       "a pub/sub channel, which Cluster broadcasts to every node",
-		"StreamChannel": "a pub/sub channel, which Cluster broadcasts to every node",
-		"TokenNamed":    "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
-		"TokenResult":   "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
-		"TokenPart":     "a single-key cache entry",
+		"APIKeyByHash":    "a single-key lookup from a plaintext's hash to an id",
+		"Notices":         "a pub/sub channel, which Cluster broadcasts to every node",
+		"StreamChannel":   "a pub/sub channel, which Cluster broadcasts to every node",
+		"TokenNamed":      "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
+		"TokenResult":     "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",
+		"TokenPart":       "a single-key cache entry",
+		"WalletChallenge": "a single-key lookup from a sign-in message's hash, redeemed with GETDEL",
+		"WalletToken":     "a single-key lookup from a bearer token's hash",
 		// Tagged, but with the fixed {ledger} tag rather than the id (ledger_keys_test.go).
 		"LedgerInvoice": "in the one {ledger} slot with the ledger stream",
 		"LedgerRequest": "in the one {ledger} slot with the ledger stream",

@@ -7,20 +7,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
 const keysUsage = `Usage:
-  tbackend keys create --name N [--owner O] [--scopes chat,token-analysis,...|all] [--expires 720h] [--rpm 600] [--json]
+  tbackend keys create --name N [--owner O] [--partner P] [--scopes chat,token-analysis,...|all] [--expires 720h] [--rpm 600] [--json]
   tbackend keys list [--json]
   tbackend keys revoke ID
 
 Scopes: chat, token-analysis, images, images:variations, payments, admin (or all).
-The plaintext key is printed once by create and never stored. Needs REDIS_URL.
+--partner binds the key to a partner of PAYMENTS_CONFIG: it proves the caller is that partner
+(its price, its users' prepaid credits). The plaintext key is printed once by create and never
+stored. Needs REDIS_URL.
 `
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -41,6 +45,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	var (
 		name    = fs.String("name", "", "key name (required for create)")
 		owner   = fs.String("owner", "", "who the key belongs to")
+		partner = fs.String("partner", "", "the PAYMENTS_CONFIG partner this key stands for")
 		scopes  = fs.String("scopes", "all", "comma-separated scopes, or all")
 		expires = fs.Duration("expires", 0, "lifetime, e.g. 720h (0: never)")
 		rpm     = fs.Int("rpm", 600, "requests per minute (0: unlimited)")
@@ -53,14 +58,18 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if help, err := parseFlags(fs, rest, stderr); help || err != nil {
 		return err
 	}
-	store, closeStore, err := openKeyStore(ctx, getenv)
+	store, pay, closeStore, err := openKeyStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 	switch sub {
 	case "create":
-		return createKey(ctx, store, stdout, *name, *owner, *scopes, *expires, *rpm, *asJSON)
+		p := storage.NewKeyParams{Name: *name, Owner: *owner, Partner: strings.TrimSpace(*partner), TTL: *expires, RPM: *rpm}
+		if err := checkPartner(pay, p.Partner); err != nil {
+			return err
+		}
+		return createKey(ctx, store, stdout, p, *scopes, *asJSON)
 	case "revoke":
 		if id == "" {
 			return usageError{"keys revoke: missing key ID"}
@@ -77,16 +86,38 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	return listKeys(ctx, store, stdout, *asJSON)
 }
 
-func openKeyStore(ctx context.Context, getenv func(string) string) (*storage.KeyStore, func(), error) {
+// openKeyStore opens the key store and returns the payments configuration (nil when off), which
+// partner keys are checked against.
+func openKeyStore(ctx context.Context, getenv func(string) string) (*storage.KeyStore, *payments.Config, func(), error) {
 	cfg, err := loadConfig("keys", getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rdb, err := storage.OpenRedis(ctx, cfg.Redis)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return storage.NewKeyStore(rdb, storage.NewKeys(""), 0), func() { _ = rdb.Close() }, nil
+	return storage.NewKeyStore(rdb, storage.NewKeys(""), 0), cfg.Pay, func() { _ = rdb.Close() }, nil
+}
+
+// checkPartner refuses a partner the payments configuration does not know: a typo would make a
+// key that proves nothing.
+func checkPartner(pay *payments.Config, partner string) error {
+	if partner == "" {
+		return nil
+	}
+	if pay == nil {
+		return usageError{"keys create: --partner needs PAYMENTS_CONFIG (the partner must be one of its partners)"}
+	}
+	if _, ok := pay.Partners[partner]; !ok {
+		names := make([]string, 0, len(pay.Partners))
+		for n := range pay.Partners {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return usageError{fmt.Sprintf("keys create: unknown partner %q (PAYMENTS_CONFIG has: %s)", partner, strings.Join(names, ", "))}
+	}
+	return nil
 }
 
 func parseScopes(s string) ([]string, error) {
@@ -100,18 +131,19 @@ func parseScopes(s string) ([]string, error) {
 	return out, nil
 }
 
-func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, name, owner, scopeList string, ttl time.Duration, rpm int, asJSON bool) error {
-	if strings.TrimSpace(name) == "" {
+func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, p storage.NewKeyParams, scopeList string, asJSON bool) error {
+	if strings.TrimSpace(p.Name) == "" {
 		return usageError{"keys create: --name is required"}
 	}
-	if ttl < 0 || rpm < 0 {
+	if p.TTL < 0 || p.RPM < 0 {
 		return usageError{"keys create: --expires and --rpm cannot be negative"}
 	}
 	scopes, err := parseScopes(scopeList)
 	if err != nil {
 		return err
 	}
-	k, plain, err := store.Create(ctx, storage.NewKeyParams{Name: name, Owner: owner, Scopes: scopes, TTL: ttl, RPM: rpm})
+	p.Scopes = scopes
+	k, plain, err := store.Create(ctx, p)
 	if errors.Is(err, storage.ErrUnknownScope) {
 		return usageError{fmt.Sprintf("keys create: %v (known: %s)", err, strings.Join(storage.AllScopes(), ", "))}
 	}
@@ -120,11 +152,14 @@ func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, n
 	}
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{
-			"key": plain, "id": k.ID, "name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "expires_at": k.ExpiresAt,
+			"key": plain, "id": k.ID, "name": k.Name, "owner": k.Owner, "partner": k.Partner, "scopes": k.Scopes, "expires_at": k.ExpiresAt,
 		})
 	}
-	fmt.Fprintf(stdout, "id:      %s\nkey:     %s\nscopes:  %s\nexpires: %s\n(store the key now: it is not shown again)\n",
-		k.ID, plain, strings.Join(k.Scopes, ","), orNever(k.ExpiresAt))
+	fmt.Fprintf(stdout, "id:      %s\nkey:     %s\nscopes:  %s\nexpires: %s\n", k.ID, plain, strings.Join(k.Scopes, ","), orNever(k.ExpiresAt))
+	if k.Partner != "" {
+		fmt.Fprintf(stdout, "partner: %s\n", k.Partner)
+	}
+	fmt.Fprintln(stdout, "(store the key now: it is not shown again)")
 	return nil
 }
 
@@ -137,7 +172,7 @@ func listKeys(ctx context.Context, store *storage.KeyStore, stdout io.Writer, as
 		return json.NewEncoder(stdout).Encode(keys)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSCOPES\tRPM\tCREATED\tEXPIRES\tSTATE")
+	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tPARTNER\tSCOPES\tRPM\tCREATED\tEXPIRES\tSTATE")
 	now := time.Now()
 	for _, k := range keys {
 		state := "active"
@@ -146,7 +181,7 @@ func listKeys(ctx context.Context, store *storage.KeyStore, stdout io.Writer, as
 		} else if !k.Active(now) {
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", k.ID, k.Name, k.Owner, strings.Join(k.Scopes, ","),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.Owner), orDash(k.Partner), strings.Join(k.Scopes, ","),
 			k.RPM, k.CreatedAt.Format(time.RFC3339), orNever(k.ExpiresAt), state)
 	}
 	return tw.Flush()
@@ -157,4 +192,11 @@ func orNever(t *time.Time) string {
 		return "never"
 	}
 	return t.Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

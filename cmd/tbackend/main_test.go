@@ -270,6 +270,39 @@ func TestKeysCommand(t *testing.T) {
 	}
 }
 
+// A partner key names a partner of PAYMENTS_CONFIG; an unknown one, or one without payments, is
+// refused before anything is written.
+func TestKeysCreatePartner(t *testing.T) {
+	ctx := context.Background()
+	redisURL := testRedisURL(t)
+	paid := envOf("REDIS_URL", redisURL, "PAYMENTS_CONFIG", "../../payments/testdata/payments.example.yaml")
+	var out bytes.Buffer
+	if err := run(ctx, []string{"keys", "create", "--name", "acme backend", "--partner", "acme", "--scopes", "chat", "--json"}, paid, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID, Partner string }
+	if err := json.Unmarshal(out.Bytes(), &created); err != nil || created.Partner != "acme" {
+		t.Fatalf("create --partner: %v: %s", err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"keys", "list"}, paid, &out, io.Discard); err != nil || !strings.Contains(out.String(), "PARTNER") ||
+		!regexp.MustCompile(created.ID+`\s+acme backend\s+-\s+acme\s`).MatchString(out.String()) {
+		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+	for _, c := range []struct {
+		env  func(string) string
+		want string
+	}{
+		{paid, `unknown partner "acne" (PAYMENTS_CONFIG has: acme, studio)`},
+		{envOf("REDIS_URL", redisURL), "--partner needs PAYMENTS_CONFIG"},
+	} {
+		err := run(ctx, []string{"keys", "create", "--name", "typo", "--partner", "acne"}, c.env, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v, want %q", err, c.want)
+		}
+	}
+}
+
 func TestDevRoundTrip(t *testing.T) {
 	s, base, key := startDev(t, "REDIS_URL", testRedisURL(t))
 	spec := newSpecChecker(t, base)

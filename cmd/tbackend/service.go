@@ -156,6 +156,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Tokens:      storage.NewTokenCache(s.rdb, s.keys),
 		Payments:    s.cfg.Pay,
 		Ledger:      storage.NewLedger(s.rdb, s.keys, time.Now),
+		Wallets:     storage.NewWalletAuth(s.rdb, s.keys),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
 		Usage:       storage.NewUsage(s.rdb, s.keys),
