@@ -8,7 +8,7 @@ import (
 
 // docTags are the document's groups in the order /docs shows them: the public ones first, the
 // operator's last.
-var docTags = []string{"chat", "token analysis", "images", "payments", "jobs", "operator"}
+var docTags = []string{"chat", "token analysis", "images", "payments", "wallet sign-in", "jobs", "operator"}
 
 // TestOpenAPITagsAndSecurity: every operation sits in exactly one declared group, and says who may
 // call it as routes.go does (`security: []` for public routes, the key for the others).

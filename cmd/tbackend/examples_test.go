@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -11,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // TestRequestExamplesSucceed sends the example of every request body in the served document, as
@@ -45,7 +50,11 @@ func TestRequestExamplesSucceed(t *testing.T) {
 						t.Fatal("a path with parameters needs their example values too")
 					}
 					body, contentType := exampleBody(t, ctype, mt)
-					r := e.spec.call(t, method, e.base+path, e.key, body, "Content-Type", contentType)
+					hdr := []string{"Content-Type", contentType}
+					if fill := signedIn[method+" "+path]; fill != nil {
+						body, hdr = fill(t, e, body, hdr)
+					}
+					r := e.spec.call(t, method, e.base+path, e.key, body, hdr...)
 					if r.status < 200 || r.status > 299 {
 						t.Fatalf("the example %s answered %d: %.500s", asJSON(t, mt.Example), r.status, r.raw)
 					}
@@ -53,9 +62,55 @@ func TestRequestExamplesSucceed(t *testing.T) {
 			}
 		}
 	}
-	if sent < 9 {
+	if sent < 12 {
 		t.Fatalf("only %d request bodies in the document", sent)
 	}
+}
+
+// signedIn fills in what no document example can hold: a signature over a challenge the server
+// has just issued, or the bearer token it has just granted. The rest is the example as written.
+var signedIn = map[string]func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string){
+	"POST /auth/wallet/verify": func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string) {
+		var ex struct{ Address string }
+		if err := json.Unmarshal([]byte(body), &ex); err != nil {
+			t.Fatal(err)
+		}
+		return walletAnswer(t, e, ex.Address), hdr
+	},
+	"POST /auth/wallet/revoke": func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string) {
+		var tok struct{ Token string }
+		r := call(t, "POST", e.base+"/auth/wallet/verify", "", walletAnswer(t, e, exampleWallet))
+		if err := json.Unmarshal([]byte(r.raw), &tok); err != nil || r.status != 200 {
+			t.Fatalf("sign-in: %d %s", r.status, r.raw)
+		}
+		return body, append(hdr, "Authorization", "Bearer "+tok.Token)
+	},
+}
+
+// exampleWallet is the document's example address; exampleWalletKey is its payment key (the
+// CIP-8 test vectors' seed, cardano/testdata/cip8).
+const exampleWallet = "addr1q9dwryatu622vp6nrcs0shvrtzk7nfr55n69438pt6tzmg0g4rwcmvvnlvlsctqa7h9egcsvmp47g0jwq4fel3nckx6ss9yeyk"
+
+var exampleWalletKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x11}, 32))
+
+// walletAnswer asks for a challenge for address and returns the verify body that answers it.
+func walletAnswer(t *testing.T, e *payEnv, address string) string {
+	t.Helper()
+	r := call(t, "POST", e.base+"/auth/wallet/challenge", "", `{"address":"`+address+`"}`)
+	var ch struct{ Payload string }
+	if err := json.Unmarshal([]byte(r.raw), &ch); err != nil || r.status != 201 {
+		t.Fatalf("challenge: %d %s", r.status, r.raw)
+	}
+	payload, _ := hex.DecodeString(ch.Payload)
+	addr, err := cardano.ParseAddress(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, key, err := cardano.SignData(exampleWalletKey, addr, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`{"address":%q,"signature":%q,"key":%q}`, address, sig, key)
 }
 
 // exampleBody encodes a media type's example as its request body.
