@@ -42,6 +42,8 @@ type config struct {
 	Tokens             tokenConfig
 	// ImageURLTTL is how long the signed or presigned URLs of image results stay valid.
 	ImageURLTTL time.Duration
+	// DevWallet is where `tbackend dev` keeps the signing key of its funded wallet.
+	DevWallet string
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -101,6 +103,7 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			Region: env("S3_REGION", "us-east-1"), PublicURL: env("S3_PUBLIC_URL", env("PUBLIC_BASE_URL", "")),
 		},
 		FilesSigningKey: env("FILES_SIGNING_KEY", ""),
+		DevWallet:       env("DEV_WALLET", "./data/dev-wallet.skey"),
 	}
 	checks := []func() error{
 		func() error { return checkAddr("HTTP_ADDR", cfg.HTTPAddr) },
@@ -213,6 +216,9 @@ func requireForRole(role string, cfg config) error {
 	return nil
 }
 
+// paymentsOff as PAYMENTS_CONFIG turns payments off, also in dev.
+const paymentsOff = "off"
+
 func defaultBlockfrostURL(network string) string {
 	return "https://cardano-" + network + ".blockfrost.io/api/v0"
 }
@@ -302,10 +308,11 @@ func checkS3(s s3Config) error {
 	return nil
 }
 
-// loadPayments reads PAYMENTS_CONFIG (nil when unset). Payments are verified through the
-// Blockfrost project of CARDANO_NETWORK, so both must name the same network.
+// loadPayments reads PAYMENTS_CONFIG (nil when unset, or "off": dev's way to turn off its
+// embedded configuration). Payments are verified through the Blockfrost project of
+// CARDANO_NETWORK, so both must name the same network.
 func loadPayments(path, network string) (*payments.Config, error) {
-	if path == "" {
+	if path == "" || path == paymentsOff {
 		return nil, nil
 	}
 	pc, err := payments.Load(path)

@@ -22,6 +22,7 @@ import (
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
+	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/tokenanalysis"
 )
 
@@ -88,6 +89,8 @@ type service struct {
 	reg       *prometheus.Registry
 	objects   *objstore.Store
 	closers   []func()
+	emu       *blockfrostemu.Emulator // dev's emulated chain; nil on a real one
+	wallet    *devWallet              // dev's funded wallet; nil when payments cannot be tried
 }
 
 func (s *service) close() {
