@@ -165,16 +165,13 @@ func (s *service) keysCommand() string {
 }
 
 // selfCommand is how to run this binary again: `go run ./cmd/tbackend` under `go run` (whose
-// binary is deleted on exit), else the path it was started by.
+// binary is deleted on exit), else as it was started (make dev: ./bin/tbackend, from the same
+// directory the banner's other paths are relative to).
 func selfCommand() string {
-	exe, err := os.Executable()
-	if err != nil || strings.Contains(exe, "go-build") {
+	if exe, err := os.Executable(); err != nil || strings.Contains(exe, "go-build") {
 		return "go run ./cmd/tbackend"
 	}
-	if filepath.Base(os.Args[0]) == os.Args[0] {
-		return os.Args[0] // found on PATH
-	}
-	return exe
+	return os.Args[0]
 }
 
 // besideFile names a file in the directory of path, spelled ./… when relative (a shell copy of

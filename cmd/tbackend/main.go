@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "pay":
 		return runPay(ctx, rest, getenv, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "tbackend %s (%s)\n", version, commit)
 		return nil
 	case "-h", "-help", "--help", "help":
