@@ -25,7 +25,7 @@ until it is in a block, and prints the headers to retry the call with (on stdout
 ready for curl -H @FILE). With --retry it sends the call again itself (a JSON body; give the
 route and body of the original call) and prints the answer.
 
-The wallet is the key's enterprise address (no stake part) on the invoice's network.
+The wallet is the key's enterprise address (no stake part) on the invoice's network, or --from.
 Blockfrost is BLOCKFROST_URL (or the public endpoint of CARDANO_NETWORK) with the project id
 BLOCKFROST_PROJECT_ID; the flags override both. ` + "`tbackend dev`" + ` prints this command with
 its emulated chain and funded dev wallet filled in.
@@ -36,6 +36,7 @@ Options:
 // payFlags are the pay command's options.
 type payFlags struct {
 	invoice, from402, api, skey, bfURL, bfProject string
+	from                                          string
 	wait                                          time.Duration
 	retry                                         bool
 	route, method, body                           string
@@ -48,6 +49,7 @@ func runPay(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.StringVar(&f.from402, "from-402", "", "file holding the body of a 402 answer")
 	fs.StringVar(&f.api, "api", "http://127.0.0.1:8080", "base URL of the service (for --invoice and --retry)")
 	fs.StringVar(&f.skey, "skey", "", "payment signing key, cardano-cli text envelope (required)")
+	fs.StringVar(&f.from, "from", "", "address to spend from and return change to (default the key's enterprise address; a base address must have the key as its payment part)")
 	fs.StringVar(&f.bfURL, "blockfrost-url", getenv("BLOCKFROST_URL"), "Blockfrost base URL, ending in /api/v0 (default BLOCKFROST_URL, else CARDANO_NETWORK's)")
 	fs.StringVar(&f.bfProject, "blockfrost-project", getenv("BLOCKFROST_PROJECT_ID"), "Blockfrost project id (default BLOCKFROST_PROJECT_ID)")
 	fs.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the transaction to be in a block")
@@ -80,7 +82,7 @@ func runPay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if f.bfProject == "" {
 		return usageError{"pay: set BLOCKFROST_PROJECT_ID or --blockfrost-project"}
 	}
-	w := &payWallet{chain: newPayChain(f.bfURL, f.bfProject), key: key, log: stderr}
+	w := &payWallet{chain: newPayChain(f.bfURL, f.bfProject), key: key, from: f.from, log: stderr}
 	hash, err := w.pay(ctx, terms, f.wait)
 	if err != nil {
 		return err

@@ -22,17 +22,24 @@ func TestPayInvoiceByIDWithRetry(t *testing.T) {
 	e.catchUp()
 	dir := t.TempDir()
 	rich, poor := writeKey(t, dir, "rich"), writeKey(t, dir, "poor")
-	if _, err := e.chain.Fund(rich.address, 100_000_000); err != nil {
+	// The rich key's funds sit at a base address (payment key + a stake key), as wallets keep them.
+	enterprise, _ := cardano.ParseAddress(rich.address)
+	base, err := cardano.AddressFromBytes(append(append([]byte{cardano.AddrBaseKeyKey<<4 | cardano.NetworkMainnet},
+		enterprise.Payment.Hash...), bytes.Repeat([]byte{7}, cardano.CredentialLength)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.chain.Fund(base.Bech32(), 100_000_000); err != nil {
 		t.Fatal(err)
 	}
 	d := invoiceOf(t, e.chat(t, "X-Partner", "acme"))
 	id := d["invoiceId"].(string)
-	args := func(key string) []string {
-		return []string{"pay", "--invoice", id, "--api", e.base, "--skey", key, "--blockfrost-url", e.chainURL,
-			"--blockfrost-project", "proj", "--wait", "30s", "--retry", "--route", "/chat", "--body", `{"message":"paid hello"}`}
+	args := func(key string, more ...string) []string {
+		return append([]string{"pay", "--invoice", id, "--api", e.base, "--skey", key, "--blockfrost-url", e.chainURL,
+			"--blockfrost-project", "proj", "--wait", "30s", "--retry", "--route", "/chat", "--body", `{"message":"paid hello"}`}, more...)
 	}
 	var out, log bytes.Buffer
-	err := run(context.Background(), args(poor.path), envOf(), &out, &log)
+	err = run(context.Background(), args(poor.path), envOf(), &out, &log)
 	if !errors.Is(err, cardano.ErrInsufficientFunds) || !strings.Contains(err.Error(), poor.address) {
 		t.Fatalf("unfunded wallet: %v", err)
 	}
@@ -41,7 +48,9 @@ func TestPayInvoiceByIDWithRetry(t *testing.T) {
 	}
 
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), args(rich.path), envOf(), &out, &log) }()
+	go func() {
+		done <- run(context.Background(), args(rich.path, "--from", base.Bech32()), envOf(), &out, &log)
+	}()
 	// The chain makes blocks only when told: two once the payment is submitted (min_confirmations 2).
 	waitFor(t, "the payment's submission", 30*time.Second, func() bool { return len(e.chain.Pending()) > 0 })
 	e.chain.AdvanceTip(2)
@@ -71,6 +80,11 @@ func TestPayUsageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := writeKey(t, dir, "good").path
+	otherAddr := writeKey(t, dir, "other").address
+	saved402 := filepath.Join(dir, "saved.json")
+	if err := os.WriteFile(saved402, []byte(`{"detail":{"invoiceId":"inv_x","chain":"cardano-mainnet","asset":"ADA","amountUnits":"2000000","payTo":"`+otherAddr+`","extra":{"memo":"inv_x"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var ue usageError
 	for _, tc := range []struct {
 		args  []string
@@ -84,8 +98,10 @@ func TestPayUsageErrors(t *testing.T) {
 		{[]string{"pay", "--from-402", not402, "--skey", bad}, false, "type"},
 		{[]string{"pay", "--from-402", not402, "--skey", good}, false, "holds no invoice"},
 		{[]string{"pay", "--from-402", filepath.Join(dir, "missing.json"), "--skey", good}, false, "no such file"},
+		{[]string{"pay", "--from-402", saved402, "--skey", good, "--from", otherAddr}, false, "not paid to by the key"},
+		{[]string{"pay", "--from-402", saved402, "--skey", good, "--from", "addr_test1qz"}, false, "--from"},
 	} {
-		err := run(context.Background(), tc.args, envOf(), &bytes.Buffer{}, &bytes.Buffer{})
+		err := run(context.Background(), tc.args, envOf("BLOCKFROST_PROJECT_ID", "p", "BLOCKFROST_URL", "http://127.0.0.1:1/api/v0"), &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || errors.As(err, &ue) != tc.usage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want (usage %v) containing %q", tc.args, err, tc.usage, tc.want)
 		}

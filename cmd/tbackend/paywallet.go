@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -32,6 +33,7 @@ func newPayChain(url, project string) payChain {
 type payWallet struct {
 	chain payChain
 	key   ed25519.PrivateKey
+	from  string // "" for the key's enterprise address
 	log   io.Writer
 }
 
@@ -44,11 +46,10 @@ func (w *payWallet) pay(ctx context.Context, t payTerms, wait time.Duration) (st
 	if err != nil {
 		return "", err
 	}
-	network := cardano.NetworkTestnet
-	if t.Network == payments.Mainnet {
-		network = cardano.NetworkMainnet
+	from, err := w.address(t.Network)
+	if err != nil {
+		return "", err
 	}
-	from := cardano.EnterpriseAddress(w.key.Public().(ed25519.PublicKey), network)
 	utxos, err := w.chain.utxos(ctx, from.Bech32())
 	if err != nil {
 		return "", err
@@ -81,6 +82,29 @@ func (w *payWallet) pay(ctx context.Context, t payTerms, wait time.Duration) (st
 	}
 	fmt.Fprintf(w.log, "transaction %s is in a block\n", hash)
 	return hash, nil
+}
+
+// address is where the wallet's funds are: --from when given (its payment part must be the key,
+// or the signature would not spend it), else the key's enterprise address.
+func (w *payWallet) address(networkName string) (cardano.Address, error) {
+	network := cardano.NetworkTestnet
+	if networkName == payments.Mainnet {
+		network = cardano.NetworkMainnet
+	}
+	vkey := w.key.Public().(ed25519.PublicKey)
+	if w.from == "" {
+		return cardano.EnterpriseAddress(vkey, network), nil
+	}
+	a, err := cardano.ParseAddress(w.from)
+	switch {
+	case err != nil:
+		return a, fmt.Errorf("pay: --from: %w", err)
+	case a.Network != network:
+		return a, fmt.Errorf("pay: --from %s is not a %s address", w.from, networkName)
+	case a.Type > cardano.AddrEnterpriseScript || a.Payment.Script || !bytes.Equal(a.Payment.Hash, cardano.KeyHash(vkey)):
+		return a, fmt.Errorf("pay: --from %s is not paid to by the key in --skey (its payment part must be the key's hash)", w.from)
+	}
+	return a, nil
 }
 
 // utxos lists the wallet's unspent outputs (every page). An address Blockfrost never saw is 404:
