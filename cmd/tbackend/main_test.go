@@ -164,7 +164,7 @@ func call(t *testing.T, method, url, key, body string, hdr ...string) reply {
 }
 
 func TestUsageAndHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"api", "-h"}, {"worker", "-h"}, {"dev", "-h"}, {"keys", "-h"}, {"keys", "create", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"api", "-h"}, {"worker", "-h"}, {"dev", "-h"}, {"keys", "-h"}, {"keys", "create", "-h"}, {"pay", "-h"}} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, envOf(), &out, &errOut); err != nil {
 			t.Errorf("%v: %v", args, err)
