@@ -6,8 +6,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: dev build test test-short bench bench-go lint openapi-lint fmt fuzz
 
-dev:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/tbackend dev
+# The built binary, not `go run`: go run exits with status 1 after Ctrl-C whatever the program
+# returns (make then reports an error); the banner's commands name this binary too.
+dev: build
+	./bin/tbackend dev
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/tbackend ./cmd/tbackend

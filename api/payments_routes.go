@@ -36,6 +36,10 @@ type invoiceStatus struct {
 	SettledAt *time.Time `json:"settledAt"`
 	ExpiresAt time.Time  `json:"expiresAt"`
 	Error     *string    `json:"error"`
+	// What a payment must do (a payer working from the invoice id alone needs it).
+	PayTo   string                  `json:"payTo"`
+	Outputs []storage.InvoiceOutput `json:"outputs,omitempty"`
+	Memo    *string                 `json:"memo"`
 }
 
 func (s *Server) paymentStatus(c *fiber.Ctx) error {
@@ -54,7 +58,11 @@ func (s *Server) paymentStatus(c *fiber.Ctx) error {
 		return err
 	}
 	out := invoiceStatus{InvoiceID: inv.ID, Status: inv.Status, Chain: payments.ChainName(inv.Network),
-		Amount: strconv.FormatUint(inv.AmountUnits, 10), Asset: inv.Asset, Route: inv.Route, ExpiresAt: inv.ExpiresAt}
+		Amount: strconv.FormatUint(inv.AmountUnits, 10), Asset: inv.Asset, Route: inv.Route, ExpiresAt: inv.ExpiresAt,
+		PayTo: inv.PayTo, Outputs: inv.Outputs}
+	if inv.Memo != "" {
+		out.Memo = &inv.Memo
+	}
 	if inv.TxHash != "" {
 		out.TxHash = &inv.TxHash
 	}

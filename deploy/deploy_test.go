@@ -324,6 +324,16 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: health check does not probe /health", role)
 		}
 	}
+	// The documented payments example is mounted for the api, from a file that exists.
+	var example string
+	for _, v := range cf.Services["api"].Volumes {
+		if src, dst, _ := strings.Cut(v, ":"); strings.HasPrefix(dst, "/etc/tbackend/payments.yaml") {
+			example = src
+		}
+	}
+	if _, err := os.Stat(example); example == "" || err != nil {
+		t.Errorf("the api mounts no payments example at /etc/tbackend/payments.yaml (%q: %v)", example, err)
+	}
 	if !slices.Contains(cf.Services["api"].Ports, "8080:8080") {
 		t.Errorf("api ports %q, want 8080:8080", cf.Services["api"].Ports)
 	}
@@ -695,6 +705,8 @@ func TestREADMECoversOperations(t *testing.T) {
 	text := string(raw)
 	for _, want := range []string{
 		"appendfsync everysec", "tbackend keys create", "tbackend keys revoke",
+		"docker compose -f deploy/docker-compose.yml exec api /usr/local/bin/tbackend keys create",
+		"PAYMENTS_CONFIG=/etc/tbackend/payments.yaml",
 		"/admin/queues", "/metrics", "/health", "WORKER_CONCURRENCY", "Backups",
 	} {
 		if !strings.Contains(text, want) {

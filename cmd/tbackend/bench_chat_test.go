@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -109,7 +110,7 @@ func newBenchEnv(b *testing.B, env ...string) *benchEnv {
 	}
 
 	env = append([]string{"HTTP_ADDR", "127.0.0.1:0", "STORAGE_DIR", b.TempDir(), "LOG_LEVEL", "info",
-		"REDIS_URL", redisURL, "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", emuURL}, env...)
+		"DEV_WALLET", filepath.Join(b.TempDir(), "dev-wallet.skey"), "REDIS_URL", redisURL, "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", emuURL}, env...)
 	// Knobs for looking into a result: BENCH_LOG_LEVEL, BENCH_WORKER_POLL_INTERVAL, and
 	// BENCH_SERVICE_LOG (a file that receives the service's whole log); for the idle benchmark
 	// also BENCH_IDLE_HEAPPROFILE (a heap profile written with all streams open).

@@ -42,6 +42,8 @@ type config struct {
 	Tokens             tokenConfig
 	// ImageURLTTL is how long the signed or presigned URLs of image results stay valid.
 	ImageURLTTL time.Duration
+	// DevWallet is where `tbackend dev` keeps the signing key of its funded wallet.
+	DevWallet string
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -78,7 +80,7 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		return def
 	}
 	cfg := config{
-		HTTPAddr:      env("HTTP_ADDR", ":8080"),
+		HTTPAddr:      env("HTTP_ADDR", defaultHTTPAddr(role)),
 		OpenAIKey:     env("OPENAI_API_KEY", ""),
 		OpenAIBaseURL: env("OPENAI_BASE_URL", "https://api.openai.com/v1"),
 		ChatModel:     env("OPENAI_CHAT_MODEL", "gpt-4o-mini"),
@@ -88,7 +90,7 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		StorageDir:    env("STORAGE_DIR", "./data/objects"),
 		PublicBaseURL: env("PUBLIC_BASE_URL", ""),
 		Payments:      env("PAYMENTS_CONFIG", ""),
-		LogFormat:     env("LOG_FORMAT", "json"),
+		LogFormat:     env("LOG_FORMAT", "auto"),
 		Redis: storage.RedisConfig{
 			URL:           env("REDIS_URL", ""),
 			SentinelAddrs: list(env("REDIS_SENTINEL_ADDRS", "")),
@@ -102,12 +104,15 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		},
 		FilesSigningKey: env("FILES_SIGNING_KEY", ""),
 	}
+	if role == "dev" {
+		cfg.DevWallet = env("DEV_WALLET", "./data/dev-wallet.skey")
+	}
 	checks := []func() error{
 		func() error { return checkAddr("HTTP_ADDR", cfg.HTTPAddr) },
 		func() error { return checkURL("OPENAI_BASE_URL", cfg.OpenAIBaseURL) },
 		func() error { return checkURL("PUBLIC_BASE_URL", cfg.PublicBaseURL) },
 		func() error { return oneOf("CARDANO_NETWORK", cfg.Network, "mainnet", "preprod", "preview") },
-		func() error { return oneOf("LOG_FORMAT", cfg.LogFormat, "json", "text") },
+		func() error { return oneOf("LOG_FORMAT", cfg.LogFormat, "json", "text", "auto") },
 		func() (err error) { cfg.LogLevel, err = logLevel(env("LOG_LEVEL", "info")); return err },
 		func() (err error) { cfg.S3.UseSSL, err = boolean("S3_USE_SSL", env("S3_USE_SSL", "false")); return err },
 		func() error { return checkS3(cfg.S3) },
@@ -213,6 +218,32 @@ func requireForRole(role string, cfg config) error {
 	return nil
 }
 
+// defaultHTTPAddr: dev hands out an all-scope key, so it listens on loopback only unless told.
+func defaultHTTPAddr(role string) string {
+	if role == "dev" {
+		return "127.0.0.1:8080"
+	}
+	return ":8080"
+}
+
+// configVars lists the environment variables loadConfig reads for role, in reading order: the
+// help text is derived from the code that reads them, so it cannot drift.
+func configVars(role string) []string {
+	var names []string
+	seen := map[string]bool{}
+	_, _ = loadConfig(role, func(name string) string { // all unset: every default is valid, so every check runs
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	})
+	return names
+}
+
+// paymentsOff as PAYMENTS_CONFIG turns payments off, also in dev.
+const paymentsOff = "off"
+
 func defaultBlockfrostURL(network string) string {
 	return "https://cardano-" + network + ".blockfrost.io/api/v0"
 }
@@ -302,10 +333,11 @@ func checkS3(s s3Config) error {
 	return nil
 }
 
-// loadPayments reads PAYMENTS_CONFIG (nil when unset). Payments are verified through the
-// Blockfrost project of CARDANO_NETWORK, so both must name the same network.
+// loadPayments reads PAYMENTS_CONFIG (nil when unset, or "off": dev's way to turn off its
+// embedded configuration). Payments are verified through the Blockfrost project of
+// CARDANO_NETWORK, so both must name the same network.
 func loadPayments(path, network string) (*payments.Config, error) {
-	if path == "" {
+	if path == "" || path == paymentsOff {
 		return nil, nil
 	}
 	pc, err := payments.Load(path)

@@ -45,6 +45,7 @@ Usage:
   tbackend worker   run the job workers (needs REDIS_URL, OPENAI_API_KEY, BLOCKFROST_PROJECT_ID)
   tbackend dev      api and worker in one process with embedded Redis and upstream emulators
   tbackend keys     create, list and revoke API keys
+  tbackend pay      pay an invoice (a 402 answer) from a wallet and print the headers to retry with
   tbackend version  print the version
 
 Run "tbackend <command> -h" for a command's options. Configuration comes from the environment
@@ -63,7 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runService(ctx, cmd, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
-	case "version":
+	case "pay":
+		return runPay(ctx, rest, getenv, stdout, stderr)
+	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "tbackend %s (%s)\n", version, commit)
 		return nil
 	case "-h", "-help", "--help", "help":

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -115,7 +116,8 @@ var (
 // startDev runs `tbackend dev` and returns its base URL and bootstrap key.
 func startDev(t *testing.T, env ...string) (*started, string, string) {
 	t.Helper()
-	env = append([]string{"HTTP_ADDR", "127.0.0.1:0", "STORAGE_DIR", t.TempDir(), "LOG_LEVEL", "debug"}, env...)
+	env = append([]string{"HTTP_ADDR", "127.0.0.1:0", "STORAGE_DIR", t.TempDir(), "LOG_LEVEL", "debug",
+		"DEV_WALLET", filepath.Join(t.TempDir(), "dev-wallet.skey")}, env...)
 	s := start(t, []string{"dev"}, envOf(env...))
 	waitFor(t, "the dev banner", 20*time.Second, func() bool {
 		return keyRE.MatchString(s.stdout.String())
@@ -162,7 +164,7 @@ func call(t *testing.T, method, url, key, body string, hdr ...string) reply {
 }
 
 func TestUsageAndHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"api", "-h"}, {"worker", "-h"}, {"dev", "-h"}, {"keys", "-h"}, {"keys", "create", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"api", "-h"}, {"worker", "-h"}, {"dev", "-h"}, {"keys", "-h"}, {"keys", "create", "-h"}, {"pay", "-h"}} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, envOf(), &out, &errOut); err != nil {
 			t.Errorf("%v: %v", args, err)

@@ -26,6 +26,7 @@ import (
 // time line.
 type payEnv struct {
 	base, key         string
+	chainURL          string
 	rdb               *redis.Client
 	chain             *blockfrostemu.Emulator
 	llm               *openaiemu.Emulator
@@ -50,7 +51,7 @@ func newPayEnv(t *testing.T) *payEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(stopLLM)
-	e := &payEnv{chain: chain, llm: llm, shop: chain.Address("shop"), acme: chain.Address("acme"), payer: chain.Address("payer")}
+	e := &payEnv{chain: chain, chainURL: chainURL, llm: llm, shop: chain.Address("shop"), acme: chain.Address("acme"), payer: chain.Address("payer")}
 	cfg := filepath.Join(t.TempDir(), "payments.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `network: mainnet
 pay_to: %s
@@ -483,7 +484,7 @@ func TestPayPerCallImages(t *testing.T) {
 }
 
 func TestPaymentsOff(t *testing.T) {
-	_, base, _ := startDev(t, "REDIS_URL", testRedisURL(t))
+	_, base, _ := startDev(t, "REDIS_URL", testRedisURL(t), "PAYMENTS_CONFIG", "off")
 	spec := newSpecChecker(t, base)
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/payments/config", ""}, {"GET", "/payments/status/inv_x", ""},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
+	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/tokenanalysis"
 )
 
@@ -35,7 +37,7 @@ var serviceUsage = map[string]string{
 
 func runService(ctx context.Context, role string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, serviceUsage[role]) }
+	fs.Usage = func() { fmt.Fprint(stderr, serviceUsage[role]+envUsage(role)) }
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
@@ -70,12 +72,40 @@ func modeOf(key string) string {
 	return "live"
 }
 
+// envUsage lists the variables role reads, wrapped, for its -h.
+func envUsage(role string) string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (README.md describes each):\n")
+	line := " "
+	for _, name := range configVars(role) {
+		if len(line)+1+len(name) > 100 {
+			b.WriteString(line + "\n")
+			line = " "
+		}
+		line += " " + name
+	}
+	b.WriteString(line + "\n")
+	return b.String()
+}
+
+// newLogger writes text for a person at a terminal and JSON for collectors (and always with
+// LOG_FORMAT=json).
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
+	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal reports whether w is a character device (a terminal) rather than a file or pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // service holds what the roles share.
@@ -88,6 +118,8 @@ type service struct {
 	reg       *prometheus.Registry
 	objects   *objstore.Store
 	closers   []func()
+	emu       *blockfrostemu.Emulator // dev's emulated chain; nil on a real one
+	wallet    *devWallet              // dev's funded wallet; nil when payments cannot be tried
 }
 
 func (s *service) close() {

@@ -18,8 +18,9 @@
 // Emulated endpoints (below /api/v0): / , /health, /health/clock, /blocks/latest,
 // /assets/{asset}, /assets/{asset}/history, /assets/{asset}/transactions,
 // /assets/{asset}/addresses, /assets/policy/{policy_id}, /scripts/{script_hash},
-// /scripts/{script_hash}/json, /txs/{hash}, /txs/{hash}/utxos, /txs/{hash}/metadata and
-// POST /tx/submit.
+// /scripts/{script_hash}/json, /txs/{hash}, /txs/{hash}/utxos, /txs/{hash}/metadata,
+// POST /tx/submit, and what a wallet needs to pay: /addresses/{address}/utxos and
+// /epochs/latest/parameters (Fund credits an address at once).
 //
 // Tests drive the chain with AddTx and AdvanceTip (a submitted or added transaction goes into
 // the next block), inject failures with SetFaults or the X-Emulator-Fault header, and observe
@@ -55,6 +56,8 @@ const (
 	EndpointTxUTXOs           = "/txs/{hash}/utxos"
 	EndpointTxMetadata        = "/txs/{hash}/metadata"
 	EndpointTxSubmit          = "/tx/submit"
+	EndpointAddressUTXOs      = "/addresses/{address}/utxos"
+	EndpointEpochParameters   = "/epochs/latest/parameters"
 	EndpointUnknown           = "(unknown)"
 )
 

@@ -173,6 +173,8 @@ func (e *Emulator) registerRoutes() {
 	e.handle(http.MethodGet, EndpointTxUTXOs, e.txUTXOs)
 	e.handle(http.MethodGet, EndpointTxMetadata, e.txMetadata)
 	e.handle(http.MethodPost, EndpointTxSubmit, e.submit)
+	e.handle(http.MethodGet, EndpointAddressUTXOs, e.addressUTXOs)
+	e.handle(http.MethodGet, EndpointEpochParameters, e.epochParams)
 }
 
 // --- paging ----------------------------------------------------------------------------
