@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -30,6 +32,7 @@ const (
 	// invoicesPerMinute limits the invoices one client address may open (each one is kept).
 	invoicesPerMinute = 60
 	localPaid         = "paid"
+	localSettle       = "paid-settlement"
 )
 
 // errWalletRequired is the guide's detail for a batch partner's call without a wallet.
@@ -111,7 +114,8 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 // route, so credits bought at one route's price are never spent on a dearer one.
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
-// payWithCredit spends one prepaid credit on the call, and gives it back if the call fails.
+// payWithCredit spends one prepaid credit on the call, and gives it back unless the call is
+// delivered.
 func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 	ctx := c.UserContext()
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
@@ -124,15 +128,20 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 		return err
 	}
 	c.Set("X-Credits-Remaining", strconv.FormatInt(remaining, 10))
-	if !s.runPaid(c, p, "") {
-		refundCtx, cancel := detached(c)
-		defer cancel()
-		if err := s.deps.Ledger.Refund(refundCtx, p.partner, account, ref); err != nil {
-			s.log.Error("refund of a failed prepaid call", "request_id", requestID(c), "partner", p.partner, "error", err)
+	rid := requestID(c)
+	s.runPaid(c, p, "", func(ctx context.Context, delivered bool, _ string) {
+		if delivered {
+			return
 		}
-	}
+		if err := s.deps.Ledger.Refund(ctx, p.partner, account, ref); err != nil {
+			s.log.Error("refund of a prepaid call not delivered", "request_id", rid, "partner", p.partner, "error", err)
+		}
+	})
 	return nil
 }
+
+// paidLease is how long a paid call may hold its invoice: the longest wait, or a whole stream.
+func (s *Server) paidLease() time.Duration { return max(s.cfg.SyncWait, streamLimit) + time.Minute }
 
 // payWithInvoice runs the call on a paid invoice, checking the payment first when needed.
 func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
@@ -153,7 +162,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 			return err
 		}
 	}
-	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.cfg.SyncWait+time.Minute)
+	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.paidLease())
 	switch {
 	case errors.Is(err, storage.ErrInvoiceBusy):
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
@@ -169,17 +178,18 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 	if w, _, ok := strings.Cut(wallet, " "); ok {
 		wallet = w
 	}
-	served := s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID)
-	done, cancel := detached(c)
-	defer cancel()
-	if served {
-		err = s.deps.Ledger.Consume(done, id, token)
-	} else {
-		err = s.deps.Ledger.Release(done, id, token) // our failure or a bad request: the payment stays usable
-	}
-	if err != nil {
-		s.log.Error("settle a paid call", "request_id", requestID(c), "invoice", id, "served", served, "error", err)
-	}
+	rid := requestID(c)
+	s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID, func(ctx context.Context, delivered bool, reason string) {
+		var err error
+		if delivered {
+			err = s.deps.Ledger.Consume(ctx, id, token)
+		} else {
+			err = s.deps.Ledger.ReleaseWithError(ctx, id, token, reason) // the payment stays usable
+		}
+		if err != nil {
+			s.log.Error("settle a paid call", "request_id", rid, "invoice", id, "delivered", delivered, "error", err)
+		}
+	})
 	return nil
 }
 
@@ -223,24 +233,77 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	return false, s.pendingAnswer(c, inv, res.Status)
 }
 
-// runPaid runs the rest of the chain as the paying caller and tells whether the call was served.
-// A paid call is answered in full, never 202 on request; a job that outlives the wait still
-// answers 202, and its result sits behind GET /jobs (api-key only): not served, so the payment
-// stays usable.
-func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) (served bool) {
+// Reasons a paid call was not delivered, recorded on its invoice (GET /payments/status's error).
+const (
+	notDeliveredFailed  = "call_failed"     // answered 4xx/5xx
+	notDeliveredRunning = "call_unfinished" // still running when the wait ended (202)
+)
+
+// settleFunc ends a paid call's hold on its payment: it consumes (delivered) or gives it back,
+// saying why. It runs once, on a context of its own (a stream settles after its handler returned).
+type settleFunc func(ctx context.Context, delivered bool, reason string)
+
+// settlement is the hold of one paid call. A stream takes it over (sse), and its relay settles it
+// at the stream's last frame; any other answer is settled by runPaid as soon as it is written.
+type settlement struct {
+	end      settleFunc
+	once     sync.Once
+	streamed atomic.Bool
+}
+
+// finish settles the hold; only the first call counts.
+func (st *settlement) finish(delivered bool, reason string) {
+	st.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st.end(ctx, delivered, reason)
+	})
+}
+
+// paidSettlement hands a paid call's hold to the stream that will deliver it (nil: not paid).
+func paidSettlement(c *fiber.Ctx) *settlement {
+	st, _ := c.Locals(localSettle).(*settlement)
+	if st != nil {
+		st.streamed.Store(true)
+	}
+	return st
+}
+
+// runPaid runs the rest of the chain as the paying caller and settles the payment by what the
+// call delivered. A paid call is answered in full, never 202 on request; a job that outlives the
+// wait still answers 202, and its result sits behind GET /jobs (api-key only): not delivered, so
+// the payment stays usable. A stream is delivered only when its done frame is written.
+func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string, end settleFunc) {
 	who := p.wallet
 	if who == "" {
 		who = "invoice-" + invoiceID
 	}
+	st := &settlement{end: end}
 	c.Locals(localCaller, &caller{owner: "wallet:" + p.partner + ":" + who})
 	c.Locals(localPaid, true)
-	if err := c.Next(); err != nil {
-		if err := s.writeError(c, err); err != nil {
-			return false
+	c.Locals(localSettle, st)
+	defer func() {
+		if r := recover(); r != nil { // the recover middleware answers; the payment stays usable
+			st.finish(false, notDeliveredFailed)
+			panic(r)
 		}
+	}()
+	err := c.Next()
+	if err != nil {
+		err = s.writeError(c, err)
+	}
+	if st.streamed.Load() {
+		return
 	}
 	status := c.Response().StatusCode()
-	return status < 400 && status != http.StatusAccepted
+	switch {
+	case err != nil || status >= 400:
+		st.finish(false, notDeliveredFailed)
+	case status == http.StatusAccepted:
+		st.finish(false, notDeliveredRunning)
+	default:
+		st.finish(true, "")
+	}
 }
 
 // offerInvoice answers 402 with an invoice for this call: the pending one of an identical
@@ -339,9 +402,4 @@ func requestKey(c *fiber.Ctx, route string, p payer) (string, error) {
 		h.Write(req.Body())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// detached is a short context that outlives the request's, for settling money after the answer.
-func detached(c *fiber.Ctx) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(c.UserContext()), 5*time.Second)
 }

@@ -200,10 +200,12 @@ return {'ok'}
 `)
 
 // luaRelease: inuse (this token) -> confirmed, a batch invoice's credit back to KEYS[3].
-// ARGV[3], ARGV[4] the partner and wallet KEYS[3] was built from.
+// ARGV[3], ARGV[4] the partner and wallet KEYS[3] was built from; ARGV[5] why the call was not
+// delivered ("" keeps the recorded error).
 var luaRelease = ledgerScript(luaHolderPrelude + `
 if st[4] ~= ARGV[3] or st[5] ~= ARGV[4] then return {'mismatch'} end
-giveback(KEYS[2], KEYS[3], tonumber(st[3]) > 0, '')
+giveback(KEYS[2], KEYS[3], tonumber(st[3]) > 0, ARGV[5])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'error', ARGV[5]) end
 return {'ok'}
 `)
 
