@@ -309,7 +309,11 @@ func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string, end settleFunc
 // offerInvoice answers 402 with an invoice for this call: the pending one of an identical
 // earlier request when there is one. code, when set, says why an earlier proof was refused.
 func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
-	key, err := requestKey(c, route, p)
+	body, err := s.checkUnpaid(c, route)
+	if err != nil {
+		return err
+	}
+	key, err := requestKey(c, route, p, body)
 	if err != nil {
 		return err
 	}
@@ -386,19 +390,57 @@ func (s *Server) invoiceRate(c *fiber.Ctx) error {
 	return nil
 }
 
+// checkUnpaid validates the JSON body of an unpaid call as its handler would, before any invoice
+// is opened: a request that could never be served costs nothing. It returns the body it read (nil
+// for a multipart route, checked when paid). The handler never runs for an unpaid request, so
+// reading the body here costs nothing later.
+func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
+	var (
+		limit int
+		check func(body []byte) error
+	)
+	switch route {
+	case "/chat":
+		limit, check = chatBodyLimit, func(b []byte) error { return decodeJSONBody(b, &chatRequest{}) }
+	case "/token-analysis":
+		limit, check = tokenBodyLimit, func(b []byte) error {
+			var req tokenRequest
+			if err := decodeJSONBody(b, &req); err != nil {
+				return err
+			}
+			_, err := s.tokenPayload(c, &req)
+			return err
+		}
+	case "/images/generate":
+		limit, check = imageJSONLimit, func(b []byte) error {
+			return decodeJSONBody(b, &imageRequest{kind: kindGenerate, model: s.imageModel()})
+		}
+	default:
+		return nil, nil
+	}
+	body, err := readBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	return body, check(body)
+}
+
 // requestKey identifies an unpaid request, so that repeating it returns the same pending invoice:
-// the route, the payer, the client address and a digest of the body (the handler never runs
-// for an unpaid request, so reading the body here costs nothing later).
-func requestKey(c *fiber.Ctx, route string, p payer) (string, error) {
+// the route, the payer, the client address and a digest of the body (body when checkUnpaid read
+// it, else the request's).
+func requestKey(c *fiber.Ctx, route string, p payer, body []byte) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, c.IP())
 	req := c.Request()
-	if req.IsBodyStream() {
+	switch {
+	case body != nil:
+		h.Write(body)
+	case req.IsBodyStream():
 		if _, err := io.Copy(h, io.LimitReader(req.BodyStream(), 1<<20)); err != nil {
 			return "", httpError(http.StatusBadRequest, "Could not read the request body")
 		}
 		fmt.Fprintf(h, "\x00%d", req.Header.ContentLength())
-	} else {
+	default:
 		h.Write(req.Body())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

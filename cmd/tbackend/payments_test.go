@@ -459,7 +459,7 @@ func TestPaymentEndpoints(t *testing.T) {
 func TestPayPerCallImages(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	body := `{"prompt":"a red fox","size":"256x256","n":1}`
+	body := `{"prompt":"a red fox","size":"1024x1024","n":1}`
 	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
 	if units(t, d["amountUnits"]) != 25_000_000 {
 		t.Fatalf("image invoice %v", d)
@@ -467,11 +467,11 @@ func TestPayPerCallImages(t *testing.T) {
 	tx := e.put(t, e.payment(t, d))
 	e.chain.AdvanceTip(2)
 	// A paid call that we refuse (a size the model does not take) leaves the payment usable.
-	r := e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	bad := `{"prompt":"a red fox","size":"256x256","n":1}`
+	r := e.spec.call(t, "POST", e.base+"/images/generate", "", bad, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
 	if r.status != 422 {
 		t.Fatalf("bad size: %d %s", r.status, r.raw)
 	}
-	body = `{"prompt":"a red fox","size":"1024x1024","n":1}`
 	r = e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
 	if r.status != 200 || r.body["success"] != true || len(r.body["images"].([]any)) != 1 {
 		t.Fatalf("paid image: %d %s", r.status, r.raw)
