@@ -31,8 +31,10 @@ const (
 	pendingRetry = jobs.PaymentDedupWindow
 	// invoicesPerMinute limits the invoices one client address may open (each one is kept).
 	invoicesPerMinute = 60
-	localPaid         = "paid"
-	localSettle       = "paid-settlement"
+	// proofsPerMinute caps the distinct X-Payment values checked on chain for one invoice.
+	proofsPerMinute = 4
+	localPaid       = "paid"
+	localSettle     = "paid-settlement"
 )
 
 // errWalletRequired is the guide's detail for a batch partner's call without a wallet.
@@ -204,6 +206,9 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	if err != nil {
 		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
 	}
+	if err := s.proofRate(c, inv.ID, proof.Value); err != nil {
+		return false, err
+	}
 	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
 	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
 		RequestID: requestID(c), Owner: "invoice:" + inv.ID, ID: jobs.PaymentTaskID(inv.ID, proof.Value, s.now())}
@@ -374,6 +379,23 @@ func (s *Server) pendingAnswer(c *fiber.Ctx, inv storage.Invoice, status string)
 type invoiceDetail struct {
 	payments.InvoiceDetail
 	Message string `json:"message,omitempty"`
+}
+
+// proofRate caps the distinct proofs checked for one invoice a minute: each one costs chain
+// lookups, while repeats of one proof share a check (PaymentTaskID), so an honest payer, who has
+// one transaction, never meets the cap and a flood of made-up proofs cannot reach the chain.
+func (s *Server) proofRate(c *fiber.Ctx, invoiceID, proof string) error {
+	sum := sha256.Sum256([]byte(proof))
+	d, err := s.deps.Limiter.AllowDistinct(c.UserContext(), "proofs:"+invoiceID, hex.EncodeToString(sum[:16]), proofsPerMinute, time.Minute)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return &HTTPError{Status: http.StatusTooManyRequests,
+			Headers: map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter)))},
+			Detail:  fmt.Sprintf("Too many different payment proofs for this invoice (at most %d a minute are checked)", proofsPerMinute)}
+	}
+	return nil
 }
 
 // invoiceRate limits how many invoices one client address opens a minute: every invoice is

@@ -83,6 +83,7 @@ func allKeys(k storage.Keys, id string) map[string]string {
 		"APIKeyByHash":  k.APIKeyByHash("abcdef"),
 		"APIKeyIndex":   k.APIKeyIndex(),
 		"RateLimit":     k.RateLimit(id),
+		"DistinctLimit": k.DistinctLimit(id),
 		"Usage":         k.Usage(id),
 		"UsageDay":      k.UsageDay(id, "2025-03-15"),
 		"UsageMonth":    k.UsageMonth(id, "2025-03"),
@@ -99,15 +100,16 @@ func TestKeysExact(t *testing.T) {
 	// The exact layout is part of the deployed state: a change strands existing keys and usage.
 	k := storage.NewKeys("")
 	want := map[string]string{
-		"APIKey":       "tb:apikey:{key_1}",
-		"APIKeyByHash": "tb:apikey:hash:abcdef",
-		"APIKeyIndex":  "tb:apikeys",
-		"RateLimit":    "tb:rl:{key_1}",
-		"Usage":        "tb:usage:{key_1}",
-		"UsageDay":     "tb:usage:{key_1}:d:2025-03-15",
-		"UsageMonth":   "tb:usage:{key_1}:m:2025-03",
-		"Notices":      "tb:notices:inst-1",
-		"DevBootstrap": "tb:dev:bootstrap",
+		"APIKey":        "tb:apikey:{key_1}",
+		"APIKeyByHash":  "tb:apikey:hash:abcdef",
+		"APIKeyIndex":   "tb:apikeys",
+		"RateLimit":     "tb:rl:{key_1}",
+		"DistinctLimit": "tb:rld:{key_1}",
+		"Usage":         "tb:usage:{key_1}",
+		"UsageDay":      "tb:usage:{key_1}:d:2025-03-15",
+		"UsageMonth":    "tb:usage:{key_1}:m:2025-03",
+		"Notices":       "tb:notices:inst-1",
+		"DevBootstrap":  "tb:dev:bootstrap",
 		// sha256("sess-1") and sha256("req-1"), first 32 hex digits.
 		"Session":       "tb:session:{key_1}:abe633f3a47a2758174eabe9160daf36",
 		"Idempotency":   "tb:idem:{key_1}:9456bdfa12ea76959c94a3572f5d91c7",

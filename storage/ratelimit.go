@@ -73,3 +73,30 @@ func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int) (RateDec
 		Reset:      time.Duration(res[3]) * time.Millisecond,
 	}, nil
 }
+
+// distinct admits a member into the set KEYS[1] of at most ARGV[2] members per window (ARGV[3]
+// ms, counted from the first member): a member already in is always admitted.
+// Returns {allowed, retry_after_ms}.
+var distinct = redis.NewScript(`
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, 0} end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return {0, math.max(redis.call('PTTL', KEYS[1]), 1)}
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, 0}
+`)
+
+// AllowDistinct admits member under keyID when it is one of the first limit distinct members seen
+// in the current window; repeating an admitted member is free. It caps work whose cost is per
+// distinct value (a chain lookup per payment proof, say) while identical repeats are coalesced.
+func (r *RateLimiter) AllowDistinct(ctx context.Context, keyID, member string, limit int, window time.Duration) (RateDecision, error) {
+	res, err := distinct.Run(ctx, r.rdb, []string{r.keys.DistinctLimit(keyID)}, member, limit, window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return RateDecision{}, fmt.Errorf("storage: distinct limit: %w", err)
+	}
+	if len(res) != 2 {
+		return RateDecision{}, fmt.Errorf("storage: distinct limit: unexpected reply %v", res)
+	}
+	return RateDecision{Allowed: res[0] == 1, Limit: limit, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}

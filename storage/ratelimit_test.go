@@ -239,3 +239,37 @@ func TestRateLimiterConcurrent(t *testing.T) {
 		t.Fatalf("answers %d, want %d", allowed.Load()+refused.Load(), goroutines*calls)
 	}
 }
+
+// AllowDistinct admits the first few distinct members of a window, repeats of them for free, and
+// nothing new until the window ends.
+func TestRateLimiterDistinct(t *testing.T) {
+	rl, rdb := newLimiter(t)
+	ctx := context.Background()
+	allow := func(member string) storage.RateDecision {
+		t.Helper()
+		d, err := rl.AllowDistinct(ctx, "proofs:inv_1", member, 3, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, m := range []string{"a", "b", "a", "c", "c", "b"} {
+		if d := allow(m); !d.Allowed {
+			t.Fatalf("%s refused: %+v", m, d)
+		}
+	}
+	d := allow("d")
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 300*time.Millisecond {
+		t.Fatalf("a fourth distinct member: %+v", d)
+	}
+	if d, err := rl.AllowDistinct(ctx, "proofs:inv_2", "d", 3, time.Second); err != nil || !d.Allowed {
+		t.Fatalf("another key: %+v %v", d, err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if d := allow("d"); !d.Allowed {
+		t.Fatalf("after the window: %+v", d)
+	}
+	if n := rdb.DBSize(ctx).Val(); n != 2 {
+		t.Fatalf("%d keys, want one set per limited key", n)
+	}
+}

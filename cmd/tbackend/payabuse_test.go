@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -37,4 +41,44 @@ func TestUnpaidBadBodyOpensNoInvoice(t *testing.T) {
 		{"/images/generate", `{"prompt":"a fox","size":"1024x1024"}`}} {
 		invoiceOf(t, e.spec.call(t, "POST", e.base+c[0], "", c[1]))
 	}
+}
+
+// Made-up proofs for one invoice cannot drive chain lookups: a few distinct proofs a minute are
+// checked, repeats of one proof share a check, the rest get 429 with Retry-After.
+func TestPaymentChecksPerInvoiceAreCapped(t *testing.T) {
+	e := newPayEnv(t)
+	e.catchUp()
+	d := invoiceOf(t, e.chat(t))
+	id := d["invoiceId"].(string)
+	before := e.chain.Stats().Total
+	var mu sync.Mutex
+	count := map[int]int{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 10)
+	for i := range 300 {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			proof := fmt.Sprintf("%064x", sha256.Sum256([]byte(strconv.Itoa(i))))
+			r := call(t, "POST", e.base+"/chat", "", `{"message":"paid hello"}`, "X-Invoice-Id", id, "X-Payment", proof)
+			if r.status == 429 && r.header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After: %s", r.raw)
+			}
+			mu.Lock()
+			count[r.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	lookups := e.chain.Stats().Total - before
+	if count[402] > 4 || count[429] < 296 || lookups > 8 {
+		t.Fatalf("statuses %v, %d Blockfrost requests: want at most 4 proofs checked (2 requests each)", count, lookups)
+	}
+	// A fifth distinct proof waits for the window, whoever sends it (the invoice id is the secret).
+	tx := e.put(t, e.payment(t, d))
+	e.chain.AdvanceTip(2)
+	if r := e.retry(t, id, tx); r.status != 429 {
+		t.Fatalf("a fifth distinct proof within the minute: %d %s", r.status, r.raw)
+	}
+	t.Logf("300 made-up proofs: statuses %v, %d Blockfrost requests", count, lookups)
 }
