@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A body the route would refuse is refused before any invoice is opened: it costs nothing.
@@ -81,4 +83,40 @@ func TestPaymentChecksPerInvoiceAreCapped(t *testing.T) {
 		t.Fatalf("a fifth distinct proof within the minute: %d %s", r.status, r.raw)
 	}
 	t.Logf("300 made-up proofs: statuses %v, %d Blockfrost requests", count, lookups)
+}
+
+// A flood of unpaid invoices leaves nothing durable: no ledger event, and every key it wrote
+// expires (the invoices an hour after their window).
+func TestUnpaidInvoicesLeaveNothingDurable(t *testing.T) {
+	e := newPayEnv(t)
+	ctx := context.Background()
+	for i := range 20 {
+		invoiceOf(t, call(t, "POST", e.base+"/chat", "", fmt.Sprintf(`{"message":"flood %d"}`, i)))
+	}
+	if r := call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/chat"}`); r.status != 201 {
+		t.Fatalf("invoice: %d %s", r.status, r.raw)
+	}
+	keys, err := e.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoices := 0
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":events") && strings.Contains(k, "ledger") {
+			t.Fatalf("unpaid invoices wrote ledger events: %v", e.rdb.XRange(ctx, k, "-", "+").Val())
+		}
+		if !strings.Contains(k, "ledger") && !strings.Contains(k, ":rl:") {
+			continue // the service's own keys (asynq, the dev key)
+		}
+		ttl := e.rdb.PTTL(ctx, k).Val()
+		if ttl <= 0 || ttl > 300*time.Second+time.Hour {
+			t.Errorf("%s keeps TTL %v, want at most the 300 s window plus an hour", k, ttl)
+		}
+		if strings.Contains(k, ":inv:") {
+			invoices++
+		}
+	}
+	if invoices != 21 {
+		t.Fatalf("%d invoice records, want 21", invoices)
+	}
 }
