@@ -318,7 +318,7 @@ func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) 
 	if err != nil {
 		return err
 	}
-	key, err := requestKey(c, route, p, body)
+	key, err := s.requestKey(c, route, p, body)
 	if err != nil {
 		return err
 	}
@@ -401,7 +401,7 @@ func (s *Server) proofRate(c *fiber.Ctx, invoiceID, proof string) error {
 // invoiceRate limits how many invoices one client address opens a minute: every invoice is
 // kept in the ledger, so they must not be free to mint in bulk.
 func (s *Server) invoiceRate(c *fiber.Ctx) error {
-	d, err := s.deps.Limiter.Allow(c.UserContext(), "ip:"+c.IP(), invoicesPerMinute)
+	d, err := s.deps.Limiter.Allow(c.UserContext(), "ip:"+s.clientIP(c), invoicesPerMinute)
 	if err != nil {
 		return err
 	}
@@ -450,9 +450,9 @@ func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
 // requestKey identifies an unpaid request, so that repeating it returns the same pending invoice:
 // the route, the payer, the client address and a digest of the body (body when checkUnpaid read
 // it, else the request's).
-func requestKey(c *fiber.Ctx, route string, p payer, body []byte) (string, error) {
+func (s *Server) requestKey(c *fiber.Ctx, route string, p payer, body []byte) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, c.IP())
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, s.clientIP(c))
 	req := c.Request()
 	switch {
 	case body != nil:

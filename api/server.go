@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -39,6 +40,8 @@ type Config struct {
 	// ImageURLTTL is how long the URLs of image results stay valid.
 	ImageModel  string
 	ImageURLTTL time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For hops name the client (clientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Deps are the api's collaborators.

@@ -120,3 +120,23 @@ func TestUnpaidInvoicesLeaveNothingDurable(t *testing.T) {
 		t.Fatalf("%d invoice records, want 21", invoices)
 	}
 }
+
+// Behind trusted proxies, invoices are limited per client as X-Forwarded-For names it, read from
+// the right: a client cannot escape its limit by writing its own hops in front.
+func TestInvoiceLimitPerForwardedClient(t *testing.T) {
+	e := newPayEnv(t, "TRUSTED_PROXIES", "127.0.0.0/8, 10.0.0.0/8")
+	open := func(xff string) int {
+		return call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/chat"}`, "X-Forwarded-For", xff).status
+	}
+	for i := range 60 {
+		if s := open(fmt.Sprintf("198.51.100.%d, 203.0.113.7, 10.0.0.2", i)); s != 201 {
+			t.Fatalf("invoice %d of a client: %d", i, s)
+		}
+	}
+	if s := open("198.51.100.250, 203.0.113.7"); s != 429 {
+		t.Fatalf("the 61st invoice of 203.0.113.7 with a spoofed hop in front: %d, want 429", s)
+	}
+	if s := open("203.0.113.8, 10.0.0.2"); s != 201 {
+		t.Fatalf("another client behind the same proxy: %d, want 201", s)
+	}
+}

@@ -35,7 +35,7 @@ type payEnv struct {
 
 const chatPrice = 20_000_000
 
-func newPayEnv(t *testing.T) *payEnv {
+func newPayEnv(t *testing.T, env ...string) *payEnv {
 	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
@@ -71,8 +71,9 @@ partners:
 	}
 	e.rdb = redistest.Claim(t)
 	o := e.rdb.Options()
-	_, e.base, e.key = startDev(t, "REDIS_URL", fmt.Sprintf("redis://%s/%d", o.Addr, o.DB), "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", llmURL,
-		"OPENAI_RETRIES", "0", "BLOCKFROST_PROJECT_ID", "proj", "BLOCKFROST_URL", chainURL, "PAYMENTS_CONFIG", cfg)
+	dev := append([]string{"REDIS_URL", fmt.Sprintf("redis://%s/%d", o.Addr, o.DB), "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", llmURL,
+		"OPENAI_RETRIES", "0", "BLOCKFROST_PROJECT_ID", "proj", "BLOCKFROST_URL", chainURL, "PAYMENTS_CONFIG", cfg}, env...)
+	_, e.base, e.key = startDev(t, dev...)
 	e.spec = newSpecChecker(t, e.base)
 	return e
 }
