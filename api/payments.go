@@ -206,12 +206,23 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	if err != nil {
 		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
 	}
-	if err := s.proofRate(c, inv.ID, proof.Value); err != nil {
-		return false, err
-	}
 	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
 	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
 		RequestID: requestID(c), Owner: "invoice:" + inv.ID, ID: jobs.PaymentTaskID(inv.ID, proof.Value, s.now())}
+	// One check of an invoice runs at a time: retries of the same proof join it (same task id),
+	// another proof waits for its end.
+	held, release, err := s.deps.Limiter.Hold(c.UserContext(), "payment:"+inv.ID, spec.ID, paymentWait)
+	if err != nil {
+		return false, err
+	}
+	if !held {
+		return false, &HTTPError{Status: http.StatusTooManyRequests, Headers: map[string]string{"Retry-After": "1"},
+			Detail: "A payment check of this invoice is running; retry in a moment"}
+	}
+	defer release()
+	if err := s.proofRate(c, inv.ID, proof.Value); err != nil {
+		return false, err
+	}
 	_, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, paymentWait)
 	if errors.Is(err, jobs.ErrStillRunning) {
 		return false, s.pendingAnswer(c, inv, inv.Status)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -99,4 +100,35 @@ func (r *RateLimiter) AllowDistinct(ctx context.Context, keyID, member string, l
 		return RateDecision{}, fmt.Errorf("storage: distinct limit: unexpected reply %v", res)
 	}
 	return RateDecision{Allowed: res[0] == 1, Limit: limit, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}
+
+// releaseHold deletes KEYS[1] when ARGV[1] still holds it.
+var releaseHold = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Hold lets one holder at a time work under keyID, for at most ttl: it reports whether holder
+// has it (taken now, or held by the same holder already, who shares the work). release gives it
+// up if holder still has it.
+func (r *RateLimiter) Hold(ctx context.Context, keyID, holder string, ttl time.Duration) (held bool, release func(), err error) {
+	key := r.keys.InFlight(keyID)
+	ok, err := r.rdb.SetNX(ctx, key, holder, ttl).Result()
+	if err != nil {
+		return false, nil, fmt.Errorf("storage: hold: %w", err)
+	}
+	if !ok {
+		cur, err := r.rdb.Get(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, nil, fmt.Errorf("storage: hold: %w", err)
+		}
+		if cur != holder {
+			return false, func() {}, nil
+		}
+	}
+	return true, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = releaseHold.Run(ctx, r.rdb, []string{key}, holder).Err()
+	}, nil
 }

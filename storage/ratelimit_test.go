@@ -273,3 +273,34 @@ func TestRateLimiterDistinct(t *testing.T) {
 		t.Fatalf("%d keys, want one set per limited key", n)
 	}
 }
+
+// Hold admits one holder at a time (the same holder again shares it) until released or expired.
+func TestRateLimiterHold(t *testing.T) {
+	rl, _ := newLimiter(t)
+	ctx := context.Background()
+	held, release, err := rl.Hold(ctx, "payment:inv_1", "check-a", time.Minute)
+	if err != nil || !held {
+		t.Fatalf("first hold: %v %v", held, err)
+	}
+	if again, _, err := rl.Hold(ctx, "payment:inv_1", "check-a", time.Minute); err != nil || !again {
+		t.Fatalf("the same holder: %v %v", again, err)
+	}
+	if other, _, err := rl.Hold(ctx, "payment:inv_1", "check-b", time.Minute); err != nil || other {
+		t.Fatalf("another holder while held: %v %v", other, err)
+	}
+	if other, _, err := rl.Hold(ctx, "payment:inv_2", "check-b", time.Minute); err != nil || !other {
+		t.Fatalf("another key: %v %v", other, err)
+	}
+	release()
+	if other, _, err := rl.Hold(ctx, "payment:inv_1", "check-b", 100*time.Millisecond); err != nil || !other {
+		t.Fatalf("after release: %v %v", other, err)
+	}
+	release() // check-a no longer holds it: check-b keeps it
+	if c, _, _ := rl.Hold(ctx, "payment:inv_1", "check-c", time.Minute); c {
+		t.Fatal("a stale release freed another holder's hold")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if c, _, err := rl.Hold(ctx, "payment:inv_1", "check-c", time.Minute); err != nil || !c {
+		t.Fatalf("after expiry: %v %v", c, err)
+	}
+}

@@ -314,6 +314,7 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"APIKey":        k.APIKey,
 		"RateLimit":     k.RateLimit,
 		"DistinctLimit": k.DistinctLimit,
+		"InFlight":      k.InFlight,
 		"Usage":         k.Usage,
 		"UsageDay":      func(id string) string { return k.UsageDay(id, "2025-01-31") },
 		"UsageMonth":    func(id string) string { return k.UsageMonth(id, "2025-01") },

@@ -72,9 +72,15 @@ func TestPaymentChecksPerInvoiceAreCapped(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	lookups := e.chain.Stats().Total - before
+	stats := e.chain.Stats()
+	lookups := stats.Total - before
 	if count[402] > 4 || count[429] < 296 || lookups > 8 {
 		t.Fatalf("statuses %v, %d Blockfrost requests: want at most 4 proofs checked (2 requests each)", count, lookups)
+	}
+	for ep, n := range stats.MaxInFlight {
+		if n > 1 {
+			t.Errorf("%d concurrent %s requests: the checks of one invoice ran at the same time", n, ep)
+		}
 	}
 	// A fifth distinct proof waits for the window, whoever sends it (the invoice id is the secret).
 	tx := e.put(t, e.payment(t, d))
