@@ -114,11 +114,13 @@ end
 `
 
 // luaSubmitted: pending|submitted -> submitted with the tx claimed (the claim's event is the only
-// one: no money is in yet). ARGV[2] tx hash.
+// one: no money is in yet). The record is kept ARGV[3] ms, not just the unpaid grace: the
+// transaction we submitted may land later and must find its invoice. ARGV[2] tx hash.
 var luaSubmitted = ledgerScript(luaPayPrelude + `
 if st[1] == 'submitted' and st[2] == ARGV[2] then return reply('ok', KEYS[2]) end
 claim()
 redis.call('HSET', KEYS[2], 'status', 'submitted', 'tx', ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return reply('ok', KEYS[2])
 `)
 
