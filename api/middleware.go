@@ -93,7 +93,7 @@ func (s *Server) access(c *fiber.Ctx, start time.Time) {
 	s.log.Info("request",
 		"request_id", requestID(c), "method", c.Method(), "route", routeOf(c),
 		"status", c.Response().StatusCode(), "latency_ms", float64(elapsed.Microseconds())/1000,
-		"key_id", keyID)
+		"key_id", keyID, "client_ip", s.clientIP(c))
 }
 
 // requireKey authenticates the api-key header, checks scope (empty: any valid key), applies the

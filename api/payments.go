@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,7 +31,10 @@ const (
 	pendingRetry = jobs.PaymentDedupWindow
 	// invoicesPerMinute limits the invoices one client address may open (each one is kept).
 	invoicesPerMinute = 60
-	localPaid         = "paid"
+	// proofsPerMinute caps the distinct X-Payment values checked on chain for one invoice.
+	proofsPerMinute = 4
+	localPaid       = "paid"
+	localSettle     = "paid-settlement"
 )
 
 // errWalletRequired is the guide's detail for a batch partner's call without a wallet.
@@ -111,7 +116,8 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 // route, so credits bought at one route's price are never spent on a dearer one.
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
-// payWithCredit spends one prepaid credit on the call, and gives it back if the call fails.
+// payWithCredit spends one prepaid credit on the call, and gives it back unless the call is
+// delivered.
 func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 	ctx := c.UserContext()
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
@@ -124,15 +130,20 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 		return err
 	}
 	c.Set("X-Credits-Remaining", strconv.FormatInt(remaining, 10))
-	if !s.runPaid(c, p, "") {
-		refundCtx, cancel := detached(c)
-		defer cancel()
-		if err := s.deps.Ledger.Refund(refundCtx, p.partner, account, ref); err != nil {
-			s.log.Error("refund of a failed prepaid call", "request_id", requestID(c), "partner", p.partner, "error", err)
+	rid := requestID(c)
+	s.runPaid(c, p, "", func(ctx context.Context, delivered bool, _ string) {
+		if delivered {
+			return
 		}
-	}
+		if err := s.deps.Ledger.Refund(ctx, p.partner, account, ref); err != nil {
+			s.log.Error("refund of a prepaid call not delivered", "request_id", rid, "partner", p.partner, "error", err)
+		}
+	})
 	return nil
 }
+
+// paidLease is how long a paid call may hold its invoice: the longest wait, or a whole stream.
+func (s *Server) paidLease() time.Duration { return max(s.cfg.SyncWait, streamLimit) + time.Minute }
 
 // payWithInvoice runs the call on a paid invoice, checking the payment first when needed.
 func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
@@ -153,7 +164,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 			return err
 		}
 	}
-	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.cfg.SyncWait+time.Minute)
+	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.paidLease())
 	switch {
 	case errors.Is(err, storage.ErrInvoiceBusy):
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
@@ -169,17 +180,18 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 	if w, _, ok := strings.Cut(wallet, " "); ok {
 		wallet = w
 	}
-	served := s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID)
-	done, cancel := detached(c)
-	defer cancel()
-	if served {
-		err = s.deps.Ledger.Consume(done, id, token)
-	} else {
-		err = s.deps.Ledger.Release(done, id, token) // our failure or a bad request: the payment stays usable
-	}
-	if err != nil {
-		s.log.Error("settle a paid call", "request_id", requestID(c), "invoice", id, "served", served, "error", err)
-	}
+	rid := requestID(c)
+	s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID, func(ctx context.Context, delivered bool, reason string) {
+		var err error
+		if delivered {
+			err = s.deps.Ledger.Consume(ctx, id, token)
+		} else {
+			err = s.deps.Ledger.ReleaseWithError(ctx, id, token, reason) // the payment stays usable
+		}
+		if err != nil {
+			s.log.Error("settle a paid call", "request_id", rid, "invoice", id, "delivered", delivered, "error", err)
+		}
+	})
 	return nil
 }
 
@@ -197,6 +209,20 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
 	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
 		RequestID: requestID(c), Owner: "invoice:" + inv.ID, ID: jobs.PaymentTaskID(inv.ID, proof.Value, s.now())}
+	// One check of an invoice runs at a time: retries of the same proof join it (same task id),
+	// another proof waits for its end.
+	held, release, err := s.deps.Limiter.Hold(c.UserContext(), "payment:"+inv.ID, spec.ID, paymentWait)
+	if err != nil {
+		return false, err
+	}
+	if !held {
+		return false, &HTTPError{Status: http.StatusTooManyRequests, Headers: map[string]string{"Retry-After": "1"},
+			Detail: "A payment check of this invoice is running; retry in a moment"}
+	}
+	defer release()
+	if err := s.proofRate(c, inv.ID, proof.Value); err != nil {
+		return false, err
+	}
 	_, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, paymentWait)
 	if errors.Is(err, jobs.ErrStillRunning) {
 		return false, s.pendingAnswer(c, inv, inv.Status)
@@ -223,30 +249,87 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	return false, s.pendingAnswer(c, inv, res.Status)
 }
 
-// runPaid runs the rest of the chain as the paying caller and tells whether the call was served.
-// A paid call is answered in full, never 202 on request; a job that outlives the wait still
-// answers 202, and its result sits behind GET /jobs (api-key only): not served, so the payment
-// stays usable.
-func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) (served bool) {
+// Reasons a paid call was not delivered, recorded on its invoice (GET /payments/status's error).
+const (
+	notDeliveredFailed  = "call_failed"     // answered 4xx/5xx
+	notDeliveredRunning = "call_unfinished" // still running when the wait ended (202)
+)
+
+// settleFunc ends a paid call's hold on its payment: it consumes (delivered) or gives it back,
+// saying why. It runs once, on a context of its own (a stream settles after its handler returned).
+type settleFunc func(ctx context.Context, delivered bool, reason string)
+
+// settlement is the hold of one paid call. A stream takes it over (sse), and its relay settles it
+// at the stream's last frame; any other answer is settled by runPaid as soon as it is written.
+type settlement struct {
+	end      settleFunc
+	once     sync.Once
+	streamed atomic.Bool
+}
+
+// finish settles the hold; only the first call counts.
+func (st *settlement) finish(delivered bool, reason string) {
+	st.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st.end(ctx, delivered, reason)
+	})
+}
+
+// paidSettlement hands a paid call's hold to the stream that will deliver it (nil: not paid).
+func paidSettlement(c *fiber.Ctx) *settlement {
+	st, _ := c.Locals(localSettle).(*settlement)
+	if st != nil {
+		st.streamed.Store(true)
+	}
+	return st
+}
+
+// runPaid runs the rest of the chain as the paying caller and settles the payment by what the
+// call delivered. A paid call is answered in full, never 202 on request; a job that outlives the
+// wait still answers 202, and its result sits behind GET /jobs (api-key only): not delivered, so
+// the payment stays usable. A stream is delivered only when its done frame is written.
+func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string, end settleFunc) {
 	who := p.wallet
 	if who == "" {
 		who = "invoice-" + invoiceID
 	}
+	st := &settlement{end: end}
 	c.Locals(localCaller, &caller{owner: "wallet:" + p.partner + ":" + who})
 	c.Locals(localPaid, true)
-	if err := c.Next(); err != nil {
-		if err := s.writeError(c, err); err != nil {
-			return false
+	c.Locals(localSettle, st)
+	defer func() {
+		if r := recover(); r != nil { // the recover middleware answers; the payment stays usable
+			st.finish(false, notDeliveredFailed)
+			panic(r)
 		}
+	}()
+	err := c.Next()
+	if err != nil {
+		err = s.writeError(c, err)
+	}
+	if st.streamed.Load() {
+		return
 	}
 	status := c.Response().StatusCode()
-	return status < 400 && status != http.StatusAccepted
+	switch {
+	case err != nil || status >= 400:
+		st.finish(false, notDeliveredFailed)
+	case status == http.StatusAccepted:
+		st.finish(false, notDeliveredRunning)
+	default:
+		st.finish(true, "")
+	}
 }
 
 // offerInvoice answers 402 with an invoice for this call: the pending one of an identical
 // earlier request when there is one. code, when set, says why an earlier proof was refused.
 func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
-	key, err := requestKey(c, route, p)
+	body, err := s.checkUnpaid(c, route)
+	if err != nil {
+		return err
+	}
+	key, err := s.requestKey(c, route, p, body)
 	if err != nil {
 		return err
 	}
@@ -309,39 +392,81 @@ type invoiceDetail struct {
 	Message string `json:"message,omitempty"`
 }
 
-// invoiceRate limits how many invoices one client address opens a minute: every invoice is
-// kept in the ledger, so they must not be free to mint in bulk.
-func (s *Server) invoiceRate(c *fiber.Ctx) error {
-	d, err := s.deps.Limiter.Allow(c.UserContext(), "ip:"+c.IP(), invoicesPerMinute)
+// proofRate caps the distinct proofs checked for one invoice a minute: each one costs chain
+// lookups, while repeats of one proof share a check (PaymentTaskID), so an honest payer, who has
+// one transaction, never meets the cap and a flood of made-up proofs cannot reach the chain.
+func (s *Server) proofRate(c *fiber.Ctx, invoiceID, proof string) error {
+	sum := sha256.Sum256([]byte(proof))
+	d, err := s.deps.Limiter.AllowDistinct(c.UserContext(), "proofs:"+invoiceID, hex.EncodeToString(sum[:16]), proofsPerMinute, time.Minute)
 	if err != nil {
 		return err
 	}
 	if !d.Allowed {
-		return &HTTPError{Status: http.StatusTooManyRequests, Detail: "Too many invoices from this address",
-			Headers: map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter)))}}
+		return &HTTPError{Status: http.StatusTooManyRequests,
+			Headers: map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter)))},
+			Detail:  fmt.Sprintf("Too many different payment proofs for this invoice (at most %d a minute are checked)", proofsPerMinute)}
 	}
 	return nil
 }
 
+// invoiceRate limits how many invoices one client address opens a minute: every invoice is
+// kept in the ledger, so they must not be free to mint in bulk.
+func (s *Server) invoiceRate(c *fiber.Ctx) error {
+	return s.clientRate(c, "ip", invoicesPerMinute, "Too many invoices from this address")
+}
+
+// checkUnpaid validates the JSON body of an unpaid call as its handler would, before any invoice
+// is opened: a request that could never be served costs nothing. It returns the body it read (nil
+// for a multipart route, checked when paid). The handler never runs for an unpaid request, so
+// reading the body here costs nothing later.
+func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
+	var (
+		limit int
+		check func(body []byte) error
+	)
+	switch route {
+	case "/chat":
+		limit, check = chatBodyLimit, func(b []byte) error { return decodeJSONBody(b, &chatRequest{}) }
+	case "/token-analysis":
+		limit, check = tokenBodyLimit, func(b []byte) error {
+			var req tokenRequest
+			if err := decodeJSONBody(b, &req); err != nil {
+				return err
+			}
+			_, err := s.tokenPayload(c, &req)
+			return err
+		}
+	case "/images/generate":
+		limit, check = imageJSONLimit, func(b []byte) error {
+			return decodeJSONBody(b, &imageRequest{kind: kindGenerate, model: s.imageModel()})
+		}
+	default:
+		return nil, nil
+	}
+	body, err := readBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	return body, check(body)
+}
+
 // requestKey identifies an unpaid request, so that repeating it returns the same pending invoice:
-// the route, the payer, the client address and a digest of the body (the handler never runs
-// for an unpaid request, so reading the body here costs nothing later).
-func requestKey(c *fiber.Ctx, route string, p payer) (string, error) {
+// the route, the payer, the client address and a digest of the body (body when checkUnpaid read
+// it, else the request's).
+func (s *Server) requestKey(c *fiber.Ctx, route string, p payer, body []byte) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, c.IP())
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", route, p.partner, p.wallet, s.clientIP(c))
 	req := c.Request()
-	if req.IsBodyStream() {
+	switch {
+	case body != nil:
+		h.Write(body)
+	case req.IsBodyStream():
 		if _, err := io.Copy(h, io.LimitReader(req.BodyStream(), 1<<20)); err != nil {
 			return "", httpError(http.StatusBadRequest, "Could not read the request body")
 		}
 		fmt.Fprintf(h, "\x00%d", req.Header.ContentLength())
-	} else {
+	default:
 		h.Write(req.Body())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// detached is a short context that outlives the request's, for settling money after the answer.
-func detached(c *fiber.Ctx) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(c.UserContext()), 5*time.Second)
 }

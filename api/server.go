@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,6 +42,8 @@ type Config struct {
 	ImageURLTTL time.Duration
 	// WalletTokenTTL is the lifetime of a wallet sign-in's bearer token.
 	WalletTokenTTL time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For hops name the client (clientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Deps are the api's collaborators.

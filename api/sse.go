@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,9 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 	c.Set("X-Job-Id", jobID)
 	c.Status(fiber.StatusOK)
 	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened()}
+	if st := paidSettlement(c); st != nil {
+		r.settle = st.finish
+	}
 	// Headers (with X-Job-Id) go out at once, not with the first frame: a job may wait in the
 	// queue, and a client that drops meanwhile must still know which job to resume.
 	c.Context().Response.ImmediateHeaderFlush = true
@@ -85,17 +89,24 @@ type relay struct {
 	leave  func()
 	closed func()
 	w      *bufio.Writer
+	// settle, on a paid stream, consumes the payment when the done frame was written and gives it
+	// back otherwise (error frame, timeout, departed client, shutdown), with why.
+	settle    func(delivered bool, reason string)
+	delivered bool
+	endCode   string
 }
 
 // frameHead is what the relay reads of a frame.
 type frameHead struct {
 	Type string `json:"type"`
 	Seq  int    `json:"seq"`
+	Code string `json:"code"`
 }
 
 func (r *relay) run(w *bufio.Writer) {
 	r.w = w
 	defer r.closed()
+	defer r.settled()
 	if !r.catchUp() {
 		return
 	}
@@ -112,6 +123,7 @@ func (r *relay) run(w *bufio.Writer) {
 		select {
 		case msg, ok := <-r.live:
 			if !ok { // the api is shutting down: the client resumes elsewhere
+				r.endCode = "shutdown"
 				r.leave()
 				return
 			}
@@ -135,6 +147,7 @@ func (r *relay) run(w *bufio.Writer) {
 			}
 			lastWrite = now
 		case <-limit.C:
+			r.endCode = jobs.CodeTimeout
 			r.leave()
 			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
 			return
@@ -187,6 +200,10 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 	r.last, r.seq = f.ID, head.Seq
 	if head.Type == jobs.FrameDone || head.Type == jobs.FrameError {
 		r.leave()
+		// A paid stream is settled once its last frame is out and before the end marker, so a
+		// client that read to [DONE] sees its payment as the ledger has it.
+		r.delivered, r.endCode = head.Type == jobs.FrameDone && r.w.Flush() == nil, head.Code
+		r.settled()
 		_, _ = r.w.WriteString("data: [DONE]\n\n")
 		_ = r.w.Flush()
 		return false
@@ -205,9 +222,23 @@ func (r *relay) writeEnd(f jobs.Frame) {
 	_ = r.w.Flush()
 }
 
+// settled ends a paid stream's hold on its payment: consumed only when its done frame went out.
+func (r *relay) settled() {
+	if r.settle == nil {
+		return
+	}
+	reason := ""
+	if !r.delivered {
+		reason = "stream_" + cmp.Or(r.endCode, "ended")
+	}
+	r.settle(r.delivered, reason)
+	r.settle = nil
+}
+
 // gone handles a client that went away: unless it (or another) re-attaches within the grace
 // period, the job is canceled so the upstream stops generating.
 func (r *relay) gone() {
+	r.endCode = "client_gone"
 	r.leave()
 	s, id := r.s, r.jobID
 	go func() {

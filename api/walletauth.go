@@ -233,9 +233,10 @@ func (s *Server) walletRevoke(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
-// clientRate limits what one client address may do per minute (name keeps the budgets apart).
+// clientRate limits what one client address (see clientIP) may do per minute; name keeps the
+// budgets apart.
 func (s *Server) clientRate(c *fiber.Ctx, name string, perMinute int, detail string) error {
-	d, err := s.deps.Limiter.Allow(c.UserContext(), name+":"+c.IP(), perMinute)
+	d, err := s.deps.Limiter.Allow(c.UserContext(), name+":"+s.clientIP(c), perMinute)
 	if err != nil {
 		return err
 	}

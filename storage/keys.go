@@ -42,6 +42,13 @@ func (k Keys) APIKeyIndex() string { return k.join("apikeys") }
 // RateLimit is the GCRA state of one key (string: theoretical arrival time).
 func (k Keys) RateLimit(keyID string) string { return k.join("rl", "{"+keyID+"}") }
 
+// DistinctLimit is the set of distinct members one key admitted in the current window (set;
+// expires with the window).
+func (k Keys) DistinctLimit(keyID string) string { return k.join("rld", "{"+keyID+"}") }
+
+// InFlight names who holds the one running piece of work of a key (string; expires).
+func (k Keys) InFlight(keyID string) string { return k.join("inflight", "{"+keyID+"}") }
+
 // Usage is the lifetime usage of one key (hash).
 func (k Keys) Usage(keyID string) string { return k.join("usage", "{"+keyID+"}") }
 

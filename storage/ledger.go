@@ -31,9 +31,14 @@ var (
 	ErrLedgerInput = errors.New("storage: invalid ledger input")
 )
 
-// ledgerRetention is how long settled records stay: an invoice after its expiry or after its paid
-// call, a debit record after its debit. Paid, unused invoices, tx claims and balances stay forever.
+// ledgerRetention is how long settled records stay: an invoice after its paid call, a debit record
+// after its debit. Paid, unused invoices, tx claims and balances stay forever.
 const ledgerRetention = 30 * 24 * time.Hour
+
+// unpaidGrace is how long an invoice never paid outlives its payment window: long enough for a
+// transaction sent in time to gather its confirmations, short enough that a flood of invoices
+// leaves nothing behind. Confirm makes a paid invoice permanent.
+const unpaidGrace = time.Hour
 
 // maxLedgerID bounds invoice ids, refs and error codes: they are ours, but may come back from
 // clients (X-Invoice-Id).

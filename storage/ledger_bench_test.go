@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkLedgerPaidCall: one pay-per-call invoice's whole life (Open, Confirm, Reserve,
-// Consume: four scripts, plus the reads of the invoice's owner).
+// Consume: four scripts, plus the reads of the invoice's owner). It reports what the ledger stream
+// grows by per paid call (the durable part, deploy/README.md sizes Redis by it).
 func BenchmarkLedgerPaidCall(b *testing.B) {
 	e := newLedgerEnv(b)
 	ctx := context.Background()
@@ -30,6 +31,10 @@ func BenchmarkLedgerPaidCall(b *testing.B) {
 		if err := e.l.Consume(ctx, inv.ID, token); err != nil {
 			b.Fatal(err)
 		}
+	}
+	b.StopTimer()
+	if bytes, err := e.rdb.MemoryUsage(ctx, e.keys.LedgerEvents()).Result(); err == nil && i > 0 {
+		b.ReportMetric(float64(bytes)/float64(i), "stream-B/call")
 	}
 }
 

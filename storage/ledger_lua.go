@@ -51,22 +51,22 @@ local function paid(status)
   return status == 'confirmed' or status == 'inuse' or status == 'consumed'
 end
 
--- giveback ends a reservation: inuse -> confirmed, a batch invoice's credit goes back.
+-- giveback ends a reservation: inuse -> confirmed, a batch invoice's credit goes back (the only
+-- money that moves, so the only event).
 local function giveback(inv, bal, batch, reason)
   redis.call('HSET', inv, 'status', 'confirmed', 'token', '', 'lease', '0')
-  local f = about(inv, {reason = reason})
   if batch then
     redis.call('HINCRBY', bal, 'credits', 1)
     redis.call('HSET', bal, 'updated', ARGV[1])
-    f.credits = '1'
+    emit('refunded', about(inv, {reason = reason, credits = '1'}))
   end
-  emit('released', f)
 end
 `
 
 func ledgerScript(body string) *redis.Script { return redis.NewScript(ledgerPrelude + body) }
 
-// luaOpen stores a new invoice, or returns the pending one of the same request.
+// luaOpen stores a new invoice, or returns the pending one of the same request. No event: an
+// unpaid invoice is no money, and it expires (ARGV[3]) a grace after its payment window.
 //
 // KEYS[2] new invoice; KEYS[3] request index (optional); KEYS[4] the invoice the index named when
 // the caller looked (optional). ARGV[2] that invoice's id ("" none); ARGV[3] invoice TTL ms;
@@ -87,7 +87,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if #KEYS >= 3 then
   redis.call('SET', KEYS[3], redis.call('HGET', KEYS[2], 'id'), 'PX', ARGV[4])
 end
-emit('invoice_created', about(KEYS[2], {}))
 return reply('ok', KEYS[2])
 `)
 
@@ -114,12 +113,14 @@ local function claim()
 end
 `
 
-// luaSubmitted: pending|submitted -> submitted with the tx claimed. ARGV[2] tx hash.
+// luaSubmitted: pending|submitted -> submitted with the tx claimed (the claim's event is the only
+// one: no money is in yet). The record is kept ARGV[3] ms, not just the unpaid grace: the
+// transaction we submitted may land later and must find its invoice. ARGV[2] tx hash.
 var luaSubmitted = ledgerScript(luaPayPrelude + `
 if st[1] == 'submitted' and st[2] == ARGV[2] then return reply('ok', KEYS[2]) end
 claim()
 redis.call('HSET', KEYS[2], 'status', 'submitted', 'tx', ARGV[2])
-emit('submitted', about(KEYS[2], {tx = ARGV[2]}))
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return reply('ok', KEYS[2])
 `)
 
@@ -150,7 +151,8 @@ return {'ok'}
 `)
 
 // luaReserve: confirmed -> inuse under a new token and lease; a batch invoice spends one credit of
-// its balance. An inuse invoice whose lease ran out is given back first (its holder crashed).
+// its balance (event "spent"; a plain reservation moves no money and has none). An inuse invoice
+// whose lease ran out is given back first (its holder crashed).
 //
 // KEYS[3] the invoice's balance; ARGV[2] route; ARGV[3] token; ARGV[4] lease end (ms); ARGV[5],
 // ARGV[6] the partner and wallet KEYS[3] was built from.
@@ -170,15 +172,13 @@ if status == 'inuse' then
   status = 'confirmed'
 end
 if status ~= 'confirmed' then return {'bad_state', status} end
-local f = about(KEYS[2], {})
 if batch then
   if tonumber(redis.call('HGET', KEYS[3], 'credits') or '0') <= 0 then return {'no_credits'} end
   redis.call('HINCRBY', KEYS[3], 'credits', -1)
   redis.call('HSET', KEYS[3], 'updated', ARGV[1])
-  f.credits = '-1'
+  emit('spent', about(KEYS[2], {credits = '-1'}))
 end
 redis.call('HSET', KEYS[2], 'status', 'inuse', 'token', ARGV[3], 'lease', ARGV[4])
-emit('reserved', f)
 return reply('ok', KEYS[2])
 `)
 
@@ -200,10 +200,12 @@ return {'ok'}
 `)
 
 // luaRelease: inuse (this token) -> confirmed, a batch invoice's credit back to KEYS[3].
-// ARGV[3], ARGV[4] the partner and wallet KEYS[3] was built from.
+// ARGV[3], ARGV[4] the partner and wallet KEYS[3] was built from; ARGV[5] why the call was not
+// delivered ("" keeps the recorded error).
 var luaRelease = ledgerScript(luaHolderPrelude + `
 if st[4] ~= ARGV[3] or st[5] ~= ARGV[4] then return {'mismatch'} end
-giveback(KEYS[2], KEYS[3], tonumber(st[3]) > 0, '')
+giveback(KEYS[2], KEYS[3], tonumber(st[3]) > 0, ARGV[5])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'error', ARGV[5]) end
 return {'ok'}
 `)
 

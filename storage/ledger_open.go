@@ -65,7 +65,7 @@ func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, field
 		}
 	}
 	window := inv.ExpiresAt.Sub(now)
-	args := append([]any{now.UnixMilli(), seen, millis(window + ledgerRetention), millis(window)}, fields...)
+	args := append([]any{now.UnixMilli(), seen, millis(window + unpaidGrace), millis(window)}, fields...)
 	return keys, args, nil
 }
 

@@ -33,7 +33,7 @@ func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (Invoice, err
 		return Invoice{}, ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx)}
-	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx)
+	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx, millis(ledgerRetention))
 	if err != nil {
 		return Invoice{}, fmt.Errorf("storage: invoice submitted: %w", err)
 	}

@@ -22,6 +22,10 @@ func TestLedgerSubmitted(t *testing.T) {
 	if err != nil || got.Status != storage.InvoiceSubmitted || got.TxHash != tx1 {
 		t.Fatalf("Submitted = %+v, %v", got, err)
 	}
+	// The transaction we submitted may land after the unpaid grace: its invoice stays for it.
+	if ttl := e.rdb.PTTL(ctx, e.keys.LedgerInvoice("inv_1")).Val(); ttl < 29*24*time.Hour {
+		t.Fatalf("a submitted invoice keeps TTL %v, want the 30 day retention", ttl)
+	}
 	// Idempotent: same answer, no new events.
 	before := e.events(t)
 	if got, err := e.l.Submitted(ctx, "inv_1", tx1); err != nil || got.Status != storage.InvoiceSubmitted {

@@ -8,7 +8,7 @@ import (
 
 // LedgerState is the money state the ledger stream implies.
 type LedgerState struct {
-	Invoices  map[string]string // invoice id → status as Get would report it, ignoring expiry
+	Invoices  map[string]string // paid invoice id → confirmed or consumed (unpaid ones are no money)
 	Balances  map[string]int64  // partner + "|" + wallet → credits
 	ClaimedTx map[string]string // tx hash → the invoice it paid
 }
@@ -43,20 +43,18 @@ func (st *LedgerState) apply(ev map[string]any) error {
 	field := func(name string) string { s, _ := ev[name].(string); return s }
 	id, tx := field("invoice"), field("tx")
 	switch kind := field("type"); kind {
-	case "invoice_created":
-		st.Invoices[id] = InvoicePending
 	case "tx_claimed":
 		if owner, ok := st.ClaimedTx[tx]; ok && owner != id {
 			return fmt.Errorf("tx %s claimed by %s and %s", tx, owner, id)
 		}
 		st.ClaimedTx[tx] = id
-	case "submitted":
-		st.Invoices[id] = InvoiceSubmitted
 	case "confirmed", "reserved", "released":
 		st.Invoices[id] = InvoiceConfirmed
 	case "consumed":
 		st.Invoices[id] = InvoiceConsumed
-	case "credited", "debited", "refunded":
+	case "invoice_created", "submitted":
+		// Written before unpaid invoices stopped being ledger events: no money moved.
+	case "credited", "debited", "refunded", "spent":
 	default:
 		return fmt.Errorf("unknown type %q", kind)
 	}

@@ -55,12 +55,21 @@ func (l *Ledger) Consume(ctx context.Context, id, token string) error {
 // Release gives the invoice back after our side failed: in use under token → confirmed, and a
 // batch invoice's credit back to its balance. ErrLeaseLost when token does not hold it.
 func (l *Ledger) Release(ctx context.Context, id, token string) error {
+	return l.ReleaseWithError(ctx, id, token, "")
+}
+
+// ReleaseWithError is Release that also records why the paid call was not delivered (the
+// invoice's error, as GET /payments/status shows it); "" records nothing.
+func (l *Ledger) ReleaseWithError(ctx context.Context, id, token, reason string) error {
+	if len(reason) > maxLedgerID {
+		return fmt.Errorf("%w: error code longer than %d bytes", ErrLedgerInput, maxLedgerID)
+	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
 		return fmt.Errorf("storage: release invoice: %w", err)
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerBalance(partner, wallet)}
-	code, payload, err := l.run(ctx, luaRelease, keys, l.nowMs(), token, partner, wallet)
+	code, payload, err := l.run(ctx, luaRelease, keys, l.nowMs(), token, partner, wallet, reason)
 	if err != nil {
 		return fmt.Errorf("storage: release invoice: %w", err)
 	}

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,5 +232,39 @@ func TestLedgerBatchReservation(t *testing.T) {
 	}
 	if s := e.status(t, "inv_c"); s != storage.InvoiceConfirmed || e.credits(t, "acme", "w2") != 0 {
 		t.Fatalf("after the refused Reserve: %s, credits %d", s, e.credits(t, "acme", "w2"))
+	}
+}
+
+// ReleaseWithError gives the invoice back and records why the paid call was not delivered; the
+// reservation's token is spent, and an empty reason keeps the recorded one.
+func TestLedgerReleaseWithError(t *testing.T) {
+	e := newLedgerEnv(t)
+	ctx := context.Background()
+	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
+	_, token, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.l.ReleaseWithError(ctx, "inv_1", token, "stream_upstream_error"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.l.Get(ctx, "inv_1")
+	if err != nil || got.Status != storage.InvoiceConfirmed || got.Error != "stream_upstream_error" {
+		t.Fatalf("after the release: %+v, %v", got, err)
+	}
+	if err := e.l.ReleaseWithError(ctx, "inv_1", token, "again"); !errors.Is(err, storage.ErrLeaseLost) {
+		t.Fatalf("second release with the same token: %v, want ErrLeaseLost", err)
+	}
+	if _, token, err = e.l.Reserve(ctx, "inv_1", "/chat", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.l.Release(ctx, "inv_1", token); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.l.Get(ctx, "inv_1"); got.Error != "stream_upstream_error" {
+		t.Fatalf("a release without a reason changed the error to %q", got.Error)
+	}
+	if err := e.l.ReleaseWithError(ctx, "inv_1", token, strings.Repeat("x", 300)); !errors.Is(err, storage.ErrLedgerInput) {
+		t.Fatalf("an overlong reason: %v", err)
 	}
 }

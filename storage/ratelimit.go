@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -71,5 +72,63 @@ func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int) (RateDec
 		Remaining:  int(math.Max(0, float64(res[1]))),
 		RetryAfter: time.Duration(res[2]) * time.Millisecond,
 		Reset:      time.Duration(res[3]) * time.Millisecond,
+	}, nil
+}
+
+// distinct admits a member into the set KEYS[1] of at most ARGV[2] members per window (ARGV[3]
+// ms, counted from the first member): a member already in is always admitted.
+// Returns {allowed, retry_after_ms}.
+var distinct = redis.NewScript(`
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, 0} end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return {0, math.max(redis.call('PTTL', KEYS[1]), 1)}
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, 0}
+`)
+
+// AllowDistinct admits member under keyID when it is one of the first limit distinct members seen
+// in the current window; repeating an admitted member is free. It caps work whose cost is per
+// distinct value (a chain lookup per payment proof, say) while identical repeats are coalesced.
+func (r *RateLimiter) AllowDistinct(ctx context.Context, keyID, member string, limit int, window time.Duration) (RateDecision, error) {
+	res, err := distinct.Run(ctx, r.rdb, []string{r.keys.DistinctLimit(keyID)}, member, limit, window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return RateDecision{}, fmt.Errorf("storage: distinct limit: %w", err)
+	}
+	if len(res) != 2 {
+		return RateDecision{}, fmt.Errorf("storage: distinct limit: unexpected reply %v", res)
+	}
+	return RateDecision{Allowed: res[0] == 1, Limit: limit, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}
+
+// releaseHold deletes KEYS[1] when ARGV[1] still holds it.
+var releaseHold = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Hold lets one holder at a time work under keyID, for at most ttl: it reports whether holder
+// has it (taken now, or held by the same holder already, who shares the work). release gives it
+// up if holder still has it.
+func (r *RateLimiter) Hold(ctx context.Context, keyID, holder string, ttl time.Duration) (held bool, release func(), err error) {
+	key := r.keys.InFlight(keyID)
+	ok, err := r.rdb.SetNX(ctx, key, holder, ttl).Result()
+	if err != nil {
+		return false, nil, fmt.Errorf("storage: hold: %w", err)
+	}
+	if !ok {
+		cur, err := r.rdb.Get(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, nil, fmt.Errorf("storage: hold: %w", err)
+		}
+		if cur != holder {
+			return false, func() {}, nil
+		}
+	}
+	return true, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = releaseHold.Run(ctx, r.rdb, []string{key}, holder).Err()
 	}, nil
 }

@@ -239,3 +239,68 @@ func TestRateLimiterConcurrent(t *testing.T) {
 		t.Fatalf("answers %d, want %d", allowed.Load()+refused.Load(), goroutines*calls)
 	}
 }
+
+// AllowDistinct admits the first few distinct members of a window, repeats of them for free, and
+// nothing new until the window ends.
+func TestRateLimiterDistinct(t *testing.T) {
+	rl, rdb := newLimiter(t)
+	ctx := context.Background()
+	allow := func(member string) storage.RateDecision {
+		t.Helper()
+		d, err := rl.AllowDistinct(ctx, "proofs:inv_1", member, 3, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, m := range []string{"a", "b", "a", "c", "c", "b"} {
+		if d := allow(m); !d.Allowed {
+			t.Fatalf("%s refused: %+v", m, d)
+		}
+	}
+	d := allow("d")
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 300*time.Millisecond {
+		t.Fatalf("a fourth distinct member: %+v", d)
+	}
+	if d, err := rl.AllowDistinct(ctx, "proofs:inv_2", "d", 3, time.Second); err != nil || !d.Allowed {
+		t.Fatalf("another key: %+v %v", d, err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if d := allow("d"); !d.Allowed {
+		t.Fatalf("after the window: %+v", d)
+	}
+	if n := rdb.DBSize(ctx).Val(); n != 2 {
+		t.Fatalf("%d keys, want one set per limited key", n)
+	}
+}
+
+// Hold admits one holder at a time (the same holder again shares it) until released or expired.
+func TestRateLimiterHold(t *testing.T) {
+	rl, _ := newLimiter(t)
+	ctx := context.Background()
+	held, release, err := rl.Hold(ctx, "payment:inv_1", "check-a", time.Minute)
+	if err != nil || !held {
+		t.Fatalf("first hold: %v %v", held, err)
+	}
+	if again, _, err := rl.Hold(ctx, "payment:inv_1", "check-a", time.Minute); err != nil || !again {
+		t.Fatalf("the same holder: %v %v", again, err)
+	}
+	if other, _, err := rl.Hold(ctx, "payment:inv_1", "check-b", time.Minute); err != nil || other {
+		t.Fatalf("another holder while held: %v %v", other, err)
+	}
+	if other, _, err := rl.Hold(ctx, "payment:inv_2", "check-b", time.Minute); err != nil || !other {
+		t.Fatalf("another key: %v %v", other, err)
+	}
+	release()
+	if other, _, err := rl.Hold(ctx, "payment:inv_1", "check-b", 100*time.Millisecond); err != nil || !other {
+		t.Fatalf("after release: %v %v", other, err)
+	}
+	release() // check-a no longer holds it: check-b keeps it
+	if c, _, _ := rl.Hold(ctx, "payment:inv_1", "check-c", time.Minute); c {
+		t.Fatal("a stale release freed another holder's hold")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if c, _, err := rl.Hold(ctx, "payment:inv_1", "check-c", time.Minute); err != nil || !c {
+		t.Fatalf("after expiry: %v %v", c, err)
+	}
+}

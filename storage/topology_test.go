@@ -311,11 +311,13 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 	k := storage.NewKeys("")
 	const id = "key_0123abcd"
 	tagged := map[string]func(string) string{
-		"APIKey":     k.APIKey,
-		"RateLimit":  k.RateLimit,
-		"Usage":      k.Usage,
-		"UsageDay":   func(id string) string { return k.UsageDay(id, "2025-01-31") },
-		"UsageMonth": func(id string) string { return k.UsageMonth(id, "2025-01") },
+		"APIKey":        k.APIKey,
+		"RateLimit":     k.RateLimit,
+		"DistinctLimit": k.DistinctLimit,
+		"InFlight":      k.InFlight,
+		"Usage":         k.Usage,
+		"UsageDay":      func(id string) string { return k.UsageDay(id, "2025-01-31") },
+		"UsageMonth":    func(id string) string { return k.UsageMonth(id, "2025-01") },
 		// The owner is the tag; the client-chosen session and request ids are hashed after it.
 		"Session":      func(id string) string { return k.Session(id, "sess-1") },
 		"Idempotency":  func(id string) string { return k.Idempotency(id, "req-1") },

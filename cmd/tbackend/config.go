@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -44,6 +45,8 @@ type config struct {
 	ImageURLTTL time.Duration
 	// DevWallet is where `tbackend dev` keeps the signing key of its funded wallet.
 	DevWallet string
+	// TrustedProxies are the proxies whose X-Forwarded-For hops name the client (TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -111,6 +114,10 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		func() error { return checkAddr("HTTP_ADDR", cfg.HTTPAddr) },
 		func() error { return checkURL("OPENAI_BASE_URL", cfg.OpenAIBaseURL) },
 		func() error { return checkURL("PUBLIC_BASE_URL", cfg.PublicBaseURL) },
+		func() (err error) {
+			cfg.TrustedProxies, err = cidrs("TRUSTED_PROXIES", env("TRUSTED_PROXIES", ""))
+			return err
+		},
 		func() error { return oneOf("CARDANO_NETWORK", cfg.Network, "mainnet", "preprod", "preview") },
 		func() error { return oneOf("LOG_FORMAT", cfg.LogFormat, "json", "text", "auto") },
 		func() (err error) { cfg.LogLevel, err = logLevel(env("LOG_LEVEL", "info")); return err },
@@ -246,6 +253,23 @@ const paymentsOff = "off"
 
 func defaultBlockfrostURL(network string) string {
 	return "https://cardano-" + network + ".blockfrost.io/api/v0"
+}
+
+// cidrs parses a comma-separated list of CIDRs (a bare address is its own /32 or /128).
+func cidrs(name, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range list(v) {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return nil, &configError{name, fmt.Sprintf("%q is not a CIDR like 10.0.0.0/8 or an IP address", c)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func list(s string) []string {

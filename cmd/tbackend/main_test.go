@@ -207,6 +207,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"dev", []string{"HTTP_ADDR", "8080"}, "HTTP_ADDR:"},
 		{"dev", []string{"OPENAI_BASE_URL", "not a url"}, "OPENAI_BASE_URL:"},
 		{"dev", []string{"PUBLIC_BASE_URL", "ftp://x"}, "PUBLIC_BASE_URL:"},
+		{"dev", []string{"TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33"}, "TRUSTED_PROXIES:"},
+		{"dev", []string{"TRUSTED_PROXIES", "ingress"}, "TRUSTED_PROXIES:"},
 		{"dev", []string{"S3_ENDPOINT", "localhost:9000"}, "S3_ACCESS_KEY:"},
 		{"dev", []string{"S3_ENDPOINT", "http://localhost:9000"}, "S3_ENDPOINT:"},
 		{"dev", []string{"S3_USE_SSL", "maybe"}, "S3_USE_SSL:"},

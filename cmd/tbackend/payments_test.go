@@ -36,7 +36,7 @@ type payEnv struct {
 
 const chatPrice = 20_000_000
 
-func newPayEnv(t *testing.T) *payEnv {
+func newPayEnv(t *testing.T, env ...string) *payEnv {
 	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
@@ -72,8 +72,9 @@ partners:
 	}
 	e.rdb = redistest.Claim(t)
 	o := e.rdb.Options()
-	_, e.base, e.key = startDev(t, "REDIS_URL", fmt.Sprintf("redis://%s/%d", o.Addr, o.DB), "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", llmURL,
-		"OPENAI_RETRIES", "0", "BLOCKFROST_PROJECT_ID", "proj", "BLOCKFROST_URL", chainURL, "PAYMENTS_CONFIG", cfg)
+	dev := append([]string{"REDIS_URL", fmt.Sprintf("redis://%s/%d", o.Addr, o.DB), "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", llmURL,
+		"OPENAI_RETRIES", "0", "BLOCKFROST_PROJECT_ID", "proj", "BLOCKFROST_URL", chainURL, "PAYMENTS_CONFIG", cfg}, env...)
+	_, e.base, e.key = startDev(t, dev...)
 	e.spec = newSpecChecker(t, e.base)
 	return e
 }
@@ -460,7 +461,7 @@ func TestPaymentEndpoints(t *testing.T) {
 func TestPayPerCallImages(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	body := `{"prompt":"a red fox","size":"256x256","n":1}`
+	body := `{"prompt":"a red fox","size":"1024x1024","n":1}`
 	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
 	if units(t, d["amountUnits"]) != 25_000_000 {
 		t.Fatalf("image invoice %v", d)
@@ -468,11 +469,11 @@ func TestPayPerCallImages(t *testing.T) {
 	tx := e.put(t, e.payment(t, d))
 	e.chain.AdvanceTip(2)
 	// A paid call that we refuse (a size the model does not take) leaves the payment usable.
-	r := e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	bad := `{"prompt":"a red fox","size":"256x256","n":1}`
+	r := e.spec.call(t, "POST", e.base+"/images/generate", "", bad, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
 	if r.status != 422 {
 		t.Fatalf("bad size: %d %s", r.status, r.raw)
 	}
-	body = `{"prompt":"a red fox","size":"1024x1024","n":1}`
 	r = e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
 	if r.status != 200 || r.body["success"] != true || len(r.body["images"].([]any)) != 1 {
 		t.Fatalf("paid image: %d %s", r.status, r.raw)

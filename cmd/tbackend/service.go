@@ -179,6 +179,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
 		ImageModel: s.cfg.ImageModel, ImageURLTTL: s.cfg.ImageURLTTL,
+		TrustedProxies: s.cfg.TrustedProxies,
 	}, api.Deps{
 		Metrics:     api.NewMetrics(s.reg),
 		Queues:      dashboard,
