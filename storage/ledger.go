@@ -84,6 +84,9 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 	if err != nil {
 		return Invoice{}, fmt.Errorf("storage: invoice %.64q: expires: %w", h["id"], err)
 	}
+	if err := uniqueAmount(&inv, h["amount"]); err != nil {
+		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+	}
 	inv.Status = publicStatus(h["status"], expires, l.nowMs())
 	inv.TxHash, inv.Error = h["tx"], h["error"]
 	if s := h["settled"]; s != "" {
@@ -92,6 +95,23 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 		}
 	}
 	return inv, nil
+}
+
+// uniqueAmount sets the amount Open drew (the document holds the amount before it). Lovelace
+// mirrors AmountUnits on ADA invoices, so it follows.
+func uniqueAmount(inv *Invoice, field string) error {
+	if inv.AmountOffsets == 0 || field == "" {
+		return nil
+	}
+	amount, err := strconv.ParseUint(field, 10, 64)
+	if err != nil {
+		return fmt.Errorf("amount: %w", err)
+	}
+	if inv.Lovelace == inv.AmountUnits && inv.Lovelace != 0 {
+		inv.Lovelace = amount
+	}
+	inv.AmountUnits = amount
+	return nil
 }
 
 // publicStatus hides the internal "inuse" (a confirmed invoice whose paid call runs) and reads an
@@ -178,6 +198,8 @@ func errFromCode(code string, payload []any) error {
 		return ErrNoDebit
 	case "exists":
 		return ErrInvoiceExists
+	case "amounts":
+		return ErrAmountsTaken
 	}
 	// "mismatch", "bad_state": the stored record contradicts itself or this code.
 	return fmt.Errorf("storage: ledger refused: %s %v", code, payload)
