@@ -273,8 +273,18 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, requestKey str
 	}
 	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), requestKey, s.now())
 	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	if errors.Is(err, storage.ErrAmountsTaken) {
+		return storage.Invoice{}, errAmountsTaken
+	}
 	return inv, err
 }
+
+// errAmountsTaken: every unique amount of this price is held by an open invoice (a flood of
+// unpaid invoices, or more buyers at once than amount_offsets). Amounts free up as invoices
+// expire; a duplicate amount would let one payment be claimed for two invoices.
+var errAmountsTaken = &HTTPError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "30"},
+	Detail: map[string]string{"error": storage.ErrAmountsTaken.Error(),
+		"message": "every payment amount of this price is taken by an open invoice; try again shortly"}}
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.
 func batchWallet(t payments.Terms, wallet, route string) string {

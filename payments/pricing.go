@@ -3,6 +3,7 @@ package payments
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/tbackend/tbackend/storage"
@@ -77,6 +78,9 @@ func (c *Config) Terms(route, partner string) (Terms, error) {
 	}
 	if shares > t.Discounted { // only a Config not built by Parse can get here
 		return Terms{}, fmt.Errorf("payments: partner %q shares exceed the price", partner)
+	}
+	if t.Discounted > math.MaxUint64-c.AmountOffsets {
+		return Terms{}, fmt.Errorf("%w: price %d plus its unique offset", ErrOverflow, t.Discounted)
 	}
 	if p.SplitMode == SplitInclusive {
 		t.Amount -= shares

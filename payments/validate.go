@@ -36,16 +36,21 @@ const (
 const (
 	DefaultMinConfirmations = 1
 	DefaultInvoiceTimeout   = 300 * time.Second
-	// Memos are required unless the file says otherwise: without one, any payment of the right
-	// amount to pay_to could be claimed for an invoice by whoever learns its transaction hash.
-	DefaultRequireMemo = true
+	// A payment binds to its invoice by its unique amount (amount_offsets), so a memo is optional:
+	// the vendor's own payer writes none.
+	DefaultRequireMemo = false
+	// DefaultAmountOffsets: each open invoice adds 1 to 999 smallest units (under 0.001 ADA) to its
+	// price, unique among the open invoices to pay_to; so 999 invoices per price can be open at once
+	// (an amount is held until its invoice's expiry plus a grace of 5 minutes).
+	DefaultAmountOffsets = 999
+	MaxAmountOffsets     = 1_000_000
 	adaDecimals        = 6
 )
 
 var partnerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 var topFields = []string{"network", "pay_to", "asset", "decimals", "min_confirmations", "invoice_timeout",
-	"require_memo", "prices", "partners"}
+	"require_memo", "amount_offsets", "prices", "partners"}
 
 // fromTree reads and checks the decoded file.
 func fromTree(tree any) (*Config, error) {
@@ -54,7 +59,7 @@ func fromTree(tree any) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{MinConfirmations: DefaultMinConfirmations, InvoiceTimeout: DefaultInvoiceTimeout,
-		RequireMemo: DefaultRequireMemo, Asset: AssetADA}
+		RequireMemo: DefaultRequireMemo, AmountOffsets: DefaultAmountOffsets, Asset: AssetADA}
 	for _, step := range []func(map[string]any) error{c.readNetwork, c.readPayTo, c.readAsset, c.readSettings,
 		c.readPrices, c.readPartners} {
 		if err := step(m); err != nil {
@@ -203,6 +208,16 @@ func (c *Config) readSettings(m map[string]any) error {
 		if c.RequireMemo, err = boolean("require_memo", v); err != nil {
 			return err
 		}
+	}
+	if v, ok := m["amount_offsets"]; ok {
+		n, err := bounded("amount_offsets", v, 0, MaxAmountOffsets)
+		if err != nil {
+			return err
+		}
+		c.AmountOffsets = uint64(n)
+	}
+	if c.AmountOffsets == 0 && !c.RequireMemo {
+		return cfgErr("amount_offsets", "0 needs require_memo: true (without a unique amount or a memo, any payment of the price could be claimed for any invoice)")
 	}
 	return nil
 }

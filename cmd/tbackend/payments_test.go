@@ -26,6 +26,7 @@ import (
 // time line.
 type payEnv struct {
 	base, key         string
+	chainURL          string
 	rdb               *redis.Client
 	chain             *blockfrostemu.Emulator
 	llm               *openaiemu.Emulator
@@ -36,6 +37,12 @@ type payEnv struct {
 const chatPrice = 20_000_000
 
 func newPayEnv(t *testing.T) *payEnv {
+	t.Helper()
+	return newPayEnvMemo(t, true)
+}
+
+// newPayEnvMemo is newPayEnv with require_memo set to memo.
+func newPayEnvMemo(t *testing.T, memo bool) *payEnv {
 	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
@@ -50,7 +57,7 @@ func newPayEnv(t *testing.T) *payEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(stopLLM)
-	e := &payEnv{chain: chain, llm: llm, shop: chain.Address("shop"), acme: chain.Address("acme"), payer: chain.Address("payer")}
+	e := &payEnv{chain: chain, chainURL: chainURL, llm: llm, shop: chain.Address("shop"), acme: chain.Address("acme"), payer: chain.Address("payer")}
 	cfg := filepath.Join(t.TempDir(), "payments.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `network: mainnet
 pay_to: %s
@@ -58,7 +65,7 @@ asset: ADA
 decimals: 6
 min_confirmations: 2
 invoice_timeout: 300s
-require_memo: true
+require_memo: %t
 prices:
   /chat: %d
   /token-analysis: 30000000
@@ -66,7 +73,7 @@ prices:
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
-`, e.shop, chatPrice, e.acme), 0o600); err != nil {
+`, e.shop, memo, chatPrice, e.acme), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.rdb = redistest.Claim(t)
@@ -93,6 +100,12 @@ func invoiceOf(t *testing.T, r reply) map[string]any {
 		t.Fatalf("want 402, got %d %s", r.status, r.raw)
 	}
 	return r.body["detail"].(map[string]any)
+}
+
+// unique is an invoice amount: base plus the invoice's unique offset (1 to 999).
+func unique(t *testing.T, v any, base uint64) bool {
+	n := units(t, v)
+	return n > base && n <= base+999
 }
 
 func units(t *testing.T, v any) uint64 {
@@ -150,9 +163,11 @@ func TestPayPerCallWithATxHash(t *testing.T) {
 	d := invoiceOf(t, r)
 	id := d["invoiceId"].(string)
 	extra := d["extra"].(map[string]any)
-	if d["version"] != "0.1" || d["chain"] != "cardano-mainnet" || d["asset"] != "ADA" || units(t, d["amountUnits"]) != chatPrice ||
-		d["payTo"] != e.shop || d["timeout"] != float64(300) || extra["lovelace"] != d["amountUnits"] || extra["babel"] != false ||
-		extra["partner"] != nil || extra["batchTarget"] != float64(0) || extra["memo"] != id || r.header.Get("X-Invoice-Id") != id {
+	memo, _ := extra["memo"].(string)
+	if d["version"] != "0.1" || d["chain"] != "cardano-mainnet" || d["asset"] != "ADA" || !unique(t, d["amountUnits"], chatPrice) ||
+		d["payTo"] != e.shop || d["timeout"] != float64(300) || extra["lovelace"] != true || extra["babel"] != false ||
+		extra["partner"] != nil || extra["batchTarget"] != float64(0) || !strings.HasPrefix(memo, "ref_") ||
+		strings.Contains(memo, id[len("inv_"):]) || r.header.Get("X-Invoice-Id") != id {
 		t.Fatalf("invoice %s", r.raw)
 	}
 	if again := invoiceOf(t, e.chat(t)); again["invoiceId"] != id {
@@ -296,7 +311,7 @@ func TestPayPerCallPartnerRevenueShare(t *testing.T) {
 	extra := d["extra"].(map[string]any)
 	outs, _ := extra["outputs"].([]any)
 	// 20 ADA less 20 % = 16 ADA to the shop; 10 % of that (1.6 ADA) to acme on top.
-	if units(t, d["amountUnits"]) != 16_000_000 || extra["partner"] != "acme" || extra["split"] != "additional" || len(outs) != 1 ||
+	if !unique(t, d["amountUnits"], 16_000_000) || extra["partner"] != "acme" || extra["split"] != "additional" || len(outs) != 1 ||
 		outs[0].(map[string]any)["address"] != e.acme || units(t, outs[0].(map[string]any)["amountUnits"]) != 1_600_000 {
 		t.Fatalf("partner invoice %v", d)
 	}
@@ -369,7 +384,7 @@ func TestPrepaidBatch(t *testing.T) {
 	wallet := e.chain.Address("bulk-wallet")
 	hdr := []string{"X-Partner", "bulk", "X-Wallet-Address", wallet}
 	d := invoiceOf(t, e.chat(t, hdr...))
-	if units(t, d["amountUnits"]) != 10*chatPrice || d["extra"].(map[string]any)["batchTarget"] != float64(10) {
+	if !unique(t, d["amountUnits"], 10*chatPrice) || d["extra"].(map[string]any)["batchTarget"] != float64(10) {
 		t.Fatalf("batch invoice %v", d)
 	}
 	tx := e.put(t, e.payment(t, d))
@@ -461,7 +476,7 @@ func TestPayPerCallImages(t *testing.T) {
 	e.catchUp()
 	body := `{"prompt":"a red fox","size":"256x256","n":1}`
 	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
-	if units(t, d["amountUnits"]) != 25_000_000 {
+	if !unique(t, d["amountUnits"], 25_000_000) {
 		t.Fatalf("image invoice %v", d)
 	}
 	tx := e.put(t, e.payment(t, d))
