@@ -101,7 +101,7 @@ type PublicConfig struct {
 	InvoiceTimeout   int64             `json:"invoiceTimeout"` // seconds
 	RequireMemo      bool              `json:"requireMemo"`
 	AmountOffsets    uint64            `json:"amountOffsets"` // an invoice asks for its price plus a unique 1..amountOffsets
-	Prices           map[string]string `json:"prices"` // route → amount units per call
+	Prices           map[string]string `json:"prices"`        // route → amount units per call
 	Partners         []PublicPartner   `json:"partners"`
 }
 

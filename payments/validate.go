@@ -44,7 +44,7 @@ const (
 	// (an amount is held until its invoice's expiry plus a grace of 5 minutes).
 	DefaultAmountOffsets = 999
 	MaxAmountOffsets     = 1_000_000
-	adaDecimals        = 6
+	adaDecimals          = 6
 )
 
 var partnerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
