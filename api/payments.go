@@ -95,16 +95,20 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 	if err != nil {
 		return err
 	}
+	params, err := s.requestParams(c, route)
+	if err != nil {
+		return err
+	}
 	if id := strings.TrimSpace(c.Get("X-Invoice-Id")); id != "" {
-		return s.payWithInvoice(c, route, id, p)
+		return s.payWithInvoice(c, route, id, p, params)
 	}
 	if p.partner != "" && s.deps.Payments.Partners[p.partner].BatchTarget > 0 {
 		if p.wallet == "" {
 			return errWalletRequired
 		}
-		return s.payWithCredit(c, route, p)
+		return s.payWithCredit(c, route, p, params)
 	}
-	return s.offerInvoice(c, route, p, "")
+	return s.offerInvoice(c, route, p, params, "")
 }
 
 // creditAccount is the ledger's wallet of a (wallet, route) balance: a batch buys calls of one
@@ -112,13 +116,13 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
 // payWithCredit spends one prepaid credit on the call, and gives it back if the call fails.
-func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
+func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
 	if errors.Is(err, storage.ErrNoCredits) {
-		return s.offerInvoice(c, route, p, "")
+		return s.offerInvoice(c, route, p, params, "")
 	}
 	if err != nil {
 		return err
@@ -135,17 +139,22 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 }
 
 // payWithInvoice runs the call on a paid invoice, checking the payment first when needed.
-func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
+func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
 	inv, err := s.deps.Ledger.Get(ctx, id)
 	if errors.Is(err, storage.ErrInvoiceNotFound) {
-		return s.offerInvoice(c, route, p, payments.CodeInvoiceUnknown)
+		return s.offerInvoice(c, route, p, params, payments.CodeInvoiceUnknown)
 	}
 	if err != nil {
 		return err
 	}
 	if err := payments.CheckInvoice(inv, route, s.now()); err != nil {
-		return s.offerInvoice(c, route, p, payments.Code(err))
+		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+	}
+	// Checked before the payment: a retry for other parameters never touches the chain or the
+	// invoice, whose payment stays for the original request.
+	if err := payments.CheckRequest(inv, route, params); err != nil {
+		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
 	}
 	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted {
 		confirmed, err := s.checkPayment(c, inv)
@@ -159,9 +168,9 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
 			Detail: map[string]string{"error": "invoice_in_use", "message": "another request is running on this paid invoice"}}
 	case errors.Is(err, storage.ErrNoCredits):
-		return s.offerInvoice(c, route, p, storage.ErrNoCredits.Error())
+		return s.offerInvoice(c, route, p, params, storage.ErrNoCredits.Error())
 	case err != nil && payments.Code(err) != "":
-		return s.offerInvoice(c, route, p, payments.Code(err))
+		return s.refusedBy(c, id, payments.Code(err))
 	case err != nil:
 		return err
 	}
@@ -243,28 +252,42 @@ func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string) (served bool) 
 	return status < 400 && status != http.StatusAccepted
 }
 
-// offerInvoice answers 402 with an invoice for this call: the pending one of an identical
-// earlier request when there is one. code, when set, says why an earlier proof was refused.
-func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
-	key, err := requestKey(c, route, p)
-	if err != nil {
-		return err
-	}
-	inv, err := s.openInvoice(c, route, p, key)
+// refusedBy answers the ledger's refusal of invoice id with that invoice as it is now.
+func (s *Server) refusedBy(c *fiber.Ctx, id, code string) error {
+	inv, err := s.deps.Ledger.Get(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
 	return s.invoiceAnswer(c, inv, code, "")
 }
 
-// openInvoice prices route for the payer and opens (or, for a known requestKey, reuses) its
-// invoice. Invoices are rate-limited per client address: every one is kept.
-func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, requestKey string) (storage.Invoice, error) {
+// offerInvoice answers 402 with a new invoice for this call: the pending one of an identical
+// earlier request when there is one. code, when set, says why the invoice the retry named could
+// not serve (it is unknown, or its credits are spent); detail.status is absent, since the
+// invoice shown is not that one.
+func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, code string) error {
+	key, err := requestKey(c, route, p)
+	if err != nil {
+		return err
+	}
+	inv, err := s.openInvoice(c, route, p, params, key)
+	if err != nil {
+		return err
+	}
+	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
+	d.Error = code
+	c.Set("X-Invoice-Id", inv.ID)
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+}
+
+// openInvoice prices route with params for the payer and opens (or, for a known requestKey,
+// reuses) its invoice. Invoices are rate-limited per client address: every one is kept.
+func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, requestKey string) (storage.Invoice, error) {
 	cfg := s.deps.Payments
 	if err := s.invoiceRate(c); err != nil {
 		return storage.Invoice{}, err
 	}
-	terms, err := cfg.Terms(route, p.partner)
+	terms, err := cfg.TermsFor(route, p.partner, params)
 	if err != nil {
 		return storage.Invoice{}, err
 	}
@@ -294,7 +317,8 @@ func batchWallet(t payments.Terms, wallet, route string) string {
 	return wallet
 }
 
-// invoiceAnswer is the 402 with the invoice, and the refusal code when there is one.
+// invoiceAnswer is the 402 with the invoice, and the refusal code when there is one; the status
+// shown is that invoice's.
 func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Message: message}
 	if code != "" {

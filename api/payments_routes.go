@@ -153,7 +153,7 @@ func (s *Server) createInvoice(c *fiber.Ctx) error {
 		}
 		p.wallet = w
 	}
-	inv, err := s.openInvoice(c, route, p, "") // asked for explicitly: always a new one
+	inv, err := s.openInvoice(c, route, p, s.standardParams(route), "") // asked for explicitly: always a new one
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,12 @@ import (
 // Stable error codes of a refused payment, as callers see them in a 402's detail.error. The
 // invoice_* codes and payment_already_used are also the messages of the storage ledger's errors.
 const (
-	CodeInvoiceUnknown     = "invoice_unknown"        // no such invoice
-	CodeInvoiceExpired     = "invoice_expired"        // the timeout passed (or the payment landed after it)
-	CodeInvoiceConsumed    = "invoice_consumed"       // the paid request already ran
-	CodeRouteMismatch      = "invoice_route_mismatch" // the invoice is for another route
-	CodePaymentMalformed   = "payment_malformed"      // X-Payment is not a tx hash, signed CBOR or {"txHash": …}
+	CodeInvoiceUnknown     = "invoice_unknown"          // no such invoice
+	CodeInvoiceExpired     = "invoice_expired"          // the timeout passed (or the payment landed after it)
+	CodeInvoiceConsumed    = "invoice_consumed"         // the paid request already ran
+	CodeRouteMismatch      = "invoice_route_mismatch"   // the invoice is for another route
+	CodeRequestMismatch    = "invoice_request_mismatch" // the invoice is for other priced parameters of the route
+	CodePaymentMalformed   = "payment_malformed"        // X-Payment is not a tx hash, signed CBOR or {"txHash": …}
 	CodeInvalidContract    = "payment_invalid_contract"
 	CodeAmountInsufficient = "payment_amount_insufficient" // an output is there but too small
 	CodeAmountMismatch     = "payment_amount_mismatch"     // an output pays more than asked: amounts must be exact
@@ -29,7 +30,7 @@ const (
 )
 
 // Codes lists every code, for documentation and tests.
-var Codes = []string{CodeInvoiceUnknown, CodeInvoiceExpired, CodeInvoiceConsumed, CodeRouteMismatch,
+var Codes = []string{CodeInvoiceUnknown, CodeInvoiceExpired, CodeInvoiceConsumed, CodeRouteMismatch, CodeRequestMismatch,
 	CodePaymentMalformed, CodeInvalidContract, CodeAmountInsufficient, CodeAmountMismatch, CodeOutputMissing, CodeMemoMissing,
 	CodePaymentUsed, CodeTooEarly, CodePaymentRejected}
 
@@ -66,6 +67,7 @@ var codeText = map[string]string{
 	CodeInvoiceExpired:     "the invoice expired",
 	CodeInvoiceConsumed:    "the invoice was used already",
 	CodeRouteMismatch:      "the invoice is for another route",
+	CodeRequestMismatch:    "the invoice is for other priced parameters of this route",
 	CodePaymentMalformed:   "X-Payment is not a transaction hash, a signed transaction or {\"txHash\": …}",
 	CodeInvalidContract:    "the transaction's scripts failed",
 	CodeAmountInsufficient: "an output pays less than the invoice asks",

@@ -30,7 +30,7 @@ func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now t
 		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network,
 		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, AmountOffsets: c.AmountOffsets, PayTo: c.PayTo,
 		Outputs: t.Outputs, Split: t.Split, MinConfirmations: c.MinConfirmations, BatchTarget: t.BatchTarget,
-		RequestKey: requestKey, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
+		RequestKey: requestKey, Binding: t.Binding, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
 	}
 	if c.Asset == AssetADA {
 		inv.Lovelace = t.Amount

@@ -239,8 +239,17 @@ func (c *Config) readPrices(m map[string]any) error {
 		if !slices.Contains(PricedRoutes, route) {
 			return cfgErr("prices", "unknown route %q (priced routes: %s)", abbrev(route, 40), strings.Join(PricedRoutes, ", "))
 		}
-		p, err := whole("prices."+route, pm[route])
-		if err != nil {
+		var p uint64
+		if _, isRule := pm[route].(map[string]any); isRule {
+			var r PriceRule
+			if p, r, err = readRule("prices."+route, route, pm[route]); err != nil {
+				return err
+			}
+			if c.Rules == nil {
+				c.Rules = map[string]PriceRule{}
+			}
+			c.Rules[route] = r
+		} else if p, err = whole("prices."+route, pm[route]); err != nil {
 			return err
 		}
 		if p == 0 {
@@ -380,33 +389,53 @@ func checkShareTotal(path string, p Partner) error {
 func (c *Config) checkOutputs() error {
 	routes := sortedKeys(c.Prices)
 	for _, route := range routes {
-		t, err := c.Terms(route, "")
-		if err != nil {
-			return cfgErr("prices."+route, "%v", err)
-		}
-		if !c.enough(t.Amount) {
-			return cfgErr("prices."+route, "%s is below %s", c.amount(t.Amount), c.minimum())
+		for _, p := range c.cheapest(route) {
+			t, err := c.TermsFor(route, "", p)
+			if err != nil {
+				return cfgErr("prices."+route, "%v", err)
+			}
+			if !c.enough(t.Amount) {
+				return cfgErr("prices."+route, "%s is below %s%s", c.amount(t.Amount), c.minimum(), paramsNote(p))
+			}
 		}
 	}
 	for _, name := range sortedKeys(c.Partners) {
 		path := "partners." + name
 		for _, route := range routes {
-			t, err := c.Terms(route, name)
-			if err != nil {
-				return cfgErr(path, "on %s: %v", route, err)
-			}
-			if !c.enough(t.Amount) {
-				return cfgErr(path, "on %s pay_to would receive %s, below %s", route, c.amount(t.Amount), c.minimum())
-			}
-			for i, o := range t.Outputs {
-				if !c.enough(o.AmountUnits) {
-					return cfgErr(fmt.Sprintf("%s.revenue_share[%d]", path, i), "%s on %s is below %s",
-						c.amount(o.AmountUnits), route, c.minimum())
+			for _, p := range c.cheapest(route) {
+				if err := c.checkPartner(path, route, name, p); err != nil {
+					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// checkPartner checks the outputs of one partner's invoice for route with p.
+func (c *Config) checkPartner(path, route, name string, p Params) error {
+	t, err := c.TermsFor(route, name, p)
+	if err != nil {
+		return cfgErr(path, "on %s: %v", route, err)
+	}
+	if !c.enough(t.Amount) {
+		return cfgErr(path, "on %s pay_to would receive %s, below %s%s", route, c.amount(t.Amount), c.minimum(), paramsNote(p))
+	}
+	for i, o := range t.Outputs {
+		if !c.enough(o.AmountUnits) {
+			return cfgErr(fmt.Sprintf("%s.revenue_share[%d]", path, i), "%s on %s is below %s%s",
+				c.amount(o.AmountUnits), route, c.minimum(), paramsNote(p))
+		}
+	}
+	return nil
+}
+
+// paramsNote names the size and quality a price was checked at, when they are not the standard.
+func paramsNote(p Params) string {
+	if p.Size == "" && p.Quality == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (size %q, quality %q)", p.Size, p.Quality)
 }
 
 func (c *Config) enough(units uint64) bool {

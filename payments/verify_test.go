@@ -322,7 +322,7 @@ func TestCodes(t *testing.T) {
 	if err := payments.VerifyTx(inv, tx, tip); payments.Message(err) != "transaction "+tx.Hash+" has 1 of 2 confirmations" {
 		t.Errorf("pending message %q", payments.Message(err))
 	}
-	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "payment_malformed",
+	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "invoice_request_mismatch", "payment_malformed",
 		"payment_invalid_contract", "payment_amount_insufficient", "payment_amount_mismatch", "payment_output_missing", "payment_memo_missing",
 		"payment_already_used", "payment_too_early", "payment_rejected"}
 	if !slices.Equal(payments.Codes, want) {

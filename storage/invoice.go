@@ -50,9 +50,12 @@ type Invoice struct {
 	BatchTarget      int             `json:"batchTarget"` // credits this invoice buys; 0 = one call
 	// RequestKey identifies the unpaid request (route, partner, wallet, body hash): repeating it
 	// while the invoice is pending returns the same invoice.
-	RequestKey string    `json:"requestKey,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt"`
+	RequestKey string `json:"requestKey,omitempty"`
+	// Binding is the digest of the priced parameters (route, n, size, quality, model) the invoice
+	// was opened for; a paid retry must present the same. "" binds only the route.
+	Binding   string    `json:"binding,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
 
 	Status    string    `json:"status"`
 	TxHash    string    `json:"txHash,omitempty"`

@@ -69,7 +69,7 @@ require_memo: %t
 prices:
   /chat: %d
   /token-analysis: 30000000
-  /images/generate: 25000000
+  /images/generate: {price: 25000000, per_image: true, size_multipliers: {1536x1024: 15000}, quality_multipliers: {low: 5000, high: 20000}}
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
@@ -195,7 +195,10 @@ func TestPayPerCallWithATxHash(t *testing.T) {
 	if st.body["status"] != "consumed" || st.body["txHash"] != tx || st.body["settledAt"] == nil {
 		t.Fatalf("after the paid call: %s", st.raw)
 	}
-	wantRefusal(t, e.retry(t, id, tx), "invoice_consumed")
+	// A refusal shows the invoice it is about, with that invoice's status.
+	if d := invoiceOf(t, e.retry(t, id, tx)); d["error"] != "invoice_consumed" || d["status"] != "consumed" || d["invoiceId"] != id {
+		t.Fatalf("a used invoice: %v", d)
+	}
 
 	// The same transaction never pays a second invoice.
 	other := invoiceOf(t, e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"another"}`))
@@ -474,22 +477,52 @@ func TestPaymentEndpoints(t *testing.T) {
 func TestPayPerCallImages(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	body := `{"prompt":"a red fox","size":"256x256","n":1}`
-	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
-	if !unique(t, d["amountUnits"], 25_000_000) {
+	gen := func(body string, hdr ...string) reply {
+		return e.spec.call(t, "POST", e.base+"/images/generate", "", body, hdr...)
+	}
+	// A body that would get 422 costs nothing: no invoice is opened for it.
+	if r := gen(`{"prompt":"a red fox","size":"256x256","n":1}`); r.status != 422 {
+		t.Fatalf("bad size: %d %s", r.status, r.raw)
+	}
+	// Prices follow n, size and quality as configured (per image × size × quality, rounded down).
+	for _, c := range []struct {
+		body string
+		base uint64
+	}{
+		{`{"prompt":"three foxes","n":3}`, 75_000_000},
+		{`{"prompt":"wide fox","size":"1536x1024","quality":"low"}`, 18_750_000},
+		{`{"prompt":"ten wide foxes","n":10,"size":"1536x1024","quality":"high"}`, 750_000_000},
+	} {
+		if d := invoiceOf(t, gen(c.body)); !unique(t, d["amountUnits"], c.base) {
+			t.Errorf("%s: %v, want %d + offset", c.body, d["amountUnits"], c.base)
+		}
+	}
+	body := `{"prompt":"a red fox","n":1,"quality":"low"}`
+	d := invoiceOf(t, gen(body))
+	id := d["invoiceId"].(string)
+	if !unique(t, d["amountUnits"], 12_500_000) {
 		t.Fatalf("image invoice %v", d)
 	}
 	tx := e.put(t, e.payment(t, d))
 	e.chain.AdvanceTip(2)
-	// A paid call that we refuse (a size the model does not take) leaves the payment usable.
-	r := e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
-	if r.status != 422 {
-		t.Fatalf("bad size: %d %s", r.status, r.raw)
+	e.chain.ResetStats()
+	// The payment for one low-quality image does not buy ten wide high-quality ones; it stays
+	// usable for what it was paid for.
+	r := gen(`{"prompt":"a red fox","n":10,"quality":"high","size":"1536x1024"}`, "X-Invoice-Id", id, "X-Payment", tx)
+	if d := invoiceOf(t, r); d["error"] != "invoice_request_mismatch" || d["invoiceId"] != id || d["status"] != "pending" {
+		t.Fatalf("other parameters: %s", r.raw)
 	}
-	body = `{"prompt":"a red fox","size":"1024x1024","n":1}`
-	r = e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	if n := e.chain.Stats().Requests[blockfrostemu.EndpointTx]; n != 0 {
+		t.Fatalf("a mismatched retry asked the chain %d times", n)
+	}
+	r = gen(`{"prompt":"a red fox, in the snow","quality":"low"}`, "X-Invoice-Id", id, "X-Payment", tx) // n defaults to 1
 	if r.status != 200 || r.body["success"] != true || len(r.body["images"].([]any)) != 1 {
 		t.Fatalf("paid image: %d %s", r.status, r.raw)
+	}
+	// POST /payments/invoice prices and binds a standard call: one image, the default size.
+	std := e.spec.call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/images/generate"}`)
+	if std.status != 201 || !unique(t, std.body["amountUnits"], 25_000_000) {
+		t.Fatalf("standard invoice: %d %s", std.status, std.raw)
 	}
 	// Variations are API-key only: never an invoice, even with payments on.
 	if r := e.spec.call(t, "POST", e.base+"/images/variations", "", `{"image":"aGVsbG8="}`); r.status != 401 {
