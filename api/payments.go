@@ -148,7 +148,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	if err != nil {
 		return err
 	}
-	if err := payments.CheckInvoice(inv, route, s.now()); err != nil {
+	if err := payments.CheckInvoice(inv, route, s.now(), strings.TrimSpace(c.Get("X-Payment")) != ""); err != nil {
 		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
 	}
 	// Checked before the payment: a retry for other parameters never touches the chain or the
@@ -156,7 +156,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	if err := payments.CheckRequest(inv, route, params); err != nil {
 		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
 	}
-	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted {
+	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
 		confirmed, err := s.checkPayment(c, inv)
 		if err != nil || !confirmed {
 			return err

@@ -128,16 +128,18 @@ func (c *Config) Public() PublicConfig {
 }
 
 // CheckInvoice tells whether inv can still be paid for, or used by, a call of route at now:
-// CodeRouteMismatch, CodeInvoiceConsumed or CodeInvoiceExpired as an *Error, else nil. A pending
-// invoice past its expiry is expired; a confirmed one stays usable (it was paid in time).
-func CheckInvoice(inv storage.Invoice, route string, now time.Time) error {
+// CodeRouteMismatch, CodeInvoiceConsumed or CodeInvoiceExpired as an *Error, else nil. A
+// confirmed invoice stays usable (it was paid in time). An unpaid one past its expiry is expired
+// unless the retry brings a proof (withProof): inclusion decides, so a transaction in a block by
+// the expiry still pays it, whenever its confirmations arrive; VerifyTx judges that.
+func CheckInvoice(inv storage.Invoice, route string, now time.Time, withProof bool) error {
+	unpaid := inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceExpired
 	switch {
 	case inv.Route != route:
 		return refuse(CodeRouteMismatch, "invoice %s is for %s, not %s", inv.ID, inv.Route, route)
 	case inv.Status == storage.InvoiceConsumed:
 		return refuse(CodeInvoiceConsumed, "invoice %s was already used", inv.ID)
-	case inv.Status == storage.InvoiceExpired,
-		inv.Status == storage.InvoicePending && now.After(inv.ExpiresAt):
+	case unpaid && !withProof && (inv.Status == storage.InvoiceExpired || now.After(inv.ExpiresAt)):
 		return refuse(CodeInvoiceExpired, "invoice %s expired at %s", inv.ID, stamp(inv.ExpiresAt))
 	}
 	return nil

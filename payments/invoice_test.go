@@ -117,8 +117,17 @@ func TestCheckInvoice(t *testing.T) {
 		if c.change != nil {
 			c.change(&i)
 		}
-		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now)); got != c.want {
+		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now, false)); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		// With a proof, expiry is the chain's call (the block time of the payment): only the
+		// route and a used invoice are refused up front.
+		want := c.want
+		if want == payments.CodeInvoiceExpired {
+			want = ""
+		}
+		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now, true)); got != want {
+			t.Errorf("%s, with a proof: %q, want %q", c.name, got, want)
 		}
 	}
 }
