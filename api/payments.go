@@ -157,7 +157,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
 	}
 	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
-		confirmed, err := s.checkPayment(c, inv)
+		confirmed, err := s.checkPayment(c, inv, c.Get("X-Payment"))
 		if err != nil || !confirmed {
 			return err
 		}
@@ -192,10 +192,11 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	return nil
 }
 
-// checkPayment runs (or joins) the payment check of the retry's proof. It answers the request
-// itself (402, or an error) unless the invoice is now confirmed.
-func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
-	header := strings.TrimSpace(c.Get("X-Payment"))
+// checkPayment runs (or joins) the payment check of a proof (X-Payment's value, or the tx of
+// POST /payments/submit). It answers the request itself (402, or an error) unless the invoice is
+// now confirmed.
+func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) (bool, error) {
+	header = strings.TrimSpace(header)
 	if header == "" {
 		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
 	}
@@ -306,7 +307,7 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payment
 // unpaid invoices, or more buyers at once than amount_offsets). Amounts free up as invoices
 // expire; a duplicate amount would let one payment be claimed for two invoices.
 var errAmountsTaken = &HTTPError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "30"},
-	Detail: map[string]string{"error": storage.ErrAmountsTaken.Error(),
+	Detail: map[string]string{"code": storage.ErrAmountsTaken.Error(),
 		"message": "every payment amount of this price is taken by an open invoice; try again shortly"}}
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.

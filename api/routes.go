@@ -36,6 +36,7 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
 		{"GET", "/payments/config", "none", "Prices, asset, network and partner batch sizes of pay-per-call"},
 		{"POST", "/payments/invoice", "none", "Open an invoice without a failing call first (e.g. to prepay a batch)"},
+		{"POST", "/payments/submit", "none", "Submit a signed transaction paying an invoice, in the body"},
 		{"GET", "/payments/status/{invoice_id}", "none", "An invoice's status"},
 		{"GET", "/payments/balance", "none", "Prepaid credits of a partner's wallet"},
 		{"GET", "/files/{key}", "signed URL", "A stored file (local object store), through a signed expiring URL"},
@@ -76,6 +77,7 @@ func (s *Server) routes() {
 	app.Get("/files/*", s.file)
 	app.Get("/payments/config", s.paymentsConfig)
 	app.Post("/payments/invoice", s.createInvoice)
-	app.Get("/payments/status/:invoice_id", s.paymentStatus)
+	app.Get("/payments/status/:invoice_id", s.paymentStatusRoute)
+	app.Post("/payments/submit", s.submitPayment)
 	app.Get("/payments/balance", s.paymentBalance)
 }

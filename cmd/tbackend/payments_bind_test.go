@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/hex"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // Front-running with the memo: everything on chain is public, so an attacker reads the paying
@@ -100,5 +103,52 @@ func TestOneTxAcrossManyInvoicesConcurrently(t *testing.T) {
 		if want := map[bool]int{true: 200, false: 402}[i == 17]; s != want {
 			t.Fatalf("invoice %d answered %d, want %d (statuses %v)", i, s, want, statuses)
 		}
+	}
+}
+
+// A signed transaction of Cardano's full size (16 KB, 32 KB of hex) is too large for a header
+// (fiber's buffer is 4 KB): POST /payments/submit takes it in the body, and the paid retry then
+// names it by its hash.
+func TestSubmitALargeSignedTx(t *testing.T) {
+	e := newPayEnv(t)
+	e.catchUp()
+	d := invoiceOf(t, e.chat(t))
+	id := d["invoiceId"].(string)
+	p := e.payment(t, d)
+	memo := d["extra"].(map[string]any)["memo"].(string)
+	p.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20("T Backend invoice "+memo, strings.Repeat("padding ", 1900))}
+	raw, err := blockfrostemu.EncodeTx(blockfrostemu.Signed{Outputs: p.Outputs, Metadata: p.Metadata, Seed: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) < 15_500 || len(raw) > 16_384 {
+		t.Fatalf("the transaction has %d bytes, want close to 16 KB", len(raw))
+	}
+	txHash, err := blockfrostemu.TxID(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(invoice, tx string) reply {
+		return e.spec.call(t, "POST", e.base+"/payments/submit", "", `{"invoiceId":"`+invoice+`","tx":"`+tx+`"}`)
+	}
+	if r := submit("inv_nosuchinvoice", hex.EncodeToString(raw)); r.status != 404 {
+		t.Fatalf("unknown invoice: %d %s", r.status, r.raw)
+	}
+	if r := submit(id, "abcd"); invoiceOf(t, r)["error"] != "payment_malformed" {
+		t.Fatalf("not a transaction: %s", r.raw)
+	}
+	r := submit(id, hex.EncodeToString(raw))
+	if d := invoiceOf(t, r); d["status"] != "submitted" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("large signed tx: %s", r.raw)
+	}
+	if n := e.chain.Stats().Submitted; n != 1 {
+		t.Fatalf("%d transactions submitted, want 1", n)
+	}
+	e.chain.AdvanceTip(2)
+	if r := submit(id, hex.EncodeToString(raw)); r.status != 200 || r.body["status"] != "confirmed" || r.body["txHash"] != txHash {
+		t.Fatalf("after confirmation: %d %s", r.status, r.raw)
+	}
+	if r := e.retry(t, id, txHash); r.status != 200 {
+		t.Fatalf("the paid retry by hash: %d %s", r.status, r.raw)
 	}
 }
