@@ -290,4 +290,10 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil || studio.Amount != 2_500_000 || studio.Outputs[0].AmountUnits != 2_500_000 || studio.Total != 5_000_000 {
 		t.Fatalf("studio %+v %v", studio, err)
 	}
+	if p, err := c.Price("/images/generate", payments.Params{N: 2, Size: "1536x1024", Quality: "high"}); err != nil || p != 30_000_000 {
+		t.Fatalf("two wide high-quality images: %d %v", p, err)
+	}
+	if c.RequireMemo || c.AmountOffsets != 999 {
+		t.Fatalf("memo %v, offsets %d", c.RequireMemo, c.AmountOffsets)
+	}
 }
