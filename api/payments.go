@@ -115,9 +115,20 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 // route, so credits bought at one route's price are never spent on a dearer one.
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
-// payWithCredit spends one prepaid credit on the call, and gives it back if the call fails.
+// payWithCredit spends one prepaid credit on the call, and gives it back if the call fails. A
+// credit buys one standard call (batches are priced at it): a call priced otherwise is refused
+// before any credit is spent.
 func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
+	if std := s.standardParams(route); payments.Binding(route, params) != payments.Binding(route, std) {
+		price, err := s.deps.Payments.Price(route, params)
+		if err != nil {
+			return err
+		}
+		if base, _ := s.deps.Payments.Price(route, std); price != base {
+			return s.offerInvoice(c, route, p, std, payments.CodeRequestMismatch)
+		}
+	}
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
@@ -226,6 +237,9 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) 
 	}
 	switch {
 	case res.Error != "":
+		if res.Status != "" {
+			inv.Status = res.Status // the check's view is newer than the one read before it
+		}
 		return false, s.invoiceAnswer(c, inv, res.Error, res.Message)
 	case res.Status == storage.InvoiceConfirmed || res.Status == storage.InvoiceConsumed:
 		return true, nil
@@ -287,6 +301,9 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payment
 	cfg := s.deps.Payments
 	if err := s.invoiceRate(c); err != nil {
 		return storage.Invoice{}, err
+	}
+	if cfg.Partners[p.partner].BatchTarget > 0 {
+		params = s.standardParams(route) // credits buy standard calls (payWithCredit)
 	}
 	terms, err := cfg.TermsFor(route, p.partner, params)
 	if err != nil {

@@ -524,6 +524,16 @@ func TestPayPerCallImages(t *testing.T) {
 	if std.status != 201 || !unique(t, std.body["amountUnits"], 25_000_000) {
 		t.Fatalf("standard invoice: %d %s", std.status, std.raw)
 	}
+	// Prepaid credits buy standard calls: a batch is priced at one, and a credit call that asks
+	// for more is refused before any credit is spent.
+	bulk := []string{"X-Partner", "bulk", "X-Wallet-Address", e.chain.Address("image-bulk")}
+	d = invoiceOf(t, gen(`{"prompt":"three foxes","n":3}`, bulk...))
+	if d["error"] != "invoice_request_mismatch" || !unique(t, d["amountUnits"], 10*25_000_000) {
+		t.Fatalf("a batch for a dearer call: %v", d)
+	}
+	if d := invoiceOf(t, gen(`{"prompt":"one fox"}`, bulk...)); d["error"] != nil || !unique(t, d["amountUnits"], 10*25_000_000) {
+		t.Fatalf("a batch of standard calls: %v", d)
+	}
 	// Variations are API-key only: never an invoice, even with payments on.
 	if r := e.spec.call(t, "POST", e.base+"/images/variations", "", `{"image":"aGVsbG8="}`); r.status != 401 {
 		t.Fatalf("variations without a key: %d %s", r.status, r.raw)
