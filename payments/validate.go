@@ -41,7 +41,7 @@ const (
 	DefaultRequireMemo = false
 	// DefaultAmountOffsets: each open invoice adds 1 to 999 smallest units (under 0.001 ADA) to its
 	// price, unique among the open invoices to pay_to; so 999 invoices per price can be open at once
-	// (an amount is held until its invoice's expiry plus a grace of 5 minutes).
+	// (an amount is held until its invoice is paid, or 5 minutes past its expiry).
 	DefaultAmountOffsets = 999
 	MaxAmountOffsets     = 1_000_000
 	adaDecimals          = 6

@@ -122,3 +122,47 @@ func TestLedgerUniqueAmountsConcurrent(t *testing.T) {
 		t.Fatalf("%d amounts for 55 requests in a range of 50 (results %v)", len(owner), errs)
 	}
 }
+
+// A paid invoice gives its amount back at once (its transaction is claimed); a later invoice that
+// took an amount after an old hold ran out keeps it when the old invoice is confirmed late.
+func TestLedgerPaidInvoiceFreesItsAmount(t *testing.T) {
+	e := newLedgerEnv(t)
+	ctx := context.Background()
+	open := func(id string) (storage.Invoice, error) {
+		inv := e.invoice(id)
+		inv.AmountOffsets = 1
+		out, _, err := e.l.Open(ctx, inv)
+		return out, err
+	}
+	paid, err := open("paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open("waiting"); !errors.Is(err, storage.ErrAmountsTaken) {
+		t.Fatalf("one amount, two invoices: %v", err)
+	}
+	if _, err := e.l.Confirm(ctx, paid.ID, testTxHash("paid"), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	next, err := open("next")
+	if err != nil || next.AmountUnits != paid.AmountUnits {
+		t.Fatalf("after the payment: %d, %v", next.AmountUnits, err)
+	}
+	// "late" expires and its hold runs out; "taker" gets the amount; "late" is then confirmed (a
+	// payment included in time): "taker" keeps its amount.
+	other := e.invoice("late")
+	other.PayTo, other.AmountOffsets = "addr_test1late", 1
+	late := e.open(t, other)
+	e.clock.Advance(15*time.Minute + 5*time.Minute + time.Second)
+	taker := e.invoice("taker")
+	taker.PayTo, taker.AmountOffsets, taker.CreatedAt, taker.ExpiresAt = "addr_test1late", 1, e.clock.Now(), e.clock.Now().Add(15*time.Minute)
+	e.open(t, taker)
+	if _, err := e.l.Confirm(ctx, late.ID, testTxHash("late"), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again := e.invoice("again")
+	again.PayTo, again.AmountOffsets, again.CreatedAt, again.ExpiresAt = "addr_test1late", 1, e.clock.Now(), e.clock.Now().Add(15*time.Minute)
+	if _, _, err := e.l.Open(ctx, again); !errors.Is(err, storage.ErrAmountsTaken) {
+		t.Fatalf("the late confirmation freed another invoice's amount: %v", err)
+	}
+}
