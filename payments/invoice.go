@@ -103,6 +103,16 @@ type PublicConfig struct {
 	AmountOffsets    uint64            `json:"amountOffsets"` // an invoice asks for its price plus a unique 1..amountOffsets
 	Prices           map[string]string `json:"prices"`        // route → amount units per call
 	Partners         []PublicPartner   `json:"partners"`
+	// PriceRules says how a route's price scales with the request (Config.Price); absent when
+	// every price is flat.
+	PriceRules map[string]PublicRule `json:"priceRules,omitempty"`
+}
+
+// PublicRule is a PriceRule as GET /payments/config shows it.
+type PublicRule struct {
+	PerImage              bool           `json:"perImage"`
+	SizeMultipliersBPS    map[string]int `json:"sizeMultipliersBps"`
+	QualityMultipliersBPS map[string]int `json:"qualityMultipliersBps"`
 }
 
 // PublicPartner is a partner as GET /payments/config shows it.
@@ -119,6 +129,12 @@ func (c *Config) Public() PublicConfig {
 		RequireMemo: c.RequireMemo, AmountOffsets: c.AmountOffsets, Prices: make(map[string]string, len(c.Prices)), Partners: []PublicPartner{}}
 	for route, price := range c.Prices {
 		p.Prices[route] = strconv.FormatUint(price, 10)
+	}
+	for route, r := range c.Rules {
+		if p.PriceRules == nil {
+			p.PriceRules = map[string]PublicRule{}
+		}
+		p.PriceRules[route] = PublicRule{PerImage: r.PerImage, SizeMultipliersBPS: nonNil(r.SizeBPS), QualityMultipliersBPS: nonNil(r.QualityBPS)}
 	}
 	for _, name := range sortedKeys(c.Partners) {
 		pt := c.Partners[name]
@@ -143,4 +159,11 @@ func CheckInvoice(inv storage.Invoice, route string, now time.Time, withProof bo
 		return refuse(CodeInvoiceExpired, "invoice %s expired at %s", inv.ID, stamp(inv.ExpiresAt))
 	}
 	return nil
+}
+
+func nonNil(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
 }

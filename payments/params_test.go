@@ -45,6 +45,10 @@ func TestImagePrices(t *testing.T) {
 	if err != nil || terms.Price != 22_500_000 || terms.Amount != 20_250_000 {
 		t.Fatalf("partner terms %+v, %v", terms, err)
 	}
+	pub := c.Public().PriceRules["/images/generate"]
+	if !pub.PerImage || pub.SizeMultipliersBPS["1536x1024"] != 15000 || pub.QualityMultipliersBPS["high"] != 40000 || len(c.Public().PriceRules) != 1 {
+		t.Fatalf("public rules %+v", c.Public().PriceRules)
+	}
 	// Flat routes ignore the parameters.
 	if got, err := c.Price("/images/edit", payments.Params{N: 4, Quality: "high"}); err != nil || got != 5_000_000 {
 		t.Fatalf("flat route: %d, %v", got, err)

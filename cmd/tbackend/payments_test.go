@@ -446,7 +446,8 @@ func TestPrepaidBatch(t *testing.T) {
 func TestPaymentEndpoints(t *testing.T) {
 	e := newPayEnv(t)
 	cfg := e.spec.call(t, "GET", e.base+"/payments/config", "", "")
-	if cfg.status != 200 || cfg.body["payTo"] != e.shop || strings.Contains(cfg.raw, e.acme) {
+	if cfg.status != 200 || cfg.body["payTo"] != e.shop || strings.Contains(cfg.raw, e.acme) || cfg.body["amountOffsets"] != float64(999) ||
+		!strings.Contains(cfg.raw, `"priceRules":{"/images/generate":{"perImage":true,"sizeMultipliersBps":{"1536x1024":15000}`) {
 		t.Fatalf("config %d %s", cfg.status, cfg.raw)
 	}
 	r := e.spec.call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/chat","partner":"bulk","wallet":"`+e.chain.Address("w")+`"}`)
