@@ -152,3 +152,27 @@ func TestSubmitALargeSignedTx(t *testing.T) {
 		t.Fatalf("the paid retry by hash: %d %s", r.status, r.raw)
 	}
 }
+
+// When every unique amount of a price is held by an open invoice, a new one is refused with 503
+// and Retry-After, never given a duplicate amount; a paid invoice gives its amount back.
+func TestUniqueAmountsExhausted(t *testing.T) {
+	e := newPayEnvWith(t, false, "amount_offsets: 2\n")
+	e.catchUp()
+	first := invoiceOf(t, e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"one"}`))
+	second := invoiceOf(t, e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"two"}`))
+	if first["amountUnits"] == second["amountUnits"] {
+		t.Fatalf("two open invoices ask for %v", first["amountUnits"])
+	}
+	r := e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"three"}`)
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.raw, "invoice_amounts_exhausted") {
+		t.Fatalf("a full range: %d %s", r.status, r.raw)
+	}
+	tx := e.put(t, e.payment(t, first))
+	e.chain.AdvanceTip(2)
+	if r := e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"one"}`, "X-Invoice-Id", first["invoiceId"].(string), "X-Payment", tx); r.status != 200 {
+		t.Fatalf("paying the first: %d %s", r.status, r.raw)
+	}
+	if third := invoiceOf(t, e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"three"}`)); third["amountUnits"] != first["amountUnits"] {
+		t.Fatalf("after the first was paid: %v (first %v)", third["amountUnits"], first["amountUnits"])
+	}
+}

@@ -44,6 +44,12 @@ func newPayEnv(t *testing.T) *payEnv {
 // newPayEnvMemo is newPayEnv with require_memo set to memo.
 func newPayEnvMemo(t *testing.T, memo bool) *payEnv {
 	t.Helper()
+	return newPayEnvWith(t, memo, "")
+}
+
+// newPayEnvWith is newPayEnvMemo with more top-level settings (YAML lines).
+func newPayEnvWith(t *testing.T, memo bool, settings string) *payEnv {
+	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
 	chainURL, stopChain, err := chain.Start("")
@@ -66,14 +72,14 @@ decimals: 6
 min_confirmations: 2
 invoice_timeout: 300s
 require_memo: %t
-prices:
+%sprices:
   /chat: %d
   /token-analysis: 30000000
   /images/generate: {price: 25000000, per_image: true, size_multipliers: {1536x1024: 15000}, quality_multipliers: {low: 5000, high: 20000}}
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
-`, e.shop, memo, chatPrice, e.acme), 0o600); err != nil {
+`, e.shop, memo, settings, chatPrice, e.acme), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.rdb = redistest.Claim(t)
