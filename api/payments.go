@@ -100,16 +100,20 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 	if err != nil {
 		return err
 	}
+	params, err := s.requestParams(c, route)
+	if err != nil {
+		return err
+	}
 	if id := strings.TrimSpace(c.Get("X-Invoice-Id")); id != "" {
-		return s.payWithInvoice(c, route, id, p)
+		return s.payWithInvoice(c, route, id, p, params)
 	}
 	if p.partner != "" && s.deps.Payments.Partners[p.partner].BatchTarget > 0 {
 		if p.wallet == "" {
 			return errWalletRequired
 		}
-		return s.payWithCredit(c, route, p)
+		return s.payWithCredit(c, route, p, params)
 	}
-	return s.offerInvoice(c, route, p, "")
+	return s.offerInvoice(c, route, p, params, "")
 }
 
 // creditAccount is the ledger's wallet of a (wallet, route) balance: a batch buys calls of one
@@ -117,14 +121,24 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
 // payWithCredit spends one prepaid credit on the call, and gives it back unless the call is
-// delivered.
-func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
+// delivered. A credit buys one standard call (batches are priced at it): a call priced otherwise
+// is refused before any credit is spent.
+func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
+	if std := s.standardParams(route); payments.Binding(route, params) != payments.Binding(route, std) {
+		price, err := s.deps.Payments.Price(route, params)
+		if err != nil {
+			return err
+		}
+		if base, _ := s.deps.Payments.Price(route, std); price != base {
+			return s.offerInvoice(c, route, p, std, payments.CodeRequestMismatch)
+		}
+	}
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
 	if errors.Is(err, storage.ErrNoCredits) {
-		return s.offerInvoice(c, route, p, "")
+		return s.offerInvoice(c, route, p, params, "")
 	}
 	if err != nil {
 		return err
@@ -146,20 +160,25 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer) error {
 func (s *Server) paidLease() time.Duration { return max(s.cfg.SyncWait, streamLimit) + time.Minute }
 
 // payWithInvoice runs the call on a paid invoice, checking the payment first when needed.
-func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
+func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
 	inv, err := s.deps.Ledger.Get(ctx, id)
 	if errors.Is(err, storage.ErrInvoiceNotFound) {
-		return s.offerInvoice(c, route, p, payments.CodeInvoiceUnknown)
+		return s.offerInvoice(c, route, p, params, payments.CodeInvoiceUnknown)
 	}
 	if err != nil {
 		return err
 	}
-	if err := payments.CheckInvoice(inv, route, s.now()); err != nil {
-		return s.offerInvoice(c, route, p, payments.Code(err))
+	if err := payments.CheckInvoice(inv, route, s.now(), strings.TrimSpace(c.Get("X-Payment")) != ""); err != nil {
+		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
 	}
-	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted {
-		confirmed, err := s.checkPayment(c, inv)
+	// Checked before the payment: a retry for other parameters never touches the chain or the
+	// invoice, whose payment stays for the original request.
+	if err := payments.CheckRequest(inv, route, params); err != nil {
+		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+	}
+	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
+		confirmed, err := s.checkPayment(c, inv, c.Get("X-Payment"))
 		if err != nil || !confirmed {
 			return err
 		}
@@ -170,9 +189,9 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
 			Detail: map[string]string{"error": "invoice_in_use", "message": "another request is running on this paid invoice"}}
 	case errors.Is(err, storage.ErrNoCredits):
-		return s.offerInvoice(c, route, p, storage.ErrNoCredits.Error())
+		return s.offerInvoice(c, route, p, params, storage.ErrNoCredits.Error())
 	case err != nil && payments.Code(err) != "":
-		return s.offerInvoice(c, route, p, payments.Code(err))
+		return s.refusedBy(c, id, payments.Code(err))
 	case err != nil:
 		return err
 	}
@@ -195,10 +214,11 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer) error {
 	return nil
 }
 
-// checkPayment runs (or joins) the payment check of the retry's proof. It answers the request
-// itself (402, or an error) unless the invoice is now confirmed.
-func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
-	header := strings.TrimSpace(c.Get("X-Payment"))
+// checkPayment runs (or joins) the payment check of a proof (X-Payment's value, or the tx of
+// POST /payments/submit). It answers the request itself (402, or an error) unless the invoice is
+// now confirmed.
+func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) (bool, error) {
+	header = strings.TrimSpace(header)
 	if header == "" {
 		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
 	}
@@ -242,6 +262,9 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice) (bool, error) {
 	}
 	switch {
 	case res.Error != "":
+		if res.Status != "" {
+			inv.Status = res.Status // the check's view is newer than the one read before it
+		}
 		return false, s.invoiceAnswer(c, inv, res.Error, res.Message)
 	case res.Status == storage.InvoiceConfirmed || res.Status == storage.InvoiceConsumed:
 		return true, nil
@@ -322,9 +345,20 @@ func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string, end settleFunc
 	}
 }
 
-// offerInvoice answers 402 with an invoice for this call: the pending one of an identical
-// earlier request when there is one. code, when set, says why an earlier proof was refused.
-func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) error {
+// refusedBy answers the ledger's refusal of invoice id with that invoice as it is now.
+func (s *Server) refusedBy(c *fiber.Ctx, id, code string) error {
+	inv, err := s.deps.Ledger.Get(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return s.invoiceAnswer(c, inv, code, "")
+}
+
+// offerInvoice answers 402 with a new invoice for this call: the pending one of an identical
+// earlier request when there is one. code, when set, says why the invoice the retry named could
+// not serve (it is unknown, or its credits are spent); detail.status is absent, since the
+// invoice shown is not that one.
+func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, code string) error {
 	body, err := s.checkUnpaid(c, route)
 	if err != nil {
 		return err
@@ -333,21 +367,27 @@ func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, code string) 
 	if err != nil {
 		return err
 	}
-	inv, err := s.openInvoice(c, route, p, key)
+	inv, err := s.openInvoice(c, route, p, params, key)
 	if err != nil {
 		return err
 	}
-	return s.invoiceAnswer(c, inv, code, "")
+	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
+	d.Error = code
+	c.Set("X-Invoice-Id", inv.ID)
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
 }
 
-// openInvoice prices route for the payer and opens (or, for a known requestKey, reuses) its
-// invoice. Invoices are rate-limited per client address: every one is kept.
-func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, requestKey string) (storage.Invoice, error) {
+// openInvoice prices route with params for the payer and opens (or, for a known requestKey,
+// reuses) its invoice. Invoices are rate-limited per client address: every one is kept.
+func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, requestKey string) (storage.Invoice, error) {
 	cfg := s.deps.Payments
 	if err := s.invoiceRate(c); err != nil {
 		return storage.Invoice{}, err
 	}
-	terms, err := cfg.Terms(route, p.partner)
+	if cfg.Partners[p.partner].BatchTarget > 0 {
+		params = s.standardParams(route) // credits buy standard calls (payWithCredit)
+	}
+	terms, err := cfg.TermsFor(route, p.partner, params)
 	if err != nil {
 		return storage.Invoice{}, err
 	}
@@ -356,8 +396,18 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, requestKey str
 	}
 	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), requestKey, s.now())
 	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
+	if errors.Is(err, storage.ErrAmountsTaken) {
+		return storage.Invoice{}, errAmountsTaken
+	}
 	return inv, err
 }
+
+// errAmountsTaken: every unique amount of this price is held by an open invoice (a flood of
+// unpaid invoices, or more buyers at once than amount_offsets). Amounts free up as invoices
+// expire; a duplicate amount would let one payment be claimed for two invoices.
+var errAmountsTaken = &HTTPError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "30"},
+	Detail: map[string]string{"code": storage.ErrAmountsTaken.Error(),
+		"message": "every payment amount of this price is taken by an open invoice; try again shortly"}}
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.
 func batchWallet(t payments.Terms, wallet, route string) string {
@@ -367,7 +417,8 @@ func batchWallet(t payments.Terms, wallet, route string) string {
 	return wallet
 }
 
-// invoiceAnswer is the 402 with the invoice, and the refusal code when there is one.
+// invoiceAnswer is the 402 with the invoice, and the refusal code when there is one; the status
+// shown is that invoice's.
 func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Message: message}
 	if code != "" {

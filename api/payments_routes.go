@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
@@ -42,11 +43,15 @@ type invoiceStatus struct {
 	Memo    *string                 `json:"memo"`
 }
 
-func (s *Server) paymentStatus(c *fiber.Ctx) error {
+func (s *Server) paymentStatusRoute(c *fiber.Ctx) error {
 	if s.deps.Payments == nil {
 		return errPaymentsOff
 	}
-	id := c.Params("invoice_id")
+	return s.paymentStatus(c, c.Params("invoice_id"))
+}
+
+// paymentStatus answers the status of invoice id.
+func (s *Server) paymentStatus(c *fiber.Ctx, id string) error {
 	if len(id) > 128 {
 		return httpError(http.StatusNotFound, "Invoice not found")
 	}
@@ -161,10 +166,59 @@ func (s *Server) createInvoice(c *fiber.Ctx) error {
 		}
 		p.wallet = w
 	}
-	inv, err := s.openInvoice(c, route, p, "") // asked for explicitly: always a new one
+	inv, err := s.openInvoice(c, route, p, s.standardParams(route), "") // asked for explicitly: always a new one
 	if err != nil {
 		return err
 	}
 	c.Set("X-Invoice-Id", inv.ID)
 	return c.Status(http.StatusCreated).JSON(payments.InvoiceBody(inv))
+}
+
+// submitRequest is the body of POST /payments/submit.
+type submitRequest struct {
+	InvoiceID *string `json:"invoiceId"`
+	Tx        *string `json:"tx"`
+}
+
+// maxSubmitBody holds a signed transaction of the largest size Cardano allows (16 KB, 32 KB in
+// hex) with room for a future increase, as ParseProof does.
+const maxSubmitBody = 4*cardano.MaxTxBytes + 1<<10
+
+func (r *submitRequest) validate(v *fieldErrors) {
+	v.required("invoiceId", r.InvoiceID != nil)
+	v.required("tx", r.Tx != nil)
+	v.strLen("invoiceId", r.InvoiceID, 1, 128)
+	v.strLen("tx", r.Tx, 1, 2*cardano.MaxTxBytes)
+}
+
+// submitPayment takes a signed transaction in the body, where any size fits: X-Payment travels
+// in the header, whose buffer (fiber's ReadBufferSize, held by every open connection) is not
+// raised for it. The check is the paid retry's (verify, submit, record), without running a call:
+// 200 with the invoice's status once it is confirmed, else the retry's 402 (status submitted and
+// Retry-After, or the refusal). The caller then retries the call with X-Payment: the tx hash.
+func (s *Server) submitPayment(c *fiber.Ctx) error {
+	if s.deps.Payments == nil {
+		return errPaymentsOff
+	}
+	var req submitRequest
+	if err := decodeJSON(c, maxSubmitBody, &req); err != nil {
+		return err
+	}
+	inv, err := s.deps.Ledger.Get(c.UserContext(), *req.InvoiceID)
+	if errors.Is(err, storage.ErrInvoiceNotFound) {
+		return httpError(http.StatusNotFound, "Invoice not found")
+	}
+	if err != nil {
+		return err
+	}
+	if err := payments.CheckInvoice(inv, inv.Route, s.now(), true); err != nil {
+		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+	}
+	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
+		confirmed, err := s.checkPayment(c, inv, *req.Tx)
+		if err != nil || !confirmed {
+			return err
+		}
+	}
+	return s.paymentStatus(c.Status(http.StatusOK), *req.InvoiceID)
 }

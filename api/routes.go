@@ -36,6 +36,7 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
 		{"GET", "/payments/config", "none", "Prices, asset, network and partner batch sizes of pay-per-call"},
 		{"POST", "/payments/invoice", "none", "Open an invoice without a failing call first (e.g. to prepay a batch)"},
+		{"POST", "/payments/submit", "none", "Submit a signed transaction paying an invoice, in the body"},
 		{"GET", "/payments/status/{invoice_id}", "none", "An invoice's status"},
 		{"GET", "/payments/balance", "none", "Prepaid credits of a partner's wallet"},
 		{"POST", "/auth/wallet/challenge", "none", "A single-use message for a wallet to sign (CIP-30 signData)"},
@@ -80,7 +81,8 @@ func (s *Server) routes() {
 	app.Get("/files/*", s.file)
 	app.Get("/payments/config", s.paymentsConfig)
 	app.Post("/payments/invoice", s.createInvoice)
-	app.Get("/payments/status/:invoice_id", s.paymentStatus)
+	app.Get("/payments/status/:invoice_id", s.paymentStatusRoute)
+	app.Post("/payments/submit", s.submitPayment)
 	app.Get("/payments/balance", s.paymentBalance)
 	app.Post("/auth/wallet/challenge", s.walletChallenge)
 	app.Post("/auth/wallet/verify", s.walletVerify)

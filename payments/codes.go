@@ -10,15 +10,17 @@ import (
 // Stable error codes of a refused payment, as callers see them in a 402's detail.error. The
 // invoice_* codes and payment_already_used are also the messages of the storage ledger's errors.
 const (
-	CodeInvoiceUnknown     = "invoice_unknown"        // no such invoice
-	CodeInvoiceExpired     = "invoice_expired"        // the timeout passed (or the payment landed after it)
-	CodeInvoiceConsumed    = "invoice_consumed"       // the paid request already ran
-	CodeRouteMismatch      = "invoice_route_mismatch" // the invoice is for another route
-	CodePaymentMalformed   = "payment_malformed"      // X-Payment is not a tx hash, signed CBOR or {"txHash": …}
+	CodeInvoiceUnknown     = "invoice_unknown"          // no such invoice
+	CodeInvoiceExpired     = "invoice_expired"          // the timeout passed (or the payment landed after it)
+	CodeInvoiceConsumed    = "invoice_consumed"         // the paid request already ran
+	CodeRouteMismatch      = "invoice_route_mismatch"   // the invoice is for another route
+	CodeRequestMismatch    = "invoice_request_mismatch" // the invoice is for other priced parameters of the route
+	CodePaymentMalformed   = "payment_malformed"        // X-Payment is not a tx hash, signed CBOR or {"txHash": …}
 	CodeInvalidContract    = "payment_invalid_contract"
 	CodeAmountInsufficient = "payment_amount_insufficient" // an output is there but too small
+	CodeAmountMismatch     = "payment_amount_mismatch"     // an output pays more than asked: amounts must be exact
 	CodeOutputMissing      = "payment_output_missing"      // nothing paid to pay_to or to a revenue-share address
-	CodeMemoMissing        = "payment_memo_missing"        // no CIP-20 message naming the invoice
+	CodeMemoMissing        = "payment_memo_missing"        // no CIP-20 message with the invoice's memo
 	CodePaymentUsed        = "payment_already_used"        // the transaction already paid another invoice
 	CodeTooEarly           = "payment_too_early"           // the transaction is older than the invoice
 	// CodePaymentRejected: the network will not (or did not) take the signed transaction: wrong
@@ -28,8 +30,8 @@ const (
 )
 
 // Codes lists every code, for documentation and tests.
-var Codes = []string{CodeInvoiceUnknown, CodeInvoiceExpired, CodeInvoiceConsumed, CodeRouteMismatch,
-	CodePaymentMalformed, CodeInvalidContract, CodeAmountInsufficient, CodeOutputMissing, CodeMemoMissing,
+var Codes = []string{CodeInvoiceUnknown, CodeInvoiceExpired, CodeInvoiceConsumed, CodeRouteMismatch, CodeRequestMismatch,
+	CodePaymentMalformed, CodeInvalidContract, CodeAmountInsufficient, CodeAmountMismatch, CodeOutputMissing, CodeMemoMissing,
 	CodePaymentUsed, CodeTooEarly, CodePaymentRejected}
 
 // Error is a refused payment: Code is public, Detail explains it (safe to show; it names only
@@ -65,11 +67,13 @@ var codeText = map[string]string{
 	CodeInvoiceExpired:     "the invoice expired",
 	CodeInvoiceConsumed:    "the invoice was used already",
 	CodeRouteMismatch:      "the invoice is for another route",
+	CodeRequestMismatch:    "the invoice is for other priced parameters of this route",
 	CodePaymentMalformed:   "X-Payment is not a transaction hash, a signed transaction or {\"txHash\": …}",
 	CodeInvalidContract:    "the transaction's scripts failed",
 	CodeAmountInsufficient: "an output pays less than the invoice asks",
+	CodeAmountMismatch:     "an output pays more than the invoice asks; amounts must be exact",
 	CodeOutputMissing:      "an output the invoice asks for is missing",
-	CodeMemoMissing:        "the transaction's CIP-20 message does not name the invoice",
+	CodeMemoMissing:        "the transaction's CIP-20 message does not carry the invoice's memo",
 	CodePaymentUsed:        "the transaction already paid another invoice",
 	CodeTooEarly:           "the transaction is older than the invoice",
 	CodePaymentRejected:    "the network refused the transaction",

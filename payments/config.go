@@ -43,8 +43,10 @@ type Config struct {
 	Decimals         int
 	MinConfirmations int
 	InvoiceTimeout   time.Duration
-	RequireMemo      bool              // the paying transaction must name the invoice in a CIP-20 message
-	Prices           map[string]uint64 // route → price per call, in the asset's smallest unit
+	RequireMemo      bool                 // the paying transaction must carry the invoice's memo (a CIP-20 message)
+	AmountOffsets    uint64               // an invoice's amount is its price plus a unique 1..AmountOffsets (0: the price)
+	Prices           map[string]uint64    // route → price per call, in the asset's smallest unit
+	Rules            map[string]PriceRule // image route → how its price scales with the request (absent: flat)
 	Partners         map[string]Partner
 }
 

@@ -25,7 +25,7 @@ func TestParseValid(t *testing.T) {
 		}
 		want := &payments.Config{
 			Network: "mainnet", PayTo: addr(t, payments.Mainnet, 101), Asset: "ADA", Decimals: 6,
-			MinConfirmations: 2, InvoiceTimeout: 300 * time.Second, RequireMemo: true,
+			MinConfirmations: 2, InvoiceTimeout: 300 * time.Second, RequireMemo: true, AmountOffsets: 999,
 			Prices: map[string]uint64{"/chat": 4_000_000, "/token-analysis": 4_000_000, "/images/generate": 5_000_000,
 				"/images/edit": 5_000_000, "/images/upload-and-edit": 5_000_000},
 			Partners: map[string]payments.Partner{
@@ -51,16 +51,16 @@ func TestParseDefaultsAndNativeAsset(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Asset != "ADA" || c.Decimals != 6 || c.MinConfirmations != 1 || c.InvoiceTimeout != 300*time.Second ||
-		!c.RequireMemo || len(c.Partners) != 0 || c.Chain() != "cardano-preprod" {
+		c.RequireMemo || c.AmountOffsets != 999 || len(c.Partners) != 0 || c.Chain() != "cardano-preprod" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	unit := strings.Repeat("AB", 28) + "534E454B"
 	c, err = payments.Parse([]byte(`{"network":"preview","pay_to":"`+addr(t, payments.Preview, 9)+`","asset":"`+unit+
-		`","decimals":0,"invoice_timeout":90,"require_memo":false,"prices":{"/chat":1}}`), ".json")
+		`","decimals":0,"invoice_timeout":90,"require_memo":true,"amount_offsets":0,"prices":{"/chat":1}}`), ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Asset != strings.ToLower(unit) || c.Decimals != 0 || c.InvoiceTimeout != 90*time.Second || c.RequireMemo {
+	if c.Asset != strings.ToLower(unit) || c.Decimals != 0 || c.InvoiceTimeout != 90*time.Second || !c.RequireMemo || c.AmountOffsets != 0 {
 		t.Fatalf("native: %+v", c)
 	}
 }
@@ -86,8 +86,12 @@ func TestParseInvalid(t *testing.T) {
 		change func(map[string]any)
 		want   string
 	}{
-		{"unknown field", set("pricez", 1), `unknown field "pricez" (known fields: network, pay_to, asset, decimals, min_confirmations, invoice_timeout, require_memo, prices, partners)`},
+		{"unknown field", set("pricez", 1), `unknown field "pricez" (known fields: network, pay_to, asset, decimals, min_confirmations, invoice_timeout, require_memo, amount_offsets, prices, partners)`},
 		{"no network", del("network"), "network: required"},
+		{"amount_offsets too big", set("amount_offsets", 1_000_001), "amount_offsets: want a whole number from 0 to 1000000, got 1000001"},
+		{"no unique amount and no memo", func(m map[string]any) {
+			m["amount_offsets"], m["require_memo"] = 0, false
+		}, "amount_offsets: 0 needs require_memo: true (without a unique amount or a memo, any payment of the price could be claimed for any invoice)"},
 		{"bad network", set("network", "testnet"), `network: want mainnet, preprod or preview, got "testnet"`},
 		{"network not a string", set("network", 1), "network: want a string, got 1"},
 		{"no pay_to", del("pay_to"), "pay_to: required"},
@@ -285,5 +289,11 @@ func TestExampleConfig(t *testing.T) {
 	studio, err := c.Terms("/images/edit", "studio")
 	if err != nil || studio.Amount != 2_500_000 || studio.Outputs[0].AmountUnits != 2_500_000 || studio.Total != 5_000_000 {
 		t.Fatalf("studio %+v %v", studio, err)
+	}
+	if p, err := c.Price("/images/generate", payments.Params{N: 2, Size: "1536x1024", Quality: "high"}); err != nil || p != 30_000_000 {
+		t.Fatalf("two wide high-quality images: %d %v", p, err)
+	}
+	if c.RequireMemo || c.AmountOffsets != 999 {
+		t.Fatalf("memo %v, offsets %d", c.RequireMemo, c.AmountOffsets)
 	}
 }

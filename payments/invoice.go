@@ -13,24 +13,30 @@ import (
 const InvoiceVersion = "0.1"
 
 // NewInvoiceID returns a fresh invoice id: "inv_" and 26 base32 characters (130 random bits). It
-// fits a CIP-20 message line (64 bytes) with room to spare.
+// is the bearer secret of a paid invoice: it goes to the requester only, never on chain.
 func NewInvoiceID() string { return "inv_" + strings.ToLower(rand.Text()) }
 
-// NewInvoice freezes everything a payment will be verified against: terms, address, asset,
-// confirmations and, when memos are required, the memo (the invoice id itself).
+// NewMemo returns a fresh public reference for a memo: "ref_" and 26 base32 characters, drawn
+// apart from the invoice id, so reading it on chain tells nothing about the id. It fits a CIP-20
+// message line (64 bytes) with room to spare.
+func NewMemo() string { return "ref_" + strings.ToLower(rand.Text()) }
+
+// NewInvoice freezes everything a payment will be verified against: terms, address, asset, the
+// range of its unique amount (the ledger draws it), confirmations and, when memos are required,
+// the memo (a random reference, not the id).
 func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now time.Time) storage.Invoice {
 	now = now.UTC()
 	inv := storage.Invoice{
 		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network,
-		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, PayTo: c.PayTo,
+		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, AmountOffsets: c.AmountOffsets, PayTo: c.PayTo,
 		Outputs: t.Outputs, Split: t.Split, MinConfirmations: c.MinConfirmations, BatchTarget: t.BatchTarget,
-		RequestKey: requestKey, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
+		RequestKey: requestKey, Binding: t.Binding, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
 	}
 	if c.Asset == AssetADA {
 		inv.Lovelace = t.Amount
 	}
 	if c.RequireMemo {
-		inv.Memo = id
+		inv.Memo = NewMemo()
 	}
 	return inv
 }
@@ -54,11 +60,11 @@ type InvoiceDetail struct {
 
 // InvoiceExtra is the Cardano-specific part of the 402 body.
 type InvoiceExtra struct {
-	Lovelace    string                  `json:"lovelace"`    // ADA due to payTo ("0" for native-asset invoices)
+	Lovelace    bool                    `json:"lovelace"`    // amountUnits are lovelace (the asset is ADA)
 	Babel       bool                    `json:"babel"`       // Babel fees (paying fees in tokens) are not offered
 	Partner     *string                 `json:"partner"`     // null without X-Partner
 	BatchTarget int                     `json:"batchTarget"` // credits the invoice buys; 0 = this call
-	Memo        *string                 `json:"memo"`        // the CIP-20 message the payment must carry; null if none
+	Memo        *string                 `json:"memo"`        // a reference the payment's CIP-20 message must carry; null if none
 	Outputs     []storage.InvoiceOutput `json:"outputs,omitempty"`
 	Split       string                  `json:"split,omitempty"`
 }
@@ -69,7 +75,7 @@ func InvoiceBody(inv storage.Invoice) InvoiceDetail {
 		Version: InvoiceVersion, InvoiceID: inv.ID, Chain: ChainName(inv.Network), Asset: inv.Asset,
 		AmountUnits: strconv.FormatUint(inv.AmountUnits, 10), Decimals: inv.Decimals, PayTo: inv.PayTo,
 		Timeout: int64(inv.ExpiresAt.Sub(inv.CreatedAt) / time.Second),
-		Extra: InvoiceExtra{Lovelace: strconv.FormatUint(inv.Lovelace, 10), BatchTarget: inv.BatchTarget,
+		Extra: InvoiceExtra{Lovelace: inv.Asset == AssetADA, BatchTarget: inv.BatchTarget,
 			Outputs: inv.Outputs},
 	}
 	if inv.Partner != "" {
@@ -94,8 +100,19 @@ type PublicConfig struct {
 	MinConfirmations int               `json:"minConfirmations"`
 	InvoiceTimeout   int64             `json:"invoiceTimeout"` // seconds
 	RequireMemo      bool              `json:"requireMemo"`
-	Prices           map[string]string `json:"prices"` // route → amount units per call
+	AmountOffsets    uint64            `json:"amountOffsets"` // an invoice asks for its price plus a unique 1..amountOffsets
+	Prices           map[string]string `json:"prices"`        // route → amount units per call
 	Partners         []PublicPartner   `json:"partners"`
+	// PriceRules says how a route's price scales with the request (Config.Price); absent when
+	// every price is flat.
+	PriceRules map[string]PublicRule `json:"priceRules,omitempty"`
+}
+
+// PublicRule is a PriceRule as GET /payments/config shows it.
+type PublicRule struct {
+	PerImage              bool           `json:"perImage"`
+	SizeMultipliersBPS    map[string]int `json:"sizeMultipliersBps"`
+	QualityMultipliersBPS map[string]int `json:"qualityMultipliersBps"`
 }
 
 // PublicPartner is a partner as GET /payments/config shows it.
@@ -109,9 +126,15 @@ type PublicPartner struct {
 func (c *Config) Public() PublicConfig {
 	p := PublicConfig{Network: c.Network, Chain: c.Chain(), Asset: c.Asset, Decimals: c.Decimals, PayTo: c.PayTo,
 		MinConfirmations: c.MinConfirmations, InvoiceTimeout: int64(c.InvoiceTimeout / time.Second),
-		RequireMemo: c.RequireMemo, Prices: make(map[string]string, len(c.Prices)), Partners: []PublicPartner{}}
+		RequireMemo: c.RequireMemo, AmountOffsets: c.AmountOffsets, Prices: make(map[string]string, len(c.Prices)), Partners: []PublicPartner{}}
 	for route, price := range c.Prices {
 		p.Prices[route] = strconv.FormatUint(price, 10)
+	}
+	for route, r := range c.Rules {
+		if p.PriceRules == nil {
+			p.PriceRules = map[string]PublicRule{}
+		}
+		p.PriceRules[route] = PublicRule{PerImage: r.PerImage, SizeMultipliersBPS: nonNil(r.SizeBPS), QualityMultipliersBPS: nonNil(r.QualityBPS)}
 	}
 	for _, name := range sortedKeys(c.Partners) {
 		pt := c.Partners[name]
@@ -121,17 +144,26 @@ func (c *Config) Public() PublicConfig {
 }
 
 // CheckInvoice tells whether inv can still be paid for, or used by, a call of route at now:
-// CodeRouteMismatch, CodeInvoiceConsumed or CodeInvoiceExpired as an *Error, else nil. A pending
-// invoice past its expiry is expired; a confirmed one stays usable (it was paid in time).
-func CheckInvoice(inv storage.Invoice, route string, now time.Time) error {
+// CodeRouteMismatch, CodeInvoiceConsumed or CodeInvoiceExpired as an *Error, else nil. A
+// confirmed invoice stays usable (it was paid in time). An unpaid one past its expiry is expired
+// unless the retry brings a proof (withProof): inclusion decides, so a transaction in a block by
+// the expiry still pays it, whenever its confirmations arrive; VerifyTx judges that.
+func CheckInvoice(inv storage.Invoice, route string, now time.Time, withProof bool) error {
+	unpaid := inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceExpired
 	switch {
 	case inv.Route != route:
 		return refuse(CodeRouteMismatch, "invoice %s is for %s, not %s", inv.ID, inv.Route, route)
 	case inv.Status == storage.InvoiceConsumed:
 		return refuse(CodeInvoiceConsumed, "invoice %s was already used", inv.ID)
-	case inv.Status == storage.InvoiceExpired,
-		inv.Status == storage.InvoicePending && now.After(inv.ExpiresAt):
+	case unpaid && !withProof && (inv.Status == storage.InvoiceExpired || now.After(inv.ExpiresAt)):
 		return refuse(CodeInvoiceExpired, "invoice %s expired at %s", inv.ID, stamp(inv.ExpiresAt))
 	}
 	return nil
+}
+
+func nonNil(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
 }

@@ -3,6 +3,7 @@ package payments_test
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,17 +21,21 @@ func TestNewInvoiceAndBody(t *testing.T) {
 	}
 	inv := cfg.NewInvoice("inv_test1", terms, "addr1wallet", "rk1", created.In(time.FixedZone("X", 3600)))
 	want := storage.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
-		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, Lovelace: 320_000_000, PayTo: cfg.PayTo,
+		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, AmountOffsets: 999, Lovelace: 320_000_000, PayTo: cfg.PayTo,
 		Outputs: []storage.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
-		Split:   "additional", Memo: "inv_test1", MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
+		Split:   "additional", Memo: inv.Memo, MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
 		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
+	// The memo is a public reference drawn apart from the id: the id never goes on chain.
+	if !regexp.MustCompile(`^ref_[a-z2-7]{26}$`).MatchString(inv.Memo) || strings.Contains(inv.Memo, inv.ID[len("inv_"):]) {
+		t.Fatalf("memo %q", inv.Memo)
+	}
 	if b1, b2 := mustMarshal(t, inv), mustMarshal(t, want); b1 != b2 {
 		t.Fatalf("invoice\n got %s\nwant %s", b1, b2)
 	}
 	body := mustMarshal(t, payments.InvoiceBody(inv))
 	wantBody := `{"version":"0.1","invoiceId":"inv_test1","chain":"cardano-mainnet","asset":"ADA","amountUnits":"320000000",` +
-		`"decimals":6,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":"320000000","babel":false,"partner":"acme",` +
-		`"batchTarget":100,"memo":"inv_test1","outputs":[{"address":"` + addr(t, payments.Mainnet, 2) + `","amountUnits":"32000000"}],` +
+		`"decimals":6,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":true,"babel":false,"partner":"acme",` +
+		`"batchTarget":100,"memo":"` + inv.Memo + `","outputs":[{"address":"` + addr(t, payments.Mainnet, 2) + `","amountUnits":"32000000"}],` +
 		`"split":"additional"}}`
 	if body != wantBody {
 		t.Fatalf("402 body\n got %s\nwant %s", body, wantBody)
@@ -54,7 +59,7 @@ func TestInvoiceBodyWithoutPartnerOrMemo(t *testing.T) {
 	}
 	body := mustMarshal(t, payments.InvoiceBody(inv))
 	wantBody := `{"version":"0.1","invoiceId":"` + inv.ID + `","chain":"cardano-preview","asset":"` + inv.Asset +
-		`","amountUnits":"4000000","decimals":2,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":"0","babel":false,` +
+		`","amountUnits":"4000000","decimals":2,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":false,"babel":false,` +
 		`"partner":null,"batchTarget":0,"memo":null}}`
 	if body != wantBody {
 		t.Fatalf("402 body\n got %s\nwant %s", body, wantBody)
@@ -82,7 +87,7 @@ func TestPublicConfig(t *testing.T) {
 	cfg := mustParse(t, baseConfig(t))
 	got := mustMarshal(t, cfg.Public())
 	want := `{"network":"mainnet","chain":"cardano-mainnet","asset":"ADA","decimals":6,"payTo":"` + cfg.PayTo + `",` +
-		`"minConfirmations":2,"invoiceTimeout":300,"requireMemo":true,"prices":{"/chat":"4000000","/images/edit":"5000000",` +
+		`"minConfirmations":2,"invoiceTimeout":300,"requireMemo":true,"amountOffsets":999,"prices":{"/chat":"4000000","/images/edit":"5000000",` +
 		`"/images/generate":"5000000","/images/upload-and-edit":"5000000","/token-analysis":"4000000"},` +
 		`"partners":[{"name":"acme","discountBps":2000,"batchTarget":100},{"name":"beta","discountBps":0,"batchTarget":0},` +
 		`{"name":"plain","discountBps":1000,"batchTarget":0}]}`
@@ -112,8 +117,17 @@ func TestCheckInvoice(t *testing.T) {
 		if c.change != nil {
 			c.change(&i)
 		}
-		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now)); got != c.want {
+		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now, false)); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		// With a proof, expiry is the chain's call (the block time of the payment): only the
+		// route and a used invoice are refused up front.
+		want := c.want
+		if want == payments.CodeInvoiceExpired {
+			want = ""
+		}
+		if got := payments.Code(payments.CheckInvoice(i, c.route, c.now, true)); got != want {
+			t.Errorf("%s, with a proof: %q, want %q", c.name, got, want)
 		}
 	}
 }

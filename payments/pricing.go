@@ -3,6 +3,7 @@ package payments
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/tbackend/tbackend/storage"
@@ -30,7 +31,7 @@ var (
 type Terms struct {
 	Route       string
 	Partner     string // "" without X-Partner
-	Price       uint64 // the route's list price per call
+	Price       uint64 // the list price of this call (Config.Price)
 	BatchTarget int    // calls one invoice buys; 0 = this call only
 	DiscountBPS int
 	Discounted  uint64 // gross price after the discount: what the route costs this caller
@@ -38,21 +39,29 @@ type Terms struct {
 	Outputs     []storage.InvoiceOutput
 	Split       string // SplitAdditional / SplitInclusive when Outputs is set
 	Total       uint64 // Amount + Σ Outputs: everything the payer sends
+	Binding     string // Binding(Route, params): what a paid retry must match
 }
 
-// Terms prices route for partner ("" for none).
+// Terms prices a standard call of route for partner ("" for none).
 func (c *Config) Terms(route, partner string) (Terms, error) {
-	price, ok := c.Prices[route]
-	if !ok {
-		return Terms{}, fmt.Errorf("%w: %q", ErrNotPriced, route)
+	return c.TermsFor(route, partner, Params{})
+}
+
+// TermsFor prices a call of route with params for partner: Price, then the partner's terms.
+func (c *Config) TermsFor(route, partner string, params Params) (Terms, error) {
+	price, err := c.Price(route, params)
+	if err != nil {
+		return Terms{}, err
 	}
 	var p Partner
+	var ok bool
 	if partner != "" {
 		if p, ok = c.Partners[partner]; !ok {
 			return Terms{}, fmt.Errorf("%w: %q", ErrUnknownPartner, partner)
 		}
 	}
-	t := Terms{Route: route, Partner: partner, Price: price, BatchTarget: p.BatchTarget, DiscountBPS: p.DiscountBPS}
+	t := Terms{Route: route, Partner: partner, Price: price, BatchTarget: p.BatchTarget, DiscountBPS: p.DiscountBPS,
+		Binding: Binding(route, params)}
 	gross := price
 	if p.BatchTarget > 0 {
 		hi, lo := bits.Mul64(price, uint64(p.BatchTarget))
@@ -77,6 +86,9 @@ func (c *Config) Terms(route, partner string) (Terms, error) {
 	}
 	if shares > t.Discounted { // only a Config not built by Parse can get here
 		return Terms{}, fmt.Errorf("payments: partner %q shares exceed the price", partner)
+	}
+	if t.Discounted > math.MaxUint64-c.AmountOffsets {
+		return Terms{}, fmt.Errorf("%w: price %d plus its unique offset", ErrOverflow, t.Discounted)
 	}
 	if p.SplitMode == SplitInclusive {
 		t.Amount -= shares

@@ -36,16 +36,21 @@ const (
 const (
 	DefaultMinConfirmations = 1
 	DefaultInvoiceTimeout   = 300 * time.Second
-	// Memos are required unless the file says otherwise: without one, any payment of the right
-	// amount to pay_to could be claimed for an invoice by whoever learns its transaction hash.
-	DefaultRequireMemo = true
-	adaDecimals        = 6
+	// A payment binds to its invoice by its unique amount (amount_offsets), so a memo is optional:
+	// the vendor's own payer writes none.
+	DefaultRequireMemo = false
+	// DefaultAmountOffsets: each open invoice adds 1 to 999 smallest units (under 0.001 ADA) to its
+	// price, unique among the open invoices to pay_to; so 999 invoices per price can be open at once
+	// (an amount is held until its invoice is paid, or 5 minutes past its expiry).
+	DefaultAmountOffsets = 999
+	MaxAmountOffsets     = 1_000_000
+	adaDecimals          = 6
 )
 
 var partnerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 var topFields = []string{"network", "pay_to", "asset", "decimals", "min_confirmations", "invoice_timeout",
-	"require_memo", "prices", "partners"}
+	"require_memo", "amount_offsets", "prices", "partners"}
 
 // fromTree reads and checks the decoded file.
 func fromTree(tree any) (*Config, error) {
@@ -54,7 +59,7 @@ func fromTree(tree any) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{MinConfirmations: DefaultMinConfirmations, InvoiceTimeout: DefaultInvoiceTimeout,
-		RequireMemo: DefaultRequireMemo, Asset: AssetADA}
+		RequireMemo: DefaultRequireMemo, AmountOffsets: DefaultAmountOffsets, Asset: AssetADA}
 	for _, step := range []func(map[string]any) error{c.readNetwork, c.readPayTo, c.readAsset, c.readSettings,
 		c.readPrices, c.readPartners} {
 		if err := step(m); err != nil {
@@ -204,6 +209,16 @@ func (c *Config) readSettings(m map[string]any) error {
 			return err
 		}
 	}
+	if v, ok := m["amount_offsets"]; ok {
+		n, err := bounded("amount_offsets", v, 0, MaxAmountOffsets)
+		if err != nil {
+			return err
+		}
+		c.AmountOffsets = uint64(n)
+	}
+	if c.AmountOffsets == 0 && !c.RequireMemo {
+		return cfgErr("amount_offsets", "0 needs require_memo: true (without a unique amount or a memo, any payment of the price could be claimed for any invoice)")
+	}
 	return nil
 }
 
@@ -224,8 +239,17 @@ func (c *Config) readPrices(m map[string]any) error {
 		if !slices.Contains(PricedRoutes, route) {
 			return cfgErr("prices", "unknown route %q (priced routes: %s)", abbrev(route, 40), strings.Join(PricedRoutes, ", "))
 		}
-		p, err := whole("prices."+route, pm[route])
-		if err != nil {
+		var p uint64
+		if _, isRule := pm[route].(map[string]any); isRule {
+			var r PriceRule
+			if p, r, err = readRule("prices."+route, route, pm[route]); err != nil {
+				return err
+			}
+			if c.Rules == nil {
+				c.Rules = map[string]PriceRule{}
+			}
+			c.Rules[route] = r
+		} else if p, err = whole("prices."+route, pm[route]); err != nil {
 			return err
 		}
 		if p == 0 {
@@ -365,33 +389,53 @@ func checkShareTotal(path string, p Partner) error {
 func (c *Config) checkOutputs() error {
 	routes := sortedKeys(c.Prices)
 	for _, route := range routes {
-		t, err := c.Terms(route, "")
-		if err != nil {
-			return cfgErr("prices."+route, "%v", err)
-		}
-		if !c.enough(t.Amount) {
-			return cfgErr("prices."+route, "%s is below %s", c.amount(t.Amount), c.minimum())
+		for _, p := range c.cheapest(route) {
+			t, err := c.TermsFor(route, "", p)
+			if err != nil {
+				return cfgErr("prices."+route, "%v", err)
+			}
+			if !c.enough(t.Amount) {
+				return cfgErr("prices."+route, "%s is below %s%s", c.amount(t.Amount), c.minimum(), paramsNote(p))
+			}
 		}
 	}
 	for _, name := range sortedKeys(c.Partners) {
 		path := "partners." + name
 		for _, route := range routes {
-			t, err := c.Terms(route, name)
-			if err != nil {
-				return cfgErr(path, "on %s: %v", route, err)
-			}
-			if !c.enough(t.Amount) {
-				return cfgErr(path, "on %s pay_to would receive %s, below %s", route, c.amount(t.Amount), c.minimum())
-			}
-			for i, o := range t.Outputs {
-				if !c.enough(o.AmountUnits) {
-					return cfgErr(fmt.Sprintf("%s.revenue_share[%d]", path, i), "%s on %s is below %s",
-						c.amount(o.AmountUnits), route, c.minimum())
+			for _, p := range c.cheapest(route) {
+				if err := c.checkPartner(path, route, name, p); err != nil {
+					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// checkPartner checks the outputs of one partner's invoice for route with p.
+func (c *Config) checkPartner(path, route, name string, p Params) error {
+	t, err := c.TermsFor(route, name, p)
+	if err != nil {
+		return cfgErr(path, "on %s: %v", route, err)
+	}
+	if !c.enough(t.Amount) {
+		return cfgErr(path, "on %s pay_to would receive %s, below %s%s", route, c.amount(t.Amount), c.minimum(), paramsNote(p))
+	}
+	for i, o := range t.Outputs {
+		if !c.enough(o.AmountUnits) {
+			return cfgErr(fmt.Sprintf("%s.revenue_share[%d]", path, i), "%s on %s is below %s%s",
+				c.amount(o.AmountUnits), route, c.minimum(), paramsNote(p))
+		}
+	}
+	return nil
+}
+
+// paramsNote names the size and quality a price was checked at, when they are not the standard.
+func paramsNote(p Params) string {
+	if p.Size == "" && p.Quality == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (size %q, quality %q)", p.Size, p.Quality)
 }
 
 func (c *Config) enough(units uint64) bool {

@@ -132,7 +132,7 @@ func VerifySigned(inv storage.Invoice, tx *cardano.Tx, now time.Time, currentSlo
 	return checkMemo(inv, view.Memo)
 }
 
-// checkPaid checks that pay_to and every revenue-share address receive their amounts.
+// checkPaid checks that pay_to and every revenue-share address receive exactly their amounts.
 func checkPaid(inv storage.Invoice, outs []ChainOutput) error {
 	unit := inv.Asset
 	if unit == AssetADA {
@@ -154,25 +154,29 @@ func checkPaid(inv storage.Invoice, outs []ChainOutput) error {
 	return nil
 }
 
+// checkOutput requires the non-collateral outputs at address to carry exactly due of unit: the
+// amount is what binds a payment to its invoice (no two open invoices to one address ask for
+// the same one), so a payment of another amount pays another invoice, or none.
 func checkOutput(outs []ChainOutput, address, role, unit string, due uint64) error {
 	addr, err := cardano.ParseAddress(address)
 	if err != nil {
 		return fmt.Errorf("payments: invoice %s address %q: %w", role, address, err) // the invoice is ours: a bug
 	}
-	paid := paidTo(outs, addr.Raw, unit)
+	paid, over := paidTo(outs, addr.Raw, unit)
 	switch {
-	case paid >= due:
+	case paid == due && !over:
 		return nil
 	case paid == 0:
 		return refuse(CodeOutputMissing, "no output pays %s %s %s", role, short(address), unitName(unit))
-	default:
+	case paid < due && !over:
 		return refuse(CodeAmountInsufficient, "%s %s received %d of %d %s", role, short(address), paid, due, unitName(unit))
+	default:
+		return refuse(CodeAmountMismatch, "%s %s received more than the %d %s the invoice asks for: the amount must be exact", role, short(address), due, unitName(unit))
 	}
 }
 
-// paidTo sums unit over the non-collateral outputs at addr, saturating at the maximum uint64.
-func paidTo(outs []ChainOutput, addr []byte, unit string) uint64 {
-	var sum uint64
+// paidTo sums unit over the non-collateral outputs at addr; over reports a sum past 64 bits.
+func paidTo(outs []ChainOutput, addr []byte, unit string) (sum uint64, over bool) {
 	for _, o := range outs {
 		if o.Collateral || !bytes.Equal(o.Address, addr) {
 			continue
@@ -182,11 +186,11 @@ func paidTo(outs []ChainOutput, addr []byte, unit string) uint64 {
 			q = o.Assets[unit]
 		}
 		if sum > math.MaxUint64-q {
-			return math.MaxUint64
+			return math.MaxUint64, true
 		}
 		sum += q
 	}
-	return sum
+	return sum, false
 }
 
 // checkMemo requires the invoice's memo as a whole word of the CIP-20 message. Lines are also

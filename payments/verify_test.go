@@ -114,7 +114,19 @@ func TestVerifyTx(t *testing.T) {
 			inv.AmountUnits, inv.Lovelace = math.MaxUint64, math.MaxUint64
 			tx.Outputs[0].Lovelace = math.MaxUint64
 			tx.Outputs = append(tx.Outputs, payments.ChainOutput{Address: rawAddr(t, shop), Lovelace: 2})
+		}, payments.CodeAmountMismatch},
+		{"the maximum, exactly", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.AmountUnits, inv.Lovelace = math.MaxUint64, math.MaxUint64
+			tx.Outputs[0].Lovelace = math.MaxUint64
 		}, ""},
+		// The amount binds the payment to its invoice: paying another open invoice's amount (more,
+		// or less) pays that one, not this one.
+		{"over by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace++ }, payments.CodeAmountMismatch},
+		{"revenue share over by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[1].Lovelace++ }, payments.CodeAmountMismatch},
+		{"native asset over", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.Asset, inv.Lovelace, inv.AmountUnits, inv.Outputs = unit, 0, 7, nil
+			tx.Outputs[0].Lovelace, tx.Outputs[0].Assets = 1_200_000, map[string]uint64{unit: 8}
+		}, payments.CodeAmountMismatch},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -310,8 +322,8 @@ func TestCodes(t *testing.T) {
 	if err := payments.VerifyTx(inv, tx, tip); payments.Message(err) != "transaction "+tx.Hash+" has 1 of 2 confirmations" {
 		t.Errorf("pending message %q", payments.Message(err))
 	}
-	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "payment_malformed",
-		"payment_invalid_contract", "payment_amount_insufficient", "payment_output_missing", "payment_memo_missing",
+	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "invoice_request_mismatch", "payment_malformed",
+		"payment_invalid_contract", "payment_amount_insufficient", "payment_amount_mismatch", "payment_output_missing", "payment_memo_missing",
 		"payment_already_used", "payment_too_early", "payment_rejected"}
 	if !slices.Equal(payments.Codes, want) {
 		t.Fatalf("codes %v", payments.Codes)

@@ -35,6 +35,10 @@ type Invoice struct {
 	Asset       string `json:"asset"`
 	Decimals    int    `json:"decimals"`
 	AmountUnits uint64 `json:"amountUnits,string"` // due to PayTo, in the asset's smallest unit
+	// AmountOffsets > 0 asks Open to make AmountUnits unique among the open invoices to (PayTo,
+	// Asset): it adds the first free k of 1..AmountOffsets (from a random start), so a payment binds
+	// to one invoice by its amount alone. 0 keeps AmountUnits as given.
+	AmountOffsets uint64 `json:"amountOffsets,omitempty"`
 	// Lovelace is the ADA PayTo must receive: AmountUnits for ADA invoices, otherwise 0 (the
 	// transaction's min-UTxO ADA is the payer's business).
 	Lovelace         uint64          `json:"lovelace,string"`
@@ -46,9 +50,12 @@ type Invoice struct {
 	BatchTarget      int             `json:"batchTarget"` // credits this invoice buys; 0 = one call
 	// RequestKey identifies the unpaid request (route, partner, wallet, body hash): repeating it
 	// while the invoice is pending returns the same invoice.
-	RequestKey string    `json:"requestKey,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt"`
+	RequestKey string `json:"requestKey,omitempty"`
+	// Binding is the digest of the priced parameters (route, n, size, quality, model) the invoice
+	// was opened for; a paid retry must present the same. "" binds only the route.
+	Binding   string    `json:"binding,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
 
 	Status    string    `json:"status"`
 	TxHash    string    `json:"txHash,omitempty"`
@@ -74,4 +81,7 @@ var (
 	ErrNotConfirmed    = errors.New("invoice_not_confirmed")
 	ErrPaymentUsed     = errors.New("payment_already_used")
 	ErrNoCredits       = errors.New("insufficient_credits")
+	// ErrAmountsTaken: every unique amount of the invoice's range is held by an open invoice to the
+	// same (PayTo, Asset); nothing was opened. Retry after a while (amounts free up as invoices expire).
+	ErrAmountsTaken = errors.New("invoice_amounts_exhausted")
 )

@@ -169,6 +169,10 @@ func (k Keys) LedgerRequest(requestKey string) string { return k.ledger("req", r
 // LedgerTxClaim names the invoice a transaction paid (string; never expires).
 func (k Keys) LedgerTxClaim(txHash string) string { return k.ledger("tx", txHash) }
 
+// LedgerAmounts holds the amounts that open invoices to one (payTo, asset) ask for, so that no two
+// ask for the same one (sorted set: amount → the time it is free again, ms).
+func (k Keys) LedgerAmounts(payTo, asset string) string { return k.ledger("amounts", payTo, asset) }
+
 // LedgerBalance is the prepaid credit balance of a (partner, wallet) (hash; never expires).
 func (k Keys) LedgerBalance(partner, wallet string) string { return k.ledger("bal", partner, wallet) }
 

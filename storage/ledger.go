@@ -36,9 +36,13 @@ var (
 const ledgerRetention = 30 * 24 * time.Hour
 
 // unpaidGrace is how long an invoice never paid outlives its payment window: long enough for a
-// transaction sent in time to gather its confirmations, short enough that a flood of invoices
-// leaves nothing behind. Confirm makes a paid invoice permanent.
-const unpaidGrace = time.Hour
+// transaction included just before the expiry to gather its confirmations (a block every ~20 s;
+// a minute per confirmation allows for slow blocks) and for its payer to retry within the hour,
+// short enough that a flood of invoices leaves nothing behind. Confirm makes a paid invoice
+// permanent.
+func unpaidGrace(minConfirmations int) time.Duration {
+	return time.Hour + time.Duration(minConfirmations)*time.Minute
+}
 
 // maxLedgerID bounds invoice ids, refs and error codes: they are ours, but may come back from
 // clients (X-Invoice-Id).
@@ -89,6 +93,9 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 	if err != nil {
 		return Invoice{}, fmt.Errorf("storage: invoice %.64q: expires: %w", h["id"], err)
 	}
+	if err := uniqueAmount(&inv, h["amount"]); err != nil {
+		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+	}
 	inv.Status = publicStatus(h["status"], expires, l.nowMs())
 	inv.TxHash, inv.Error = h["tx"], h["error"]
 	if s := h["settled"]; s != "" {
@@ -97,6 +104,23 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 		}
 	}
 	return inv, nil
+}
+
+// uniqueAmount sets the amount Open drew (the document holds the amount before it). Lovelace
+// mirrors AmountUnits on ADA invoices, so it follows.
+func uniqueAmount(inv *Invoice, field string) error {
+	if inv.AmountOffsets == 0 || field == "" {
+		return nil
+	}
+	amount, err := strconv.ParseUint(field, 10, 64)
+	if err != nil {
+		return fmt.Errorf("amount: %w", err)
+	}
+	if inv.Lovelace == inv.AmountUnits && inv.Lovelace != 0 {
+		inv.Lovelace = amount
+	}
+	inv.AmountUnits = amount
+	return nil
 }
 
 // publicStatus hides the internal "inuse" (a confirmed invoice whose paid call runs) and reads an
@@ -183,6 +207,8 @@ func errFromCode(code string, payload []any) error {
 		return ErrNoDebit
 	case "exists":
 		return ErrInvoiceExists
+	case "amounts":
+		return ErrAmountsTaken
 	}
 	// "mismatch", "bad_state": the stored record contradicts itself or this code.
 	return fmt.Errorf("storage: ledger refused: %s %v", code, payload)

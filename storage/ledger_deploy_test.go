@@ -31,9 +31,11 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	inv := api.batch("inv_1", "w1", 3)
-	inv.RequestKey = "rk"
-	api.open(t, inv)
-	if again, reused, err := worker.l.Open(ctx, api.batch("inv_2", "w1", 3)); err != nil || reused || again.ID != "inv_2" {
+	inv.RequestKey, inv.AmountOffsets = "rk", 2
+	first := api.open(t, inv)
+	second := api.batch("inv_2", "w1", 3)
+	second.AmountOffsets = 2
+	if again, reused, err := worker.l.Open(ctx, second); err != nil || reused || again.ID != "inv_2" || again.AmountUnits == first.AmountUnits {
 		t.Fatalf("Open without a request key = %s %v %v", again.ID, reused, err)
 	}
 	inv.ID = "inv_3"

@@ -16,6 +16,7 @@ func ledgerKeys(k storage.Keys) map[string]string {
 		"LedgerTxClaim": k.LedgerTxClaim("ab"),
 		"LedgerBalance": k.LedgerBalance("acme", "addr1"),
 		"LedgerDebit":   k.LedgerDebit("acme", "addr1", "job-1"),
+		"LedgerAmounts": k.LedgerAmounts("addr1", "ADA"),
 	}
 }
 
@@ -32,6 +33,7 @@ func TestLedgerKeys(t *testing.T) {
 		"LedgerTxClaim": "tb:ledger:{ledger}:tx:" + hashHead("2:ab"),
 		"LedgerBalance": "tb:ledger:{ledger}:bal:" + hashHead("4:acme5:addr1"),
 		"LedgerDebit":   "tb:ledger:{ledger}:debit:" + hashHead("4:acme5:addr15:job-1"),
+		"LedgerAmounts": "tb:ledger:{ledger}:amounts:" + hashHead("5:addr13:ADA"),
 	}
 	for name, got := range ledgerKeys(k) {
 		if got != want[name] {

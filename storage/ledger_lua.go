@@ -68,24 +68,63 @@ func ledgerScript(body string) *redis.Script { return redis.NewScript(ledgerPrel
 // luaOpen stores a new invoice, or returns the pending one of the same request. No event: an
 // unpaid invoice is no money, and it expires (ARGV[3]) a grace after its payment window.
 //
-// KEYS[2] new invoice; KEYS[3] request index (optional); KEYS[4] the invoice the index named when
-// the caller looked (optional). ARGV[2] that invoice's id ("" none); ARGV[3] invoice TTL ms;
-// ARGV[4] index TTL ms; ARGV[5..] the invoice's field/value pairs. "retry" means the index moved
-// since the caller looked.
+// KEYS[2] new invoice; KEYS[3] the amounts taken at its (payTo, asset); KEYS[4] request index
+// (optional); KEYS[5] the invoice the index named when the caller looked (optional). ARGV[2] that
+// invoice's id ("" none); ARGV[3] invoice TTL ms; ARGV[4] index TTL ms; ARGV[5] how many unique
+// amounts to choose from (0: the amount as given); ARGV[6] the offset to start at (0-based);
+// ARGV[7] when the amount is free again (ms); ARGV[8] the amount before its offset; ARGV[9] most
+// amounts to try; ARGV[10..] the invoice's field/value pairs. "retry" means the index moved since
+// the caller looked; "amounts" that no amount of the range is free.
 var luaOpen = ledgerScript(`
-if #KEYS >= 3 then
-  local cur = redis.call('GET', KEYS[3]) or ''
+-- plus adds a small whole number to a decimal string, digit by digit: amounts never become Lua
+-- numbers (doubles), so none is rounded.
+local function plus(s, k)
+  local digits, carry = {}, k
+  for i = #s, 1, -1 do
+    local d = string.byte(s, i) - 48 + carry
+    digits[#digits + 1] = d % 10
+    carry = (d - d % 10) / 10
+  end
+  while carry > 0 do
+    digits[#digits + 1] = carry % 10
+    carry = (carry - carry % 10) / 10
+  end
+  local out = {}
+  for i = #digits, 1, -1 do out[#out + 1] = string.char(48 + digits[i]) end
+  return table.concat(out)
+end
+
+if #KEYS >= 4 then
+  local cur = redis.call('GET', KEYS[4]) or ''
   if cur ~= ARGV[2] then return {'retry'} end
-  if #KEYS >= 4 then
-    local st = redis.call('HMGET', KEYS[4], 'status', 'expires')
-    if st[1] == 'pending' and now < tonumber(st[2]) then return reply('reused', KEYS[4]) end
+  if #KEYS >= 5 then
+    local st = redis.call('HMGET', KEYS[5], 'status', 'expires')
+    if st[1] == 'pending' and now < tonumber(st[2]) then return reply('reused', KEYS[5]) end
   end
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists'} end
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+local amount = ARGV[8]
+local n = tonumber(ARGV[5])
+if n > 0 then
+  amount = nil
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+  for i = 0, math.min(n, tonumber(ARGV[9])) - 1 do
+    local a = plus(ARGV[8], (tonumber(ARGV[6]) + i) % n + 1)
+    if not redis.call('ZSCORE', KEYS[3], a) then
+      amount = a
+      break
+    end
+  end
+  if not amount then return {'amounts'} end
+  redis.call('ZADD', KEYS[3], ARGV[7], amount)
+  local ttl = tonumber(ARGV[7]) - now
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 10))
+redis.call('HSET', KEYS[2], 'amount', amount)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if #KEYS >= 3 then
-  redis.call('SET', KEYS[3], redis.call('HGET', KEYS[2], 'id'), 'PX', ARGV[4])
+if #KEYS >= 4 then
+  redis.call('SET', KEYS[4], redis.call('HGET', KEYS[2], 'id'), 'PX', ARGV[4])
 end
 return reply('ok', KEYS[2])
 `)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -48,9 +50,19 @@ func (l *Ledger) Open(ctx context.Context, inv Invoice) (out Invoice, reused boo
 	return Invoice{}, false, fmt.Errorf("storage: open invoice: request index kept moving")
 }
 
+// amountGrace is how long an invoice's unique amount stays taken after the invoice expires: a
+// payment sent at the last moment may still be on its way, and it must not match a newer invoice.
+// (A payment included before an invoice was created never pays it: CodeTooEarly.)
+const amountGrace = 5 * time.Minute
+
+// maxAmountProbes bounds the free amounts one Open looks for, so a nearly full range costs Redis
+// a bounded script. Starting at a random offset, 1024 taken ones in a row means the range is full
+// in practice.
+const maxAmountProbes = 1024
+
 // openArgs reads which invoice the request index names now and builds luaOpen's arguments.
 func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, fields []any) ([]string, []any, error) {
-	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(inv.ID)}
+	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(inv.ID), l.keys.LedgerAmounts(inv.PayTo, inv.Asset)}
 	seen := ""
 	if inv.RequestKey != "" {
 		idx := l.keys.LedgerRequest(inv.RequestKey)
@@ -65,9 +77,18 @@ func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, field
 		}
 	}
 	window := inv.ExpiresAt.Sub(now)
-	args := append([]any{now.UnixMilli(), seen, millis(window + unpaidGrace), millis(window)}, fields...)
+	var start uint64
+	if inv.AmountOffsets > 0 {
+		start = rand.Uint64N(inv.AmountOffsets)
+	}
+	args := append([]any{now.UnixMilli(), seen, millis(window + unpaidGrace(inv.MinConfirmations)), millis(window),
+		strconv.FormatUint(inv.AmountOffsets, 10), start, inv.ExpiresAt.Add(amountGrace).UnixMilli(),
+		strconv.FormatUint(inv.AmountUnits, 10), maxAmountProbes}, fields...)
 	return keys, args, nil
 }
+
+// maxAmountOffsets bounds an invoice's range of unique amounts.
+const maxAmountOffsets = 1_000_000
 
 // checkNewInvoice refuses invoices the ledger could not keep its promises for.
 func checkNewInvoice(inv Invoice, now time.Time) error {
@@ -82,6 +103,10 @@ func checkNewInvoice(inv Invoice, now time.Time) error {
 		return fmt.Errorf("%w: a batch invoice needs the wallet its credits go to", ErrLedgerInput)
 	case !inv.ExpiresAt.After(now):
 		return fmt.Errorf("%w: invoice expires at %s, not after now", ErrLedgerInput, inv.ExpiresAt)
+	case inv.AmountOffsets > maxAmountOffsets || inv.AmountUnits > math.MaxUint64-inv.AmountOffsets:
+		return fmt.Errorf("%w: amount %d with %d offsets", ErrLedgerInput, inv.AmountUnits, inv.AmountOffsets)
+	case inv.AmountOffsets > 0 && inv.PayTo == "":
+		return fmt.Errorf("%w: a unique amount needs the address it is unique at", ErrLedgerInput)
 	}
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // canonicalTx returns a Cardano transaction id (32 bytes, hex) in lower case. Hex decoding ignores
@@ -60,8 +63,31 @@ func (l *Ledger) Confirm(ctx context.Context, id, txHash string, at time.Time) (
 	if err != nil {
 		return Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
 	}
-	return l.invoiceReply(code, payload)
+	inv, err := l.invoiceReply(code, payload)
+	if err == nil {
+		l.releaseAmount(ctx, inv)
+	}
+	return inv, err
 }
+
+// releaseAmount frees a paid invoice's unique amount before its expiry: its transaction is
+// claimed, and a later one of the same amount pays no older invoice (CodeTooEarly). Only this
+// invoice's hold is removed (a later invoice that took the amount after the hold ran out has
+// another release time). A failure only keeps the amount held until then, so it is not an error.
+func (l *Ledger) releaseAmount(ctx context.Context, inv Invoice) {
+	if inv.AmountOffsets == 0 {
+		return
+	}
+	keys := []string{l.keys.LedgerAmounts(inv.PayTo, inv.Asset)}
+	_ = luaReleaseAmount.Run(ctx, l.rdb, keys, strconv.FormatUint(inv.AmountUnits, 10), inv.ExpiresAt.Add(amountGrace).UnixMilli()).Err()
+}
+
+// luaReleaseAmount removes amount ARGV[1] from the set KEYS[1] if it is held until ARGV[2] (ms).
+var luaReleaseAmount = redis.NewScript(`
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if held and tonumber(held) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+`)
 
 // owner reads the (partner, wallet) an invoice credits or debits. They never change after Open, so
 // reading them before the script is safe; the script checks them again.

@@ -166,11 +166,13 @@ func TestLedgerOpenGet(t *testing.T) {
 		t.Fatalf("Get = %+v, %v; want %+v", read, err, want)
 	}
 
-	// An unpaid record outlives its payment window by a short grace (an hour), not by weeks: a
-	// flood of invoices leaves nothing durable. Its request index goes with the window.
+	// An unpaid record outlives its payment window by a short grace (an hour, plus a minute per
+	// confirmation it needs), not by weeks: a flood of invoices leaves nothing durable. Its
+	// request index goes with the window.
+	grace := time.Hour + time.Duration(in.MinConfirmations)*time.Minute
 	ttl, err := e.rdb.PTTL(ctx, e.keys.LedgerInvoice("inv_1")).Result()
-	if err != nil || ttl < time.Hour || ttl > time.Hour+15*time.Minute {
-		t.Fatalf("invoice TTL = %v, %v; want its 15 min window plus an hour", ttl, err)
+	if err != nil || ttl <= grace || ttl > grace+15*time.Minute {
+		t.Fatalf("invoice TTL = %v, %v; want its 15 min window plus %v", ttl, err, grace)
 	}
 
 	if _, _, err := e.l.Open(ctx, e.invoice("inv_1")); !errors.Is(err, storage.ErrInvoiceExists) {

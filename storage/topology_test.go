@@ -339,6 +339,7 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"LedgerRequest": "in the one {ledger} slot with the ledger stream",
 		"LedgerTxClaim": "in the one {ledger} slot with the ledger stream",
 		"LedgerBalance": "in the one {ledger} slot with the ledger stream",
+		"LedgerAmounts": "in the one {ledger} slot with the ledger stream",
 		"LedgerDebit":   "in the one {ledger} slot with the ledger stream",
 	}
 	typ := reflect.TypeFor[storage.Keys]()

@@ -47,6 +47,7 @@ network: mainnet
 pay_to: %s
 min_confirmations: 2
 invoice_timeout: 300s
+require_memo: true
 prices: {/chat: 3000000, /images/generate: 5000000}
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 5000}], split_mode: additional}
@@ -187,7 +188,7 @@ func TestPaymentByTxHash(t *testing.T) {
 func TestPaymentPartnerAndBatch(t *testing.T) {
 	e := newPayEnv(t)
 	inv := e.open("/images/generate", "acme") // 5 ADA − 20% = 4 ADA to the shop, 2 ADA share on top
-	if inv.AmountUnits != 4_000_000 || len(inv.Outputs) != 1 || inv.Outputs[0].AmountUnits != 2_000_000 {
+	if inv.AmountUnits <= 4_000_000 || inv.AmountUnits > 4_000_999 || len(inv.Outputs) != 1 || inv.Outputs[0].AmountUnits != 2_000_000 {
 		t.Fatalf("terms %+v", inv)
 	}
 	hash := e.pay(e.payment(inv))
@@ -195,7 +196,7 @@ func TestPaymentPartnerAndBatch(t *testing.T) {
 	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoiceConfirmed, "")
 
 	bulk := e.open("/chat", "bulk") // ten calls
-	if bulk.AmountUnits != 30_000_000 || bulk.BatchTarget != 10 {
+	if bulk.AmountUnits <= 30_000_000 || bulk.AmountUnits > 30_000_999 || bulk.BatchTarget != 10 {
 		t.Fatalf("batch terms %+v", bulk)
 	}
 	hash = e.pay(e.payment(bulk))
@@ -255,7 +256,7 @@ func TestPaymentRefusals(t *testing.T) {
 		}, payments.CodeMemoMissing},
 		{"memo of another invoice", "", func(inv storage.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
-			tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.ID + "x")}
+			tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.Memo + "x")}
 			return tx
 		}, payments.CodeMemoMissing},
 	}
@@ -315,7 +316,7 @@ func TestPaymentTxReused(t *testing.T) {
 	e := newPayEnv(t)
 	first, second := e.open("/chat", ""), e.open("/chat", "")
 	tx := e.payment(first)
-	tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20(first.ID + " " + second.ID)}
+	tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20(first.Memo + " " + second.Memo)}
 	hash := e.pay(tx)
 	e.advance(2)
 	wantResult(t, e.mustCheck(first.ID, hash), storage.InvoiceConfirmed, "")
@@ -342,7 +343,7 @@ func TestPaymentTxReused(t *testing.T) {
 func (e *payEnv) signed(inv storage.Invoice, change func(*blockfrostemu.Signed)) (header, id string) {
 	e.t.Helper()
 	s := blockfrostemu.Signed{Outputs: e.payment(inv).Outputs, Seed: inv.ID,
-		Metadata:         []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.ID)},
+		Metadata:         []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.Memo)},
 		InvalidHereafter: blockfrostemu.Slot(e.emu.Tip().Slot + 3600), NetworkID: ptr(uint64(1))}
 	if change != nil {
 		change(&s)

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // TestRequestExamplesSucceed sends the example of every request body in the served document, as
@@ -62,7 +63,7 @@ func TestRequestExamplesSucceed(t *testing.T) {
 			}
 		}
 	}
-	if sent < 12 {
+	if sent < 13 {
 		t.Fatalf("only %d request bodies in the document", sent)
 	}
 }
@@ -76,6 +77,21 @@ var signedIn = map[string]func(t *testing.T, e *payEnv, body string, hdr []strin
 			t.Fatal(err)
 		}
 		return walletAnswer(t, e, ex.Address), hdr
+	},
+	"POST /payments/submit": func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string) {
+		e.catchUp()
+		d := invoiceOf(t, e.chat(t))
+		p := e.payment(t, d)
+		raw, err := blockfrostemu.EncodeTx(blockfrostemu.Signed{Outputs: p.Outputs, Metadata: p.Metadata, Seed: d["invoiceId"].(string)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = fmt.Sprintf(`{"invoiceId":%q,"tx":%q}`, d["invoiceId"], hex.EncodeToString(raw))
+		if r := call(t, "POST", e.base+"/payments/submit", "", body); r.status != 402 {
+			t.Fatalf("first submission: %d %s", r.status, r.raw)
+		}
+		e.chain.AdvanceTip(2) // the example's answer is 200 once the transaction is confirmed
+		return body, hdr
 	},
 	"POST /auth/wallet/revoke": func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string) {
 		var tok struct{ Token string }

@@ -38,6 +38,19 @@ const chatPrice = 20_000_000
 
 func newPayEnv(t *testing.T, env ...string) *payEnv {
 	t.Helper()
+	return newPayEnvWith(t, true, "", env...)
+}
+
+// newPayEnvMemo is newPayEnv with require_memo set to memo.
+func newPayEnvMemo(t *testing.T, memo bool) *payEnv {
+	t.Helper()
+	return newPayEnvWith(t, memo, "")
+}
+
+// newPayEnvWith is newPayEnvMemo with more top-level settings (YAML lines) and environment
+// variables (pairs).
+func newPayEnvWith(t *testing.T, memo bool, settings string, env ...string) *payEnv {
+	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
 	chainURL, stopChain, err := chain.Start("")
@@ -59,15 +72,15 @@ asset: ADA
 decimals: 6
 min_confirmations: 2
 invoice_timeout: 300s
-require_memo: true
-prices:
+require_memo: %t
+%sprices:
   /chat: %d
   /token-analysis: 30000000
-  /images/generate: 25000000
+  /images/generate: {price: 25000000, per_image: true, size_multipliers: {1536x1024: 15000}, quality_multipliers: {low: 5000, high: 20000}}
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
-`, e.shop, chatPrice, e.acme), 0o600); err != nil {
+`, e.shop, memo, settings, chatPrice, e.acme), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.rdb = redistest.Claim(t)
@@ -95,6 +108,12 @@ func invoiceOf(t *testing.T, r reply) map[string]any {
 		t.Fatalf("want 402, got %d %s", r.status, r.raw)
 	}
 	return r.body["detail"].(map[string]any)
+}
+
+// unique is an invoice amount: base plus the invoice's unique offset (1 to 999).
+func unique(t *testing.T, v any, base uint64) bool {
+	n := units(t, v)
+	return n > base && n <= base+999
 }
 
 func units(t *testing.T, v any) uint64 {
@@ -152,9 +171,11 @@ func TestPayPerCallWithATxHash(t *testing.T) {
 	d := invoiceOf(t, r)
 	id := d["invoiceId"].(string)
 	extra := d["extra"].(map[string]any)
-	if d["version"] != "0.1" || d["chain"] != "cardano-mainnet" || d["asset"] != "ADA" || units(t, d["amountUnits"]) != chatPrice ||
-		d["payTo"] != e.shop || d["timeout"] != float64(300) || extra["lovelace"] != d["amountUnits"] || extra["babel"] != false ||
-		extra["partner"] != nil || extra["batchTarget"] != float64(0) || extra["memo"] != id || r.header.Get("X-Invoice-Id") != id {
+	memo, _ := extra["memo"].(string)
+	if d["version"] != "0.1" || d["chain"] != "cardano-mainnet" || d["asset"] != "ADA" || !unique(t, d["amountUnits"], chatPrice) ||
+		d["payTo"] != e.shop || d["timeout"] != float64(300) || extra["lovelace"] != true || extra["babel"] != false ||
+		extra["partner"] != nil || extra["batchTarget"] != float64(0) || !strings.HasPrefix(memo, "ref_") ||
+		strings.Contains(memo, id[len("inv_"):]) || r.header.Get("X-Invoice-Id") != id {
 		t.Fatalf("invoice %s", r.raw)
 	}
 	if again := invoiceOf(t, e.chat(t)); again["invoiceId"] != id {
@@ -182,7 +203,10 @@ func TestPayPerCallWithATxHash(t *testing.T) {
 	if st.body["status"] != "consumed" || st.body["txHash"] != tx || st.body["settledAt"] == nil {
 		t.Fatalf("after the paid call: %s", st.raw)
 	}
-	wantRefusal(t, e.retry(t, id, tx), "invoice_consumed")
+	// A refusal shows the invoice it is about, with that invoice's status.
+	if d := invoiceOf(t, e.retry(t, id, tx)); d["error"] != "invoice_consumed" || d["status"] != "consumed" || d["invoiceId"] != id {
+		t.Fatalf("a used invoice: %v", d)
+	}
 
 	// The same transaction never pays a second invoice.
 	other := invoiceOf(t, e.spec.call(t, "POST", e.base+"/chat", "", `{"message":"another"}`))
@@ -298,7 +322,7 @@ func TestPayPerCallPartnerRevenueShare(t *testing.T) {
 	extra := d["extra"].(map[string]any)
 	outs, _ := extra["outputs"].([]any)
 	// 20 ADA less 20 % = 16 ADA to the shop; 10 % of that (1.6 ADA) to acme on top.
-	if units(t, d["amountUnits"]) != 16_000_000 || extra["partner"] != "acme" || extra["split"] != "additional" || len(outs) != 1 ||
+	if !unique(t, d["amountUnits"], 16_000_000) || extra["partner"] != "acme" || extra["split"] != "additional" || len(outs) != 1 ||
 		outs[0].(map[string]any)["address"] != e.acme || units(t, outs[0].(map[string]any)["amountUnits"]) != 1_600_000 {
 		t.Fatalf("partner invoice %v", d)
 	}
@@ -371,7 +395,7 @@ func TestPrepaidBatch(t *testing.T) {
 	wallet := e.chain.Address("bulk-wallet")
 	hdr := []string{"X-Partner", "bulk", "X-Wallet-Address", wallet}
 	d := invoiceOf(t, e.chat(t, hdr...))
-	if units(t, d["amountUnits"]) != 10*chatPrice || d["extra"].(map[string]any)["batchTarget"] != float64(10) {
+	if !unique(t, d["amountUnits"], 10*chatPrice) || d["extra"].(map[string]any)["batchTarget"] != float64(10) {
 		t.Fatalf("batch invoice %v", d)
 	}
 	tx := e.put(t, e.payment(t, d))
@@ -430,7 +454,8 @@ func TestPrepaidBatch(t *testing.T) {
 func TestPaymentEndpoints(t *testing.T) {
 	e := newPayEnv(t)
 	cfg := e.spec.call(t, "GET", e.base+"/payments/config", "", "")
-	if cfg.status != 200 || cfg.body["payTo"] != e.shop || strings.Contains(cfg.raw, e.acme) {
+	if cfg.status != 200 || cfg.body["payTo"] != e.shop || strings.Contains(cfg.raw, e.acme) || cfg.body["amountOffsets"] != float64(999) ||
+		!strings.Contains(cfg.raw, `"priceRules":{"/images/generate":{"perImage":true,"sizeMultipliersBps":{"1536x1024":15000}`) {
 		t.Fatalf("config %d %s", cfg.status, cfg.raw)
 	}
 	r := e.spec.call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/chat","partner":"bulk","wallet":"`+e.chain.Address("w")+`"}`)
@@ -461,22 +486,62 @@ func TestPaymentEndpoints(t *testing.T) {
 func TestPayPerCallImages(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	body := `{"prompt":"a red fox","size":"1024x1024","n":1}`
-	d := invoiceOf(t, e.spec.call(t, "POST", e.base+"/images/generate", "", body))
-	if units(t, d["amountUnits"]) != 25_000_000 {
+	gen := func(body string, hdr ...string) reply {
+		return e.spec.call(t, "POST", e.base+"/images/generate", "", body, hdr...)
+	}
+	// A body that would get 422 costs nothing: no invoice is opened for it.
+	if r := gen(`{"prompt":"a red fox","size":"256x256","n":1}`); r.status != 422 {
+		t.Fatalf("bad size: %d %s", r.status, r.raw)
+	}
+	// Prices follow n, size and quality as configured (per image × size × quality, rounded down).
+	for _, c := range []struct {
+		body string
+		base uint64
+	}{
+		{`{"prompt":"three foxes","n":3}`, 75_000_000},
+		{`{"prompt":"wide fox","size":"1536x1024","quality":"low"}`, 18_750_000},
+		{`{"prompt":"ten wide foxes","n":10,"size":"1536x1024","quality":"high"}`, 750_000_000},
+	} {
+		if d := invoiceOf(t, gen(c.body)); !unique(t, d["amountUnits"], c.base) {
+			t.Errorf("%s: %v, want %d + offset", c.body, d["amountUnits"], c.base)
+		}
+	}
+	body := `{"prompt":"a red fox","n":1,"quality":"low"}`
+	d := invoiceOf(t, gen(body))
+	id := d["invoiceId"].(string)
+	if !unique(t, d["amountUnits"], 12_500_000) {
 		t.Fatalf("image invoice %v", d)
 	}
 	tx := e.put(t, e.payment(t, d))
 	e.chain.AdvanceTip(2)
-	// A paid call that we refuse (a size the model does not take) leaves the payment usable.
-	bad := `{"prompt":"a red fox","size":"256x256","n":1}`
-	r := e.spec.call(t, "POST", e.base+"/images/generate", "", bad, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
-	if r.status != 422 {
-		t.Fatalf("bad size: %d %s", r.status, r.raw)
+	e.chain.ResetStats()
+	// The payment for one low-quality image does not buy ten wide high-quality ones; it stays
+	// usable for what it was paid for.
+	r := gen(`{"prompt":"a red fox","n":10,"quality":"high","size":"1536x1024"}`, "X-Invoice-Id", id, "X-Payment", tx)
+	if d := invoiceOf(t, r); d["error"] != "invoice_request_mismatch" || d["invoiceId"] != id || d["status"] != "pending" {
+		t.Fatalf("other parameters: %s", r.raw)
 	}
-	r = e.spec.call(t, "POST", e.base+"/images/generate", "", body, "X-Invoice-Id", d["invoiceId"].(string), "X-Payment", tx)
+	if n := e.chain.Stats().Requests[blockfrostemu.EndpointTx]; n != 0 {
+		t.Fatalf("a mismatched retry asked the chain %d times", n)
+	}
+	r = gen(`{"prompt":"a red fox, in the snow","quality":"low"}`, "X-Invoice-Id", id, "X-Payment", tx) // n defaults to 1
 	if r.status != 200 || r.body["success"] != true || len(r.body["images"].([]any)) != 1 {
 		t.Fatalf("paid image: %d %s", r.status, r.raw)
+	}
+	// POST /payments/invoice prices and binds a standard call: one image, the default size.
+	std := e.spec.call(t, "POST", e.base+"/payments/invoice", "", `{"route":"/images/generate"}`)
+	if std.status != 201 || !unique(t, std.body["amountUnits"], 25_000_000) {
+		t.Fatalf("standard invoice: %d %s", std.status, std.raw)
+	}
+	// Prepaid credits buy standard calls: a batch is priced at one, and a credit call that asks
+	// for more is refused before any credit is spent.
+	bulk := []string{"X-Partner", "bulk", "X-Wallet-Address", e.chain.Address("image-bulk")}
+	d = invoiceOf(t, gen(`{"prompt":"three foxes","n":3}`, bulk...))
+	if d["error"] != "invoice_request_mismatch" || !unique(t, d["amountUnits"], 10*25_000_000) {
+		t.Fatalf("a batch for a dearer call: %v", d)
+	}
+	if d := invoiceOf(t, gen(`{"prompt":"one fox"}`, bulk...)); d["error"] != nil || !unique(t, d["amountUnits"], 10*25_000_000) {
+		t.Fatalf("a batch of standard calls: %v", d)
 	}
 	// Variations are API-key only: never an invoice, even with payments on.
 	if r := e.spec.call(t, "POST", e.base+"/images/variations", "", `{"image":"aGVsbG8="}`); r.status != 401 {
