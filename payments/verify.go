@@ -21,6 +21,9 @@ type ChainTx struct {
 	ValidContract bool // false: phase-2 validation failed; none of the regular outputs exist
 	Outputs       []ChainOutput
 	Memo          []string // CIP-20 (label 674) "msg" lines
+	// Inputs are the addresses of the outputs the transaction spends (not collateral, not
+	// reference inputs), in the chain's order: who paid (see PayerCredential).
+	Inputs []string
 }
 
 // ChainOutput is one output. Collateral marks a collateral return, which exists only when the

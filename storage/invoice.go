@@ -57,8 +57,11 @@ type Invoice struct {
 	CreatedAt time.Time `json:"createdAt"`
 	ExpiresAt time.Time `json:"expiresAt"`
 
-	Status    string    `json:"status"`
-	TxHash    string    `json:"txHash,omitempty"`
+	Status string `json:"status"`
+	TxHash string `json:"txHash,omitempty"`
+	// Payer is the payment key credential (hex) of the wallet whose input paid the invoice, as
+	// the chain shows it; "" until confirmed, or when no input was key-controlled.
+	Payer     string    `json:"payer,omitempty"`
 	SettledAt time.Time `json:"settledAt,omitzero"` // when it was confirmed
 	Error     string    `json:"error,omitempty"`    // last verification error code, for GET /payments/status
 }

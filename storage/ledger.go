@@ -97,7 +97,7 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
 	}
 	inv.Status = publicStatus(h["status"], expires, l.nowMs())
-	inv.TxHash, inv.Error = h["tx"], h["error"]
+	inv.TxHash, inv.Error, inv.Payer = h["tx"], h["error"], h["payer"]
 	if s := h["settled"]; s != "" {
 		if inv.SettledAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
 			return Invoice{}, fmt.Errorf("storage: invoice %.64q: settled: %w", h["id"], err)

@@ -165,13 +165,15 @@ return reply('ok', KEYS[2])
 
 // luaConfirm: pending|submitted -> confirmed with the tx claimed; a batch invoice credits its
 // balance. KEYS[4] the invoice's balance; ARGV[2] tx hash; ARGV[3] settled time (RFC 3339);
-// ARGV[4], ARGV[5] the partner and wallet KEYS[4] was built from.
+// ARGV[4], ARGV[5] the partner and wallet KEYS[4] was built from; ARGV[6] the payer's credential
+// ("" when unknown).
 //
 // A paid invoice loses its time to live: it is the caller's money until the paid call runs.
 var luaConfirm = ledgerScript(luaPayPrelude + `
 if st[5] ~= ARGV[4] or st[6] ~= ARGV[5] then return {'mismatch'} end
 claim()
 redis.call('HSET', KEYS[2], 'status', 'confirmed', 'tx', ARGV[2], 'settled', ARGV[3])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'payer', ARGV[6]) end
 redis.call('PERSIST', KEYS[2])
 emit('confirmed', about(KEYS[2], {tx = ARGV[2]}))
 if tonumber(st[4]) > 0 then

@@ -49,6 +49,12 @@ func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (Invoice, err
 // invoice is paid with this tx already (no second credit); ErrInvoicePaid with another tx. Expiry
 // is the verifier's call: a valid tx confirms an expired pending invoice too.
 func (l *Ledger) Confirm(ctx context.Context, id, txHash string, at time.Time) (Invoice, error) {
+	return l.ConfirmPaidBy(ctx, id, txHash, at, "")
+}
+
+// ConfirmPaidBy is Confirm that also records who paid: payer is the payment key credential (hex)
+// of the transaction's paying input, or "". A repeat of an idempotent confirm keeps the first.
+func (l *Ledger) ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (Invoice, error) {
 	tx, err := canonicalTx(txHash)
 	if err != nil {
 		return Invoice{}, err
@@ -59,7 +65,7 @@ func (l *Ledger) Confirm(ctx context.Context, id, txHash string, at time.Time) (
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx),
 		l.keys.LedgerBalance(partner, wallet)}
-	code, payload, err := l.run(ctx, luaConfirm, keys, l.nowMs(), tx, at.UTC().Format(time.RFC3339Nano), partner, wallet)
+	code, payload, err := l.run(ctx, luaConfirm, keys, l.nowMs(), tx, at.UTC().Format(time.RFC3339Nano), partner, wallet, strings.ToLower(payer))
 	if err != nil {
 		return Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
 	}

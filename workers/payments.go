@@ -21,7 +21,7 @@ import (
 type PaymentLedger interface {
 	Get(ctx context.Context, id string) (storage.Invoice, error)
 	Submitted(ctx context.Context, id, txHash string) (storage.Invoice, error)
-	Confirm(ctx context.Context, id, txHash string, at time.Time) (storage.Invoice, error)
+	ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (storage.Invoice, error)
 	RecordError(ctx context.Context, id, code string) error
 	ClaimedBy(ctx context.Context, txHash string) (string, error)
 }
@@ -123,7 +123,11 @@ func (p *Payments) judge(ctx context.Context, inv storage.Invoice, view payments
 	case err != nil:
 		return nil, err
 	}
-	done, err := p.Ledger.Confirm(ctx, inv.ID, txHash, p.now())
+	payer := ""
+	if cred, err := payments.PayerCredential(view.Inputs); err == nil {
+		payer = cred.Hex()
+	}
+	done, err := p.Ledger.ConfirmPaidBy(ctx, inv.ID, txHash, p.now(), payer)
 	if err != nil {
 		return p.ledgerRefusal(ctx, inv, txHash, err)
 	}
@@ -245,6 +249,11 @@ func (p *Payments) chainTx(ctx context.Context, txHash string) (payments.ChainTx
 	for _, o := range utxos.Outputs {
 		if out, ok := chainOutput(o); ok {
 			view.Outputs = append(view.Outputs, out)
+		}
+	}
+	for _, in := range utxos.Inputs {
+		if !in.Collateral && (in.Reference == nil || !*in.Reference) {
+			view.Inputs = append(view.Inputs, in.Address)
 		}
 	}
 	view.Memo = cip20Lines(md)

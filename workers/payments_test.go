@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
@@ -176,6 +177,15 @@ func TestPaymentByTxHash(t *testing.T) {
 	wantResult(t, r, storage.InvoiceConfirmed, "")
 	if got := e.invoice(inv.ID); got.Status != storage.InvoiceConfirmed || got.TxHash != hash || !got.SettledAt.Equal(e.now) {
 		t.Fatalf("ledger %+v", got)
+	}
+	// The payer is the payment key of the spent input (the emulator funds it from the change
+	// address, the payer's wallet), as the chain reports it.
+	payer, err := cardano.ParseAddress(e.emu.Address("payer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.invoice(inv.ID).Payer; got == "" || got != payer.Payment.Hex() {
+		t.Fatalf("payer %q, want the payer wallet's payment key %s", got, payer.Payment.Hex())
 	}
 	// A repeated check is answered from the ledger, without asking the chain.
 	e.emu.ResetStats()
