@@ -26,12 +26,14 @@ const (
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
 	// is canceled (a reconnecting client resumes with Last-Event-ID instead).
 	reattachGrace = time.Second
+	// subscribeWait bounds the wait for Redis to confirm a stream's subscription.
+	subscribeWait = 5 * time.Second
 )
 
 // startStream subscribes to the job's live frames before enqueueing it, so not one frame can be
 // published unheard, then streams them as Server-Sent Events.
 func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
-	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(spec.ID), relayQueue)
+	live, leave, err := s.subscribe(c, spec.ID)
 	if err != nil {
 		return err
 	}
@@ -50,11 +52,19 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	if lastID != "" && !eventID.MatchString(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
-	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(jobID), relayQueue)
+	live, leave, err := s.subscribe(c, jobID)
 	if err != nil {
 		return err
 	}
 	return s.sse(c, jobID, lastID, live, leave)
+}
+
+// subscribe joins a job's live frames. The confirmation is awaited only briefly: while Redis is
+// down it never comes, and the caller should hear 503 rather than wait.
+func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), subscribeWait)
+	defer cancel()
+	return s.deps.Hub.SubscribeSize(ctx, s.deps.Frames.Channel(jobID), relayQueue)
 }
 
 func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
@@ -164,6 +174,13 @@ func (r *relay) catchUp() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	frames, err := r.s.deps.Frames.After(ctx, r.jobID, r.last, 0)
+	if err != nil && outage(err) {
+		// Redis is gone: live frames cannot come either. Say so now; the client resumes later.
+		r.leave()
+		r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
+			Message: "the stream's relay lost its store; resume with Last-Event-ID shortly"})
+		return false
+	}
 	if err != nil {
 		r.s.log.Warn("replay stream", "job_id", r.jobID, "error", err)
 		return true // live frames may still come; the next gap retries
