@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -198,9 +199,17 @@ func (c *Chat) request(in jobs.ChatPayload, msgs []openai.ChatCompletionMessage)
 // complete makes a non-streamed call, retrying what a retry can fix.
 func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
 	var last error
+	hint := &retryHint{}
+	ctx = withRetryHint(ctx, hint)
 	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
-			return "", jobs.ChatUsage{}, ctx.Err()
+		if attempt > 0 {
+			d, ok := backoffHinted(attempt, last, hint)
+			if !ok {
+				break
+			}
+			if !sleepCtx(ctx, d) {
+				return "", jobs.ChatUsage{}, ctx.Err()
+			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.Request)
 		res, err := c.LLM.CreateChatCompletion(cctx, req)
@@ -220,27 +229,39 @@ func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (
 			break
 		}
 	}
-	return "", jobs.ChatUsage{}, upstreamError(last)
+	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
 }
 
 // stream makes a streamed call and relays each delta as a frame. Before the first token a
-// failure (or a first token that does not come in time) is retried; after it, it ends the stream.
+// failure (or a first token that does not come in time) is retried; after it, it ends the stream
+// as the provider's failure (never an internal one: the provider stalled or cut us off).
 func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
 	var last error
+	hint := &retryHint{}
+	ctx = withRetryHint(ctx, hint)
 	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
-			return "", jobs.ChatUsage{}, ctx.Err()
+		if attempt > 0 {
+			d, ok := backoffHinted(attempt, last, hint)
+			if !ok {
+				break
+			}
+			if !sleepCtx(ctx, d) {
+				return "", jobs.ChatUsage{}, ctx.Err()
+			}
 		}
 		reply, usage, started, err := c.streamOnce(ctx, out, req)
-		if err == nil || started || ctx.Err() != nil {
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, errRelay):
 			return reply, usage, err
+		case started:
+			return reply, usage, upstreamErrorHinted(err, hint)
 		}
 		last = err
 		if !retryable(err) {
 			break
 		}
 	}
-	return "", jobs.ChatUsage{}, upstreamError(last)
+	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
 }
 
 type chunk struct {
@@ -248,12 +269,28 @@ type chunk struct {
 	err error
 }
 
-// streamOnce is one streamed attempt; started reports whether any token reached the client.
+// errTruncated is a stream that ended (cleanly, as far as HTTP goes) before the provider said it
+// was finished: no finish_reason. Its text is a fragment, not a reply.
+var errTruncated = errors.New("upstream stream ended without finish_reason")
+
+// errRelay marks a failure to relay a frame (our store, not the provider).
+var errRelay = errors.New("relay frame")
+
+// streamOnce is one streamed attempt; started reports whether any token reached the client. The
+// first-token timeout runs from before connecting, so connect, response headers and first token
+// together get FirstToken, not a header timeout each.
 func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (reply string, usage jobs.ChatUsage, started bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
+	var headersLate atomic.Bool
+	early := time.AfterFunc(c.FirstToken, func() { headersLate.Store(true); cancel() })
 	s, err := c.LLM.CreateChatCompletionStream(sctx, req)
+	early.Stop()
 	if err != nil {
+		if headersLate.Load() && ctx.Err() == nil {
+			return "", usage, false, errStalled{first: true}
+		}
 		return "", usage, false, err
 	}
 	defer s.Close()
@@ -272,7 +309,8 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 		}
 	}()
 	var text strings.Builder
-	timer := time.NewTimer(c.FirstToken)
+	finished := false
+	timer := time.NewTimer(max(c.FirstToken-time.Since(start), 0))
 	defer timer.Stop()
 	for {
 		select {
@@ -282,6 +320,9 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 			return text.String(), estimatedUsage(req, text.String()), started, errStalled{first: !started}
 		case ch := <-chunks:
 			if errors.Is(ch.err, io.EOF) {
+				if !finished {
+					return text.String(), estimatedUsage(req, text.String()), started, errTruncated
+				}
 				if usage.TotalTokens == 0 {
 					usage = estimatedUsage(req, text.String())
 				}
@@ -294,9 +335,10 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 				usage = jobs.ChatUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 			}
 			for _, choice := range ch.res.Choices {
+				finished = finished || choice.FinishReason != ""
 				for _, f := range deltaFrames(choice.Delta) {
 					if err := out.emit(ctx, f); err != nil {
-						return text.String(), estimatedUsage(req, text.String()), started, err
+						return text.String(), estimatedUsage(req, text.String()), started, fmt.Errorf("%w: %w", errRelay, err)
 					}
 					started = true
 					if f.Type == jobs.FrameContent {
@@ -336,7 +378,7 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 		return err
 	}
 	if _, err := e.frames.Append(ctx, e.jobID, data); err != nil {
-		return fmt.Errorf("relay frame: %w", err)
+		return fmt.Errorf("append frame: %w", err)
 	}
 	return nil
 }
