@@ -81,6 +81,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	}
 	spec.Payload = payload
 	if req.Stream {
+		spec.Streamed = true
 		return s.startStream(c, spec)
 	}
 	return s.runSpec(c, spec, chatWait)

@@ -106,8 +106,15 @@ type frameHead struct {
 func (r *relay) run(w *bufio.Writer) {
 	r.w = w
 	defer r.closed()
-	if !r.catchUp() {
+	if !r.catchUp() || !r.checkLost() {
 		return
+	}
+	// A job whose worker died writes no final frame: the relay looks for that itself.
+	var checks <-chan time.Time
+	if every := r.s.deps.Jobs.CheckEvery(); every > 0 {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		checks = tick.C
 	}
 	// fasthttp writes the stream through a pipe, so a departed client shows as a failed write
 	// only a couple of writes later: idle streams get a one-byte comment every probe interval
@@ -144,6 +151,10 @@ func (r *relay) run(w *bufio.Writer) {
 				return
 			}
 			lastWrite = now
+		case <-checks:
+			if !r.checkLost() {
+				return
+			}
 		case <-limit.C:
 			r.leave()
 			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
@@ -167,6 +178,29 @@ func (r *relay) onLive(msg []byte) bool {
 		return r.catchUp()
 	}
 	return r.write(f, head)
+}
+
+// checkLost ends the stream of a job that cannot end it itself (its worker died, or it finished
+// without streaming): the final frame goes into the job's stream, once, so that every relay and
+// every later resume ends the same way. false ends the relay.
+func (r *relay) checkLost() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, lost := r.s.deps.Jobs.Lost(ctx, jobs.QueueDefault, r.jobID)
+	if !lost {
+		return true
+	}
+	f := jobs.FinalFrame(o)
+	f.Seq = 0 // numbered by AppendFinal
+	data, err := json.Marshal(f)
+	if err == nil {
+		_, err = r.s.deps.Frames.AppendFinal(ctx, r.jobID, data, jobs.FrameDone, jobs.FrameError)
+	}
+	if err != nil {
+		r.s.log.Warn("end the stream of a lost job", "job_id", r.jobID, "error", err)
+		return true // the next check retries
+	}
+	return r.catchUp()
 }
 
 // catchUp writes every stored frame after the last one written; false ends the relay.

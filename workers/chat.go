@@ -48,7 +48,7 @@ type Chat struct {
 }
 
 // Handle is the job handler.
-func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
+func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 	var in jobs.ChatPayload
 	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Message == "" {
 		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed chat payload", 400)
@@ -56,7 +56,12 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	jobID, _ := asynq.GetTaskID(ctx)
 	owner := t.Headers()[jobs.HeaderOwner]
 	if in.ImageKey != "" {
-		defer c.dropImage(in.ImageKey)
+		// Kept while another attempt follows (asynq retries a non-streamed chat).
+		defer func() {
+			if !willRetry(ctx, err) {
+				c.dropImage(in.ImageKey)
+			}
+		}()
 	}
 	out := &emitter{frames: c.Frames, jobID: jobID}
 	if in.SessionID == "" {

@@ -42,6 +42,10 @@ type config struct {
 	Tokens             tokenConfig
 	// ImageURLTTL is how long the signed or presigned URLs of image results stay valid.
 	ImageURLTTL time.Duration
+
+	// JobHeartbeat is how often workers beat for their running jobs; a job whose beats stop is
+	// noticed as lost within about six of them (storage.Liveness, jobs.WatchLiveness).
+	JobHeartbeat time.Duration
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -128,6 +132,10 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 				return checkAddr("METRICS_ADDR", cfg.MetricsAddr)
 			}
 			return nil
+		},
+		func() (err error) {
+			cfg.JobHeartbeat, err = duration("JOB_HEARTBEAT_INTERVAL", env("JOB_HEARTBEAT_INTERVAL", "1s"), 50*time.Millisecond, 10*time.Second)
+			return err
 		},
 		func() (err error) {
 			cfg.AdminQueuesWrite, err = boolean("ADMIN_QUEUES_WRITE", env("ADMIN_QUEUES_WRITE", "false"))

@@ -138,6 +138,8 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	if err := jc.Start(noticeCtx, hub); err != nil {
 		return err
 	}
+	beat := s.cfg.JobHeartbeat
+	jc.WatchLiveness(s.liveness(), 2*beat, beat)
 	dashboard, err := newQueuesDashboard(s.cfg)
 	if err != nil {
 		return err
@@ -183,6 +185,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	w := workers.NewServer(s.rdb, workers.Config{
 		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
 		NoticePrefix: s.keys.Notices(""), Metrics: metrics,
+		Liveness: s.liveness(), BeatEvery: s.cfg.JobHeartbeat,
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
 	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
@@ -204,6 +207,11 @@ func (s *service) serveWorker(ctx context.Context) error {
 	err = w.Run(ctx)
 	s.log.Info("worker stopped")
 	return err
+}
+
+// liveness holds running jobs' heartbeats: three missed beats and a job counts as lost.
+func (s *service) liveness() *storage.Liveness {
+	return storage.NewLiveness(s.rdb, s.keys, 3*s.cfg.JobHeartbeat)
 }
 
 // frames is where chat streams are kept for replay.
