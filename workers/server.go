@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Func is a job handler: it returns the body the caller gets, or an error (a *jobs.Error decides
@@ -94,7 +95,7 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 		Queues:            jobs.Queues(),
 		TaskCheckInterval: cfg.PollInterval,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            asynqLogger{log},
+		Logger:            storage.AsynqLogger(log),
 		LogLevel:          asynq.WarnLevel,
 		// Our wrapper already decided whether a failure is final; asynq's retry delay stays short
 		// because callers are often waiting.
@@ -283,12 +284,3 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 		s.log.Warn("publish job notice", "job_id", o.JobID, "error", err)
 	}
 }
-
-// asynqLogger routes asynq's own logs into slog.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

@@ -44,6 +44,7 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	storage.RouteRedisLogs(log)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
 	if role == "dev" {
