@@ -179,9 +179,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // worker starts a worker and waits until the api counts live workers.
-func (e *env) worker(name string, live int) *proc {
+func (e *env) worker(name string, live int, vars ...string) *proc {
 	e.t.Helper()
-	p := start(e.t, name, e.vars, "worker")
+	p := start(e.t, name, append(append([]string{}, e.vars...), vars...), "worker")
 	e.waitFor(fmt.Sprintf("%d live workers", live), 30*time.Second, func() bool {
 		r := e.call("GET", "/health", "")
 		var h struct {

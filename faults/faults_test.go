@@ -180,3 +180,30 @@ func TestClientDisconnect(t *testing.T) {
 	}
 
 }
+
+// SIGTERM of a worker running a long stream: the client is told worker_lost (not canceled), and
+// asynq's re-run of the handed-back job does not stream into an ended stream: it ends the job
+// failed, so its request_id is free again.
+func TestWorkerStoppedMidStream(t *testing.T) {
+	e := newEnv(t)
+	stopping := e.worker("worker-a", 1, "WORKER_SHUTDOWN_TIMEOUT=2s")
+	s := e.openStream("[[openaiemu:chunk_delay=1s]] a long answer")
+	select {
+	case <-s.frames:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no first frame")
+	}
+	e.worker("worker-b", 2)
+	stopping.signal(syscall.SIGTERM, 20*time.Second)
+	if f := s.last(t, 30*time.Second); f.Type != "error" || f.Code != "worker_lost" {
+		t.Fatalf("stream of the stopped worker ended with %+v", f)
+	}
+	e.waitFor("the handed-back job ends failed worker_lost", 30*time.Second, func() bool {
+		r := e.call("GET", "/jobs/"+s.job, "")
+		return r.field("status") == "failed" && strings.Contains(string(r.body), "worker_lost")
+	})
+	if r := e.call("GET", "/chat/stream/"+s.job, ""); !strings.HasSuffix(strings.TrimSpace(string(r.body)), "data: [DONE]") ||
+		!strings.Contains(string(r.body), "worker_lost") || strings.Count(string(r.body), `"type":"error"`) != 1 {
+		t.Fatalf("resumed stream: %s", r.body)
+	}
+}

@@ -173,6 +173,19 @@ func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) 
 	return out, nil
 }
 
+// Last returns jobID's newest frame; ok is false when the stream holds none.
+func (f *Frames) Last(ctx context.Context, jobID string) (fr Frame, ok bool, err error) {
+	msgs, err := f.rdb.XRevRangeN(ctx, f.keys.StreamFrames(jobID), "+", "-", 1).Result()
+	if err != nil {
+		return Frame{}, false, fmt.Errorf("storage: read last frame: %w", err)
+	}
+	if len(msgs) == 0 {
+		return Frame{}, false, nil
+	}
+	data, _ := msgs[0].Values[frameField].(string)
+	return Frame{ID: msgs[0].ID, Data: []byte(data)}, true, nil
+}
+
 // Exists tells whether jobID's stream holds frames (it has not expired, and the job has started
 // streaming).
 func (f *Frames) Exists(ctx context.Context, jobID string) (bool, error) {

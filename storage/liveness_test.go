@@ -32,6 +32,12 @@ func TestFramesAppendFinal(t *testing.T) {
 	if err != nil || len(got) != 3 || string(got[2].Data) != `{"type":"error","job_id":"j","seq":3,"code":"worker_lost"}` {
 		t.Fatalf("frames %v %v", got, err)
 	}
+	if last, ok, err := env.frames.Last(ctx, "j"); !ok || err != nil || last.ID != id1 {
+		t.Fatalf("Last = %+v %v %v, want %s", last, ok, err, id1)
+	}
+	if _, ok, err := env.frames.Last(ctx, "none"); ok || err != nil {
+		t.Fatalf("Last of no stream: %v %v", ok, err)
+	}
 	// On an empty stream the final frame is the first.
 	if _, err := env.frames.AppendFinal(ctx, "k", []byte(`{"type":"error","job_id":"k","seq":0,"code":"x"}`), final...); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,14 @@ type Chat struct {
 	Retries int
 	// ContextTokens is the model's window: history is trimmed so the prompt always fits.
 	ContextTokens int
+	// Interrupted reports a worker shutdown (Server.Stopping).
+	Interrupted func() bool
 }
+
+// errStopped ends a streamed job that a worker shutdown interrupted, and its re-run: asynq hands
+// an interrupted job to another worker, but its client was already told, so the re-run does
+// nothing and the client sends the request again (the same request_id is free then).
+var errStopped = jobs.Permanent(jobs.CodeWorkerLost, "the worker running this job stopped; send the request again", 503)
 
 // Handle is the job handler.
 func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
@@ -63,7 +70,10 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 			}
 		}()
 	}
-	out := &emitter{frames: c.Frames, jobID: jobID}
+	out := &emitter{frames: c.Frames, jobID: jobID, interrupted: c.interrupted}
+	if in.Stream && c.streamEnded(ctx, jobID) {
+		return nil, errStopped
+	}
 	if in.SessionID == "" {
 		in.SessionID = "sess_" + strings.ToLower(rand.Text())
 	}
@@ -367,11 +377,27 @@ func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
 	return out
 }
 
+// streamEnded tells whether the job's stream already has its final frame: this is a re-run of a
+// streamed job whose client has been told how it ended.
+func (c *Chat) streamEnded(ctx context.Context, jobID string) bool {
+	last, ok, err := c.Frames.Last(ctx, jobID)
+	if err != nil || !ok {
+		return false
+	}
+	var f jobs.Frame
+	return json.Unmarshal(last.Data, &f) == nil && f.Final()
+}
+
+func (c *Chat) interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && c.Interrupted != nil && c.Interrupted()
+}
+
 // emitter writes one job's frames, numbered in order.
 type emitter struct {
-	frames *storage.Frames
-	jobID  string
-	seq    int
+	frames      *storage.Frames
+	jobID       string
+	seq         int
+	interrupted func(context.Context) bool
 }
 
 // emit appends a frame to the job's stream (replayable) and publishes it (live).
@@ -393,6 +419,10 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
 	if stream {
 		je := failure(ctx, err)
+		if e.interrupted != nil && e.interrupted(ctx) {
+			// A shutdown, not a cancel: the client should send the request again.
+			je, err = errStopped, errStopped
+		}
 		f := jobs.Frame{Type: jobs.FrameError, Code: je.Code, Message: je.Message}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

@@ -186,10 +186,12 @@ func (s *service) serveWorker(ctx context.Context) error {
 	w := workers.NewServer(s.rdb, workers.Config{
 		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
 		NoticePrefix: s.keys.Notices(""), Metrics: metrics,
-		Liveness: s.liveness(), BeatEvery: s.cfg.JobHeartbeat,
+		Liveness: s.liveness(), BeatEvery: s.cfg.JobHeartbeat, ShutdownTimeout: s.cfg.WorkerShutdown,
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
-	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
+	chat := s.chatHandler(metrics)
+	chat.Interrupted = w.Stopping
+	w.Handle(jobs.TypeChat, chat.Handle)
 	// One Blockfrost client per process: its rate limiter is the process's share of the quota.
 	chain := workers.NewBlockfrost(workers.BlockfrostConfig{URL: s.cfg.BlockfrostURL, ProjectID: s.cfg.BlockfrostID, Retries: 3}, metrics)
 	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
