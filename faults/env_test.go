@@ -305,3 +305,29 @@ func (s *stream) last(t *testing.T, limit time.Duration) frame {
 		}
 	}
 }
+
+// goroutines is the api's go_goroutines from /metrics (-1 when unreadable).
+func (e *env) goroutines() int {
+	r := e.call("GET", "/metrics", "")
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			var n int
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// settles fails the test unless the api's goroutines come back to about before (a scenario
+// must not leave relays, waiters or subscriptions behind).
+func (e *env) settles(before int) {
+	e.t.Helper()
+	if before < 0 {
+		e.t.Fatal("go_goroutines not in /metrics")
+	}
+	e.waitFor(fmt.Sprintf("the api's goroutines back to about %d", before), 20*time.Second, func() bool {
+		return e.goroutines() <= before+5
+	})
+}

@@ -136,6 +136,8 @@ func TestRedisStopStart(t *testing.T) {
 func TestUpstreamFaults(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
 	for _, d := range []string{"stall;after=3;stall_for=60s", "cut;after=3", "end;after=3", "delay=60s", "stream_error;after=3"} {
 		s := e.openStream("[[openaiemu:" + d + "]] break")
 		if f := s.last(t, 30*time.Second); f.Type != "error" || f.Code != "upstream_unavailable" {
@@ -162,6 +164,8 @@ func TestUpstreamFaults(t *testing.T) {
 func TestClientDisconnect(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
 	s := e.openStream("[[openaiemu:chunk_delay=500ms]] leave me")
 	select {
 	case <-s.frames:
