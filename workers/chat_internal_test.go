@@ -127,3 +127,17 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// Now that every job type has asynq retries (for crashed workers), a job that used its whole
+// timeout, or was canceled, must still not be run again.
+func TestTimeoutsAndCancelsAreNotRetried(t *testing.T) {
+	timedOut, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	canceled, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	for name, ctx := range map[string]context.Context{"timeout": timedOut, "cancel": canceled} {
+		if je := failure(ctx, ctx.Err()); !je.Permanent {
+			t.Errorf("%s: %+v is retried", name, je)
+		}
+	}
+}

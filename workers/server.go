@@ -241,7 +241,9 @@ func failure(ctx context.Context, err error) *jobs.Error {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return jobs.Permanent(jobs.CodeCanceled, "the job was canceled", 499)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &jobs.Error{Code: jobs.CodeTimeout, Message: "the job took too long", Status: 504}
+		// Not retried: an attempt that used the type's whole timeout would likely do so again,
+		// and its caller has stopped waiting.
+		return jobs.Permanent(jobs.CodeTimeout, "the job took too long", 504)
 	}
 	return jobs.AsError(err)
 }
