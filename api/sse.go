@@ -95,6 +95,7 @@ type relay struct {
 	leave  func()
 	closed func()
 	w      *bufio.Writer
+	watch  jobs.Watch
 }
 
 // frameHead is what the relay reads of a frame.
@@ -152,7 +153,7 @@ func (r *relay) run(w *bufio.Writer) {
 			}
 			lastWrite = now
 		case <-checks:
-			if !r.checkLost() {
+			if r.due() && !r.checkLost() {
 				return
 			}
 		case <-limit.C:
@@ -178,6 +179,13 @@ func (r *relay) onLive(msg []byte) bool {
 		return r.catchUp()
 	}
 	return r.write(f, head)
+}
+
+// due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
+func (r *relay) due() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.watch.Due(ctx, r.s.deps.Jobs, r.jobID)
 }
 
 // checkLost ends the stream of a job that cannot end it itself (its worker died, or it finished

@@ -292,6 +292,7 @@ func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait t
 		defer tick.Stop()
 		checks = tick.C
 	}
+	var watch Watch
 	for {
 		select {
 		case <-ctx.Done():
@@ -299,6 +300,9 @@ func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait t
 		case <-checks:
 			// A dead worker's job: one that asynq re-runs is still accepted work (the caller
 			// gets its id at once rather than after the whole wait); another has failed.
+			if !watch.Due(ctx, c, info.ID) {
+				continue
+			}
 			if dead, rerun := c.orphaned(ctx, info.Queue, info.ID); dead {
 				if rerun {
 					return Outcome{}, ErrStillRunning

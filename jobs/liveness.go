@@ -44,6 +44,31 @@ func (c *Client) CheckEvery() time.Duration {
 	return c.check
 }
 
+// Watch paces the liveness checks of one waiting call. A job whose heartbeat it has seen gets
+// the full check (the job's state) as soon as the heartbeat is missing; one not seen beating yet
+// is most likely queued, and is fully checked only every fifth time, so a long queue of waiting
+// streams costs one EXISTS each per check, not a task read.
+type Watch struct {
+	seen bool
+	n    int
+}
+
+// Due tells whether a full check of job id is due now.
+func (w *Watch) Due(ctx context.Context, c *Client, id string) bool {
+	c.mu.Lock()
+	live := c.live
+	c.mu.Unlock()
+	if live == nil {
+		return false
+	}
+	w.n++
+	if alive, err := live.Alive(ctx, id); err != nil || alive {
+		w.seen = w.seen || alive
+		return false
+	}
+	return w.seen || w.n%5 == 0
+}
+
 // orphaned tells whether the job is active in asynq but no worker runs it any more (its heartbeat
 // expired), and whether asynq will re-run it (attempts left).
 func (c *Client) orphaned(ctx context.Context, queue, id string) (dead, rerun bool) {
