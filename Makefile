@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: dev build test test-short bench bench-go lint openapi-lint fmt fuzz
+.PHONY: dev build test test-short bench bench-go lint openapi-lint fmt fuzz faults
 
 # The built binary, not `go run`: go run exits with status 1 after Ctrl-C whatever the program
 # returns (make then reports an error); the banner's commands name this binary too.
@@ -17,6 +17,11 @@ build:
 # Every test, with the race detector, against a real Redis and a real MinIO (started when absent).
 test:
 	.ci/with-services $(GO) test -race -count=1 -timeout 20m ./...
+
+# The fault suite (faults/): real api, two workers, Redis with AOF and the emulators, broken on
+# purpose (worker SIGKILL, Redis restart, upstream faults, departing clients). Needs redis-server.
+faults:
+	$(GO) test -tags faults -count=1 -timeout 8m ./faults/
 
 # The service's speed as ratios against baselines measured in the same run (cmd/tbench): starts
 # the real api and worker, Redis when none answers, and the upstream emulators; prints a table and

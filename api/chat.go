@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -25,8 +24,8 @@ type chatRequest struct {
 	MaxTokens   *int            `json:"max_tokens"`
 	OutputMode  *string         `json:"output_mode"`
 	RequestID   *string         `json:"request_id"`
-	Meta        map[string]any  `json:"meta"`
-	Context     json.RawMessage `json:"context"` // untrusted: never used for entitlement or billing
+	Meta        ignoredObject   `json:"meta"`
+	Context     ignoredJSONData `json:"context"` // untrusted: never used for entitlement or billing
 }
 
 const (
@@ -81,6 +80,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	}
 	spec.Payload = payload
 	if req.Stream {
+		spec.Streamed = true
 		return s.startStream(c, spec)
 	}
 	return s.runSpec(c, spec, chatWait)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
 )
 
 // HTTPError is an error with the status and FastAPI-shaped detail the client should see.
@@ -67,8 +68,24 @@ func toHTTP(err error) (*HTTPError, bool) {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &HTTPError{Status: http.StatusServiceUnavailable, Detail: "Timed out, try again",
 			Headers: map[string]string{"Retry-After": "1"}}, true
+	case outage(err):
+		return &HTTPError{Status: http.StatusServiceUnavailable, Detail: outageDetail,
+			Headers: map[string]string{"Retry-After": strconv.Itoa(outageRetryAfter)}}, true
 	}
 	return httpError(http.StatusInternalServerError, "Internal Server Error"), false
+}
+
+// What a caller sees while Redis or the object store is unreachable: nothing about the request
+// was wrong, and a restart of either takes seconds.
+const (
+	outageDetail     = "Service temporarily unavailable, try again shortly"
+	outageRetryAfter = 2
+)
+
+// outage tells whether err is Redis or the object store being unreachable (or not serving yet),
+// on whatever route it surfaced: the one classification, so no route answers an outage with 500.
+func outage(err error) bool {
+	return storage.Unavailable(err) || errors.Is(err, objstore.ErrUnavailable)
 }
 
 // statusDetail keeps fiber's own messages for client errors and hides them for server errors.

@@ -39,7 +39,12 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate ...func(*Config, *Deps)) *harness {
 	t.Helper()
-	rdb := redistest.Claim(t)
+	return newHarnessOn(t, redistest.Claim(t), mutate...)
+}
+
+// newHarnessOn is newHarness on a Redis of the test's choosing (one it can stop, say).
+func newHarnessOn(t *testing.T, rdb *redis.Client, mutate ...func(*Config, *Deps)) *harness {
+	t.Helper()
 	keys := storage.NewKeys("")
 	hub := storage.NewHub(rdb, 64)
 	t.Cleanup(func() { _ = hub.Close() })

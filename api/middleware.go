@@ -75,6 +75,7 @@ func (s *Server) frame(c *fiber.Ctx) (err error) {
 			s.log.Error("panic", "request_id", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = s.writeError(c, fmt.Errorf("panic: %v", r))
 		}
+		releaseBody(c)
 		s.access(c, start)
 	}()
 	if err := c.Next(); err != nil {

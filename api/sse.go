@@ -27,12 +27,14 @@ const (
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
 	// is canceled (a reconnecting client resumes with Last-Event-ID instead).
 	reattachGrace = time.Second
+	// subscribeWait bounds the wait for Redis to confirm a stream's subscription.
+	subscribeWait = 5 * time.Second
 )
 
 // startStream subscribes to the job's live frames before enqueueing it, so not one frame can be
 // published unheard, then streams them as Server-Sent Events.
 func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
-	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(spec.ID), relayQueue)
+	live, leave, err := s.subscribe(c, spec.ID)
 	if err != nil {
 		return err
 	}
@@ -51,11 +53,19 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	if lastID != "" && !eventID.MatchString(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
-	live, leave, err := s.deps.Hub.SubscribeSize(c.UserContext(), s.deps.Frames.Channel(jobID), relayQueue)
+	live, leave, err := s.subscribe(c, jobID)
 	if err != nil {
 		return err
 	}
 	return s.sse(c, jobID, lastID, live, leave)
+}
+
+// subscribe joins a job's live frames. The confirmation is awaited only briefly: while Redis is
+// down it never comes, and the caller should hear 503 rather than wait.
+func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), subscribeWait)
+	defer cancel()
+	return s.deps.Hub.SubscribeSize(ctx, s.deps.Frames.Channel(jobID), relayQueue)
 }
 
 func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
@@ -94,6 +104,7 @@ type relay struct {
 	settle    func(delivered bool, reason string)
 	delivered bool
 	endCode   string
+	watch     jobs.Watch
 }
 
 // frameHead is what the relay reads of a frame.
@@ -107,8 +118,15 @@ func (r *relay) run(w *bufio.Writer) {
 	r.w = w
 	defer r.closed()
 	defer r.settled()
-	if !r.catchUp() {
+	if !r.catchUp() || !r.checkLost() {
 		return
+	}
+	// A job whose worker died writes no final frame: the relay looks for that itself.
+	var checks <-chan time.Time
+	if every := r.s.deps.Jobs.CheckEvery(); every > 0 {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		checks = tick.C
 	}
 	// fasthttp writes the stream through a pipe, so a departed client shows as a failed write
 	// only a couple of writes later: idle streams get a one-byte comment every probe interval
@@ -146,6 +164,10 @@ func (r *relay) run(w *bufio.Writer) {
 				return
 			}
 			lastWrite = now
+		case <-checks:
+			if r.due() && !r.checkLost() {
+				return
+			}
 		case <-limit.C:
 			r.endCode = jobs.CodeTimeout
 			r.leave()
@@ -172,11 +194,49 @@ func (r *relay) onLive(msg []byte) bool {
 	return r.write(f, head)
 }
 
+// due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
+func (r *relay) due() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.watch.Due(ctx, r.s.deps.Jobs, r.jobID)
+}
+
+// checkLost ends the stream of a job that cannot end it itself (its worker died, or it finished
+// without streaming): the final frame goes into the job's stream, once, so that every relay and
+// every later resume ends the same way. false ends the relay.
+func (r *relay) checkLost() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, lost := r.s.deps.Jobs.Lost(ctx, jobs.QueueDefault, r.jobID)
+	if !lost {
+		return true
+	}
+	f := jobs.FinalFrame(o)
+	f.Seq = 0 // numbered by AppendFinal
+	data, err := json.Marshal(f)
+	if err == nil {
+		_, err = r.s.deps.Frames.AppendFinal(ctx, r.jobID, data, jobs.FrameDone, jobs.FrameError)
+	}
+	if err != nil {
+		r.s.log.Warn("end the stream of a lost job", "job_id", r.jobID, "error", err)
+		return true // the next check retries
+	}
+	return r.catchUp()
+}
+
 // catchUp writes every stored frame after the last one written; false ends the relay.
 func (r *relay) catchUp() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	frames, err := r.s.deps.Frames.After(ctx, r.jobID, r.last, 0)
+	if err != nil && outage(err) {
+		// Redis is gone: live frames cannot come either. Say so now; the client resumes later.
+		r.endCode = jobs.CodeServiceUnavailable
+		r.leave()
+		r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
+			Message: "the stream's relay lost its store; resume with Last-Event-ID shortly"})
+		return false
+	}
 	if err != nil {
 		r.s.log.Warn("replay stream", "job_id", r.jobID, "error", err)
 		return true // live frames may still come; the next gap retries

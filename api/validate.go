@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,7 +22,18 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(body)
+	size := c.Request().Header.ContentLength()
+	if size < 0 || size > limit {
+		size = limit // unknown (chunked): count the most it may be
+	}
+	if err := holdBody(c, int64(size)); err != nil {
+		return nil, err
+	}
+	// One buffer of the declared size (plus bytes.Buffer's read margin), not ReadAll's regrowth.
+	var buf bytes.Buffer
+	buf.Grow(c.Request().Header.ContentLength() + bytes.MinRead + 1)
+	_, err = buf.ReadFrom(body)
+	data := buf.Bytes()
 	switch {
 	case body.over:
 		return nil, tooLarge(limit)
@@ -28,6 +41,40 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 		return nil, httpError(http.StatusBadRequest, "Could not read the request body")
 	}
 	return data, nil
+}
+
+// bodyBudget bounds the request bytes that all requests of this process hold in memory at once
+// (bodies being decoded and what is decoded from them: a /chat image is held as its base64 text
+// and as bytes, about 2.6 times its body). A request that would go over it is turned away with
+// 503 and Retry-After instead of taking the process past its memory limit; the budget takes four
+// bodies of the largest limit (/chat, 28 MB) at once.
+const bodyBudget = 4 * chatBodyLimit
+
+// bodiesHeld is the budget in use (one api server per process; tests share it harmlessly).
+var bodiesHeld atomic.Int64
+
+const localBodyHeld = "body_held"
+
+// holdBody takes n bytes of the budget until the request ends (frame gives them back).
+func holdBody(c *fiber.Ctx, n int64) error {
+	if bodiesHeld.Add(n) > bodyBudget {
+		bodiesHeld.Add(-n)
+		return &HTTPError{Status: http.StatusServiceUnavailable, Detail: "Too many large requests at once, try again shortly",
+			Headers: map[string]string{"Retry-After": "1"}}
+	}
+	if held, ok := c.Locals(localBodyHeld).(int64); ok {
+		n += held
+	}
+	c.Locals(localBodyHeld, n)
+	return nil
+}
+
+// releaseBody gives back what the request held of the body budget.
+func releaseBody(c *fiber.Ctx) {
+	if held, ok := c.Locals(localBodyHeld).(int64); ok {
+		bodiesHeld.Add(-held)
+		c.Locals(localBodyHeld, int64(0))
+	}
 }
 
 // bodyStream is the request body as a stream of at most limit bytes. A declared Content-Length
@@ -95,6 +142,12 @@ func decodeJSONBody(body []byte, dst validator) error {
 	var errs fieldErrors
 	if len(bytes.TrimSpace(body)) == 0 {
 		errs.add([]any{"body"}, "Field required", "missing")
+		return errs.err()
+	}
+	// Unmarshal decodes in place; a Decoder would copy the body into its own buffer first. The
+	// Decoder runs only to describe a body that does not decode.
+	if json.Unmarshal(body, dst) == nil {
+		dst.validate(&errs)
 		return errs.err()
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -225,4 +278,21 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// ignoredJSONData is a field we accept and never read: it is checked to be JSON (the decoder does
+// that) and dropped, never decoded into maps and interfaces, so a body full of it costs no more
+// memory than its bytes.
+type ignoredJSONData struct{}
+
+func (*ignoredJSONData) UnmarshalJSON([]byte) error { return nil }
+
+// ignoredObject is an ignoredJSONData that must be an object (or null), as documented.
+type ignoredObject struct{}
+
+func (*ignoredObject) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] != '{' && !bytes.Equal(b, []byte("null")) {
+		return &json.UnmarshalTypeError{Value: "non-object", Type: reflect.TypeFor[map[string]any]()}
+	}
+	return nil
 }

@@ -36,6 +36,9 @@ type Spec struct {
 	// ID is optional. A derived id (say, from an invoice) makes duplicates collapse: asynq refuses a
 	// second task with the same id while the first is retained.
 	ID string
+	// Streamed jobs are never re-run (whatever their policy): a client already has part of the
+	// output, and a second run would tell it something else.
+	Streamed bool
 }
 
 // Info identifies an enqueued job.
@@ -56,6 +59,9 @@ type Client struct {
 	// waiters of each job id: several requests of this process may wait for one shared job.
 	waiters map[string]map[chan waitEvent]struct{}
 	started bool
+	// live, when set, lets waits notice a dead worker (WatchLiveness).
+	live         Liveness
+	check, grace time.Duration
 }
 
 type waitEvent struct {
@@ -157,6 +163,9 @@ func (c *Client) enqueue(ctx context.Context, spec Spec) (Info, error) {
 		HeaderEnqueuedAt: now.Format(time.RFC3339Nano),
 	}
 	task := asynq.NewTaskWithHeaders(spec.Type, payload, headers)
+	if spec.Streamed {
+		pol.MaxRetry = 0
+	}
 	_, err = c.enq.EnqueueContext(ctx, task,
 		asynq.TaskID(spec.ID), asynq.Queue(pol.Queue), asynq.Timeout(pol.Timeout),
 		asynq.MaxRetry(pol.MaxRetry), asynq.Retention(pol.Retention))
@@ -277,10 +286,29 @@ func (c *Client) unregister(id string, ch chan waitEvent) {
 func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait time.Duration) (Outcome, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	var checks <-chan time.Time // nil (never) without liveness
+	if every := c.CheckEvery(); every > 0 {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		checks = tick.C
+	}
+	var watch Watch
 	for {
 		select {
 		case <-ctx.Done():
 			return Outcome{}, ctx.Err()
+		case <-checks:
+			// A dead worker's job: one that asynq re-runs is still accepted work (the caller
+			// gets its id at once rather than after the whole wait); another has failed.
+			if !watch.Due(ctx, c, info.ID) {
+				continue
+			}
+			if dead, rerun := c.orphaned(ctx, info.Queue, info.ID); dead {
+				if rerun {
+					return Outcome{}, ErrStillRunning
+				}
+				return workerLost(info.ID), nil
+			}
 		case ev := <-ch:
 			if ev.outcome != nil && !ev.outcome.Truncated {
 				return *ev.outcome, nil
@@ -347,6 +375,8 @@ func outcomeOf(ti *asynq.TaskInfo) Outcome {
 		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeCanceled, Message: "the job was canceled", Status: 499}}
 	case ti.LastErr == context.DeadlineExceeded.Error():
 		return Outcome{JobID: ti.ID, Error: &Error{Code: CodeTimeout, Message: "the job took too long", Status: 504}}
+	case ti.LastErr == asynq.ErrLeaseExpired.Error():
+		return workerLost(ti.ID) // asynq's recoverer gave up on it after its worker died
 	}
 	return Outcome{JobID: ti.ID, Error: &Error{Code: CodeInternal, Message: "the job failed", Status: 500}}
 }

@@ -399,8 +399,9 @@ func TestPolicies(t *testing.T) {
 			if p.Retention <= 0 {
 				t.Errorf("Retention = %v, want > 0", p.Retention)
 			}
-			if p.MaxRetry < 0 {
-				t.Errorf("MaxRetry = %d, want >= 0", p.MaxRetry)
+			// Every job type is safe to repeat: one whose worker dies is re-run, not lost.
+			if p.MaxRetry < 1 {
+				t.Errorf("MaxRetry = %d, want >= 1", p.MaxRetry)
 			}
 		})
 	}
@@ -408,7 +409,7 @@ func TestPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := jobs.Policy{Queue: jobs.QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour}
+	want := jobs.Policy{Queue: jobs.QueueDefault, Timeout: 30 * time.Second, MaxRetry: 1, Retention: time.Hour}
 	if ping != want {
 		t.Errorf("ping policy = %+v, want %+v", ping, want)
 	}

@@ -52,23 +52,27 @@ type Policy struct {
 // Retention of results: long enough for async callers to come back for them.
 const defaultRetention = 24 * time.Hour
 
+// Every job that is safe to repeat has MaxRetry > 0, so that asynq re-runs it when its worker
+// dies (its lease recoverer archives a job without attempts left): the work was accepted, so it
+// must not be lost. Handlers make a repeat harmless: results are stored under the job's id, and
+// uploads stay until the job's last attempt ends. Permanent failures are never retried.
 var policies = map[string]Policy{
-	TypePing:            {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 0, Retention: time.Hour},
+	TypePing:            {Queue: QueueDefault, Timeout: 30 * time.Second, MaxRetry: 1, Retention: time.Hour},
 	TypeObjectRetention: {Queue: QueueLow, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
-	// Chat retries only inside the handler, before the first token: a retried stream would repeat
-	// text the client already has, and a canceled one must stay canceled.
-	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Chat retries upstream failures inside the handler, before the first token; asynq re-runs
+	// a non-streamed chat whose worker died. A streamed one never (Spec.Streamed): its client
+	// already has part of the answer, so it ends with worker_lost and the client retries.
+	TypeChat: {Queue: QueueDefault, Timeout: 5 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
 	// Token analysis retries Blockfrost inside the handler; a failed analysis is answered at once
-	// (503 with Retry-After) rather than retried behind the caller's back.
-	TypeTokenAnalysis: {Queue: QueueDefault, Timeout: 90 * time.Second, MaxRetry: 0, Retention: 24 * time.Hour},
+	// (503 with Retry-After, a permanent failure) rather than retried behind the caller's back.
+	TypeTokenAnalysis: {Queue: QueueDefault, Timeout: 90 * time.Second, MaxRetry: 2, Retention: 24 * time.Hour},
 	// Payment checks jump the queue (a caller waits); only chain-data outages fail an attempt, and
 	// two quick retries (after 1 s and 2 s) ride out a blip before the caller is told 503.
 	TypePaymentConfirm: {Queue: QueueCritical, Timeout: time.Minute, MaxRetry: 2, Retention: time.Hour},
-	// Images retry upstream failures inside the handler, which deletes the caller's uploads when
-	// the job ends: a second asynq attempt would find them gone.
-	TypeImageGenerate:  {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
-	TypeImageEdit:      {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
-	TypeImageVariation: {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 0, Retention: 24 * time.Hour},
+	// Images retry upstream failures inside the handler; uploads stay until the last attempt.
+	TypeImageGenerate:  {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
+	TypeImageEdit:      {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
+	TypeImageVariation: {Queue: QueueDefault, Timeout: 10 * time.Minute, MaxRetry: 2, Retention: 24 * time.Hour},
 }
 
 // PolicyFor returns the policy of a task type.

@@ -41,6 +41,9 @@ const (
 	CodeTimeout     = "timeout"
 	CodeUnavailable = "upstream_unavailable"
 	CodeBadRequest  = "bad_request"
+	// CodeServiceUnavailable ends a stream whose relay lost Redis: the job may still finish, and
+	// the client resumes with Last-Event-ID once the service answers again.
+	CodeServiceUnavailable = "service_unavailable"
 )
 
 // Permanent wraps a failure that retrying cannot fix.

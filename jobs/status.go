@@ -44,7 +44,15 @@ func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 		if err != nil {
 			return Status{}, fmt.Errorf("jobs: status of %s: %w", id, err)
 		}
-		return statusOf(ti), nil
+		st := statusOf(ti)
+		if st.Status == StateRunning {
+			// asynq calls a job whose worker died active for a minute or two more: a job it will
+			// not re-run has failed, now.
+			if dead, rerun := c.orphaned(ctx, q, id); dead && !rerun {
+				st.fill(ti, workerLost(id))
+			}
+		}
+		return st, nil
 	}
 	return Status{}, ErrNotFound
 }

@@ -48,6 +48,40 @@ redis.call('PUBLISH', ARGV[1], id .. '\n' .. ARGV[2])
 return id
 `)
 
+// framesAppendFinal appends a final frame unless the stream already ends with one, numbering it
+// after the last frame: whoever notices first that a job cannot finish its stream (its worker
+// died) closes it, once, and every relay and later resume sees the same end.
+//
+// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] frame data holding "seq":0, as
+// its first seq; ARGV[3] time to live in ms (0: none); ARGV[4..] the types of final frames.
+// Returns the id of the stream's final frame.
+var framesAppendFinal = redis.NewScript(`
+local seq = 1
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local fields = last[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == '` + frameField + `' then
+      local ok, f = pcall(cjson.decode, fields[i + 1])
+      if ok and type(f) == 'table' then
+        for j = 4, #ARGV do
+          if f['type'] == ARGV[j] then return last[1][1] end
+        end
+        if tonumber(f['seq']) then seq = tonumber(f['seq']) + 1 end
+      end
+    end
+  end
+end
+local data = string.gsub(ARGV[2], '"seq":0,', '"seq":' .. seq .. ',', 1)
+local id = redis.call('XADD', KEYS[1], '*', '` + frameField + `', data)
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+redis.call('PUBLISH', ARGV[1], id .. '\n' .. data)
+return id
+`)
+
 // Frames relays a job's chat frames from the worker to the api: each frame goes into a short-lived
 // per-job Redis Stream (for replay) and out on the job's pub/sub channel (for live delivery).
 //
@@ -79,6 +113,21 @@ func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string,
 		f.Channel(jobID), data, max(f.maxLen, 0), millis(f.ttl)).Text()
 	if err != nil {
 		return "", fmt.Errorf("storage: append frame: %w", err)
+	}
+	return id, nil
+}
+
+// AppendFinal appends data as jobID's final frame unless the stream's last frame is already of
+// one of finalTypes (its JSON "type"). data must hold "seq":0, which becomes the number after the
+// last frame's "seq". It returns the id of the stream's final frame.
+func (f *Frames) AppendFinal(ctx context.Context, jobID string, data []byte, finalTypes ...string) (string, error) {
+	args := []any{f.Channel(jobID), data, millis(f.ttl)}
+	for _, t := range finalTypes {
+		args = append(args, t)
+	}
+	id, err := framesAppendFinal.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)}, args...).Text()
+	if err != nil {
+		return "", fmt.Errorf("storage: append final frame: %w", err)
 	}
 	return id, nil
 }
@@ -122,6 +171,19 @@ func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) 
 		out = append(out, Frame{ID: m.ID, Data: []byte(data)})
 	}
 	return out, nil
+}
+
+// Last returns jobID's newest frame; ok is false when the stream holds none.
+func (f *Frames) Last(ctx context.Context, jobID string) (fr Frame, ok bool, err error) {
+	msgs, err := f.rdb.XRevRangeN(ctx, f.keys.StreamFrames(jobID), "+", "-", 1).Result()
+	if err != nil {
+		return Frame{}, false, fmt.Errorf("storage: read last frame: %w", err)
+	}
+	if len(msgs) == 0 {
+		return Frame{}, false, nil
+	}
+	data, _ := msgs[0].Values[frameField].(string)
+	return Frame{ID: msgs[0].ID, Data: []byte(data)}, true, nil
 }
 
 // Exists tells whether jobID's stream holds frames (it has not expired, and the job has started

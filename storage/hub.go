@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -25,7 +27,14 @@ type Hub struct {
 	// connection happen together, so a last subscriber leaving while a new one joins the same
 	// channel cannot reach Redis as SUBSCRIBE then UNSUBSCRIBE and leave the newcomer deaf.
 	wire sync.Mutex
+	// down is set while Redis does not answer the watch's pings; stop ends the watch.
+	down atomic.Bool
+	stop chan struct{}
 }
+
+// HubProbe is how often a Hub pings Redis to notice an outage that its idle pub/sub connection
+// would not (go-redis reconnects it silently). A package variable so that tests can shorten it.
+var HubProbe = time.Second
 
 type hubChannel struct {
 	members   map[chan []byte]struct{}
@@ -39,9 +48,45 @@ func NewHub(rdb redis.UniversalClient, buf int) *Hub {
 	if buf <= 0 {
 		buf = 64
 	}
-	h := &Hub{rdb: rdb, ps: rdb.Subscribe(context.Background()), buf: buf, channels: map[string]*hubChannel{}}
+	h := &Hub{rdb: rdb, ps: rdb.Subscribe(context.Background()), buf: buf, channels: map[string]*hubChannel{},
+		stop: make(chan struct{})}
 	go h.loop(h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)))
+	go h.watch(HubProbe)
 	return h
+}
+
+// watch pings Redis every probe. When Redis stops answering, live messages are being lost, so
+// every subscriber gets the empty "re-read" message: its re-read then fails with an outage error
+// and it can tell its own client at once instead of waiting silently for the connection to heal.
+func (h *Hub) watch(probe time.Duration) {
+	t := time.NewTicker(probe)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), probe)
+		err := h.rdb.Ping(ctx).Err()
+		cancel()
+		if wasDown := h.down.Swap(err != nil); err != nil && !wasDown {
+			h.broadcast()
+		}
+	}
+}
+
+// Down reports that Redis did not answer the last ping.
+func (h *Hub) Down() bool { return h.down.Load() }
+
+func (h *Hub) broadcast() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.channels {
+		for ch := range c.members {
+			offer(ch, nil)
+		}
+	}
 }
 
 func (h *Hub) loop(in <-chan any) {
@@ -191,6 +236,7 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.closed = true
+	close(h.stop)
 	for _, c := range h.channels {
 		for ch := range c.members {
 			close(ch)

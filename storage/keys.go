@@ -63,6 +63,9 @@ func (k Keys) UsageMonth(keyID, month string) string {
 // Notices is the pub/sub channel on which one api instance hears about finished jobs.
 func (k Keys) Notices(instance string) string { return k.join("notices", instance) }
 
+// JobAlive is a running job's heartbeat (string; expires unless its worker refreshes it).
+func (k Keys) JobAlive(jobID string) string { return k.join("alive", jobID) }
+
 // DevBootstrap remembers that `tbackend dev` already printed its first key.
 func (k Keys) DevBootstrap() string { return k.join("dev", "bootstrap") }
 

@@ -327,6 +327,7 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 	}
 	untagged := map[string]string{
 		"APIKeyByHash":    "a single-key lookup from a plaintext's hash to an id",
+		"JobAlive":        "a single-key heartbeat, written in a plain pipeline (no MULTI across slots)",
 		"Notices":         "a pub/sub channel, which Cluster broadcasts to every node",
 		"StreamChannel":   "a pub/sub channel, which Cluster broadcasts to every node",
 		"TokenNamed":      "a cache hash, read alone and written in a plain pipeline (no MULTI across slots)",

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,10 +45,17 @@ type Chat struct {
 	Retries int
 	// ContextTokens is the model's window: history is trimmed so the prompt always fits.
 	ContextTokens int
+	// Interrupted reports a worker shutdown (Server.Stopping).
+	Interrupted func() bool
 }
 
+// errStopped ends a streamed job that a worker shutdown interrupted, and its re-run: asynq hands
+// an interrupted job to another worker, but its client was already told, so the re-run does
+// nothing and the client sends the request again (the same request_id is free then).
+var errStopped = jobs.Permanent(jobs.CodeWorkerLost, "the worker running this job stopped; send the request again", 503)
+
 // Handle is the job handler.
-func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
+func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 	var in jobs.ChatPayload
 	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Message == "" {
 		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed chat payload", 400)
@@ -55,9 +63,17 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	jobID, _ := asynq.GetTaskID(ctx)
 	owner := t.Headers()[jobs.HeaderOwner]
 	if in.ImageKey != "" {
-		defer c.dropImage(in.ImageKey)
+		// Kept while another attempt follows (asynq retries a non-streamed chat).
+		defer func() {
+			if !willRetry(ctx, err) {
+				c.dropImage(in.ImageKey)
+			}
+		}()
 	}
-	out := &emitter{frames: c.Frames, jobID: jobID}
+	out := &emitter{frames: c.Frames, jobID: jobID, interrupted: c.interrupted}
+	if in.Stream && c.streamEnded(ctx, jobID) {
+		return nil, errStopped
+	}
 	if in.SessionID == "" {
 		in.SessionID = "sess_" + strings.ToLower(rand.Text())
 	}
@@ -198,9 +214,17 @@ func (c *Chat) request(in jobs.ChatPayload, msgs []openai.ChatCompletionMessage)
 // complete makes a non-streamed call, retrying what a retry can fix.
 func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
 	var last error
+	hint := &retryHint{}
+	ctx = withRetryHint(ctx, hint)
 	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
-			return "", jobs.ChatUsage{}, ctx.Err()
+		if attempt > 0 {
+			d, ok := backoffHinted(attempt, last, hint)
+			if !ok {
+				break
+			}
+			if !sleepCtx(ctx, d) {
+				return "", jobs.ChatUsage{}, ctx.Err()
+			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.Request)
 		res, err := c.LLM.CreateChatCompletion(cctx, req)
@@ -220,27 +244,39 @@ func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (
 			break
 		}
 	}
-	return "", jobs.ChatUsage{}, upstreamError(last)
+	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
 }
 
 // stream makes a streamed call and relays each delta as a frame. Before the first token a
-// failure (or a first token that does not come in time) is retried; after it, it ends the stream.
+// failure (or a first token that does not come in time) is retried; after it, it ends the stream
+// as the provider's failure (never an internal one: the provider stalled or cut us off).
 func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
 	var last error
+	hint := &retryHint{}
+	ctx = withRetryHint(ctx, hint)
 	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
-			return "", jobs.ChatUsage{}, ctx.Err()
+		if attempt > 0 {
+			d, ok := backoffHinted(attempt, last, hint)
+			if !ok {
+				break
+			}
+			if !sleepCtx(ctx, d) {
+				return "", jobs.ChatUsage{}, ctx.Err()
+			}
 		}
 		reply, usage, started, err := c.streamOnce(ctx, out, req)
-		if err == nil || started || ctx.Err() != nil {
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, errRelay):
 			return reply, usage, err
+		case started:
+			return reply, usage, upstreamErrorHinted(err, hint)
 		}
 		last = err
 		if !retryable(err) {
 			break
 		}
 	}
-	return "", jobs.ChatUsage{}, upstreamError(last)
+	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
 }
 
 type chunk struct {
@@ -248,12 +284,28 @@ type chunk struct {
 	err error
 }
 
-// streamOnce is one streamed attempt; started reports whether any token reached the client.
+// errTruncated is a stream that ended (cleanly, as far as HTTP goes) before the provider said it
+// was finished: no finish_reason. Its text is a fragment, not a reply.
+var errTruncated = errors.New("upstream stream ended without finish_reason")
+
+// errRelay marks a failure to relay a frame (our store, not the provider).
+var errRelay = errors.New("relay frame")
+
+// streamOnce is one streamed attempt; started reports whether any token reached the client. The
+// first-token timeout runs from before connecting, so connect, response headers and first token
+// together get FirstToken, not a header timeout each.
 func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (reply string, usage jobs.ChatUsage, started bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
+	var headersLate atomic.Bool
+	early := time.AfterFunc(c.FirstToken, func() { headersLate.Store(true); cancel() })
 	s, err := c.LLM.CreateChatCompletionStream(sctx, req)
+	early.Stop()
 	if err != nil {
+		if headersLate.Load() && ctx.Err() == nil {
+			return "", usage, false, errStalled{first: true}
+		}
 		return "", usage, false, err
 	}
 	defer s.Close()
@@ -272,7 +324,8 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 		}
 	}()
 	var text strings.Builder
-	timer := time.NewTimer(c.FirstToken)
+	finished := false
+	timer := time.NewTimer(max(c.FirstToken-time.Since(start), 0))
 	defer timer.Stop()
 	for {
 		select {
@@ -282,6 +335,9 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 			return text.String(), estimatedUsage(req, text.String()), started, errStalled{first: !started}
 		case ch := <-chunks:
 			if errors.Is(ch.err, io.EOF) {
+				if !finished {
+					return text.String(), estimatedUsage(req, text.String()), started, errTruncated
+				}
 				if usage.TotalTokens == 0 {
 					usage = estimatedUsage(req, text.String())
 				}
@@ -294,9 +350,10 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 				usage = jobs.ChatUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 			}
 			for _, choice := range ch.res.Choices {
+				finished = finished || choice.FinishReason != ""
 				for _, f := range deltaFrames(choice.Delta) {
 					if err := out.emit(ctx, f); err != nil {
-						return text.String(), estimatedUsage(req, text.String()), started, err
+						return text.String(), estimatedUsage(req, text.String()), started, fmt.Errorf("%w: %w", errRelay, err)
 					}
 					started = true
 					if f.Type == jobs.FrameContent {
@@ -320,11 +377,27 @@ func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
 	return out
 }
 
+// streamEnded tells whether the job's stream already has its final frame: this is a re-run of a
+// streamed job whose client has been told how it ended.
+func (c *Chat) streamEnded(ctx context.Context, jobID string) bool {
+	last, ok, err := c.Frames.Last(ctx, jobID)
+	if err != nil || !ok {
+		return false
+	}
+	var f jobs.Frame
+	return json.Unmarshal(last.Data, &f) == nil && f.Final()
+}
+
+func (c *Chat) interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && c.Interrupted != nil && c.Interrupted()
+}
+
 // emitter writes one job's frames, numbered in order.
 type emitter struct {
-	frames *storage.Frames
-	jobID  string
-	seq    int
+	frames      *storage.Frames
+	jobID       string
+	seq         int
+	interrupted func(context.Context) bool
 }
 
 // emit appends a frame to the job's stream (replayable) and publishes it (live).
@@ -336,7 +409,7 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 		return err
 	}
 	if _, err := e.frames.Append(ctx, e.jobID, data); err != nil {
-		return fmt.Errorf("relay frame: %w", err)
+		return fmt.Errorf("append frame: %w", err)
 	}
 	return nil
 }
@@ -346,6 +419,10 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
 	if stream {
 		je := failure(ctx, err)
+		if e.interrupted != nil && e.interrupted(ctx) {
+			// A shutdown, not a cancel: the client should send the request again.
+			je, err = errStopped, errStopped
+		}
 		f := jobs.Frame{Type: jobs.FrameError, Code: je.Code, Message: je.Message}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

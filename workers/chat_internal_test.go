@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -110,6 +111,33 @@ func TestBackoff(t *testing.T) {
 	for a := 1; a < 10; a++ {
 		if d := backoff(a, nil); d <= 0 || d > 4e9 {
 			t.Errorf("attempt %d waits %s", a, d)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"": 0, "3": 3 * time.Second, "0": 0, "-1": 0, "soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Minute).Format(http.TimeFormat):     0,
+	} {
+		if got := parseRetryAfter(v, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+// Now that every job type has asynq retries (for crashed workers), a job that used its whole
+// timeout, or was canceled, must still not be run again.
+func TestTimeoutsAndCancelsAreNotRetried(t *testing.T) {
+	timedOut, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	canceled, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	for name, ctx := range map[string]context.Context{"timeout": timedOut, "cancel": canceled} {
+		if je := failure(ctx, ctx.Err()); !je.Permanent {
+			t.Errorf("%s: %+v is retried", name, je)
 		}
 	}
 }

@@ -51,10 +51,16 @@ func (h *Images) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed image payload", 400)
 	}
 	jobID, _ := asynq.GetTaskID(ctx)
-	defer h.dropInputs(ctx, in)
+	res, err := h.run(ctx, t.Type(), jobID, in)
+	h.dropInputs(ctx, in, err)
+	return res, err
+}
+
+// run is one attempt. A re-run (after a worker died) stores its results under the same names.
+func (h *Images) run(ctx context.Context, taskType, jobID string, in jobs.ImagePayload) (any, error) {
 	var res openai.ImageResponse
 	err := h.withRetries(ctx, func(ctx context.Context) (err error) {
-		res, err = h.call(ctx, t.Type(), in)
+		res, err = h.call(ctx, taskType, in)
 		return err
 	})
 	if err != nil {
@@ -197,9 +203,10 @@ func errBadImages(msg string) error {
 }
 
 // dropInputs deletes the caller's uploads when the job is over, whatever its outcome, except
-// when a shutdown interrupted it: then asynq hands the job to another worker, which needs them.
-func (h *Images) dropInputs(ctx context.Context, in jobs.ImagePayload) {
-	if ctx.Err() != nil && h.Interrupted != nil && h.Interrupted() {
+// when another attempt follows: a shutdown interrupted it, or it failed in a way asynq retries.
+// (A worker that dies never gets here: the uploads wait for the re-run.)
+func (h *Images) dropInputs(ctx context.Context, in jobs.ImagePayload, err error) {
+	if ctx.Err() != nil && h.Interrupted != nil && h.Interrupted() || willRetry(ctx, err) {
 		return
 	}
 	for _, ref := range in.Inputs {

@@ -196,7 +196,7 @@ func TestImageInputsOutliveOnlyAShutdown(t *testing.T) {
 			mask := put(t, st, "inputs/x-mask.png", []byte("m"), "image/png")
 			in.Mask = &mask
 			stopping = tc.stopping
-			h.dropInputs(tc.ctx, in)
+			h.dropInputs(tc.ctx, in, nil)
 			if exists(t, st, in.Inputs[0].Key) != tc.kept || exists(t, st, mask.Key) != tc.kept {
 				t.Fatalf("kept = %v, want %v", !tc.kept, tc.kept)
 			}

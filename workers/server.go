@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Func is a job handler: it returns the body the caller gets, or an error (a *jobs.Error decides
@@ -41,6 +43,16 @@ type Config struct {
 	NoticePrefix string
 	// Metrics, when set, counts jobs by type and outcome.
 	Metrics *Metrics
+	// Liveness, when set, gets a heartbeat of every running job each BeatEvery (default 1 s), so
+	// that the api tells a caller within seconds that the worker of its job died.
+	Liveness  Heartbeater
+	BeatEvery time.Duration
+}
+
+// Heartbeater keeps running jobs' heartbeats (storage.Liveness).
+type Heartbeater interface {
+	Beat(ctx context.Context, jobIDs []string) error
+	End(ctx context.Context, jobID string) error
 }
 
 // Server is the worker process's asynq server.
@@ -52,6 +64,11 @@ type Server struct {
 	metrics  *Metrics
 	prefix   string
 	stopping atomic.Bool
+
+	live      Heartbeater
+	beatEvery time.Duration
+	runMu     sync.Mutex
+	running   map[string]int // job id → attempts of it running here (normally 1)
 }
 
 // maxNoticeBytes keeps large results off pub/sub; the api reads those from the stored result.
@@ -68,13 +85,17 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 25 * time.Second
 	}
-	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics}
+	if cfg.BeatEvery <= 0 {
+		cfg.BeatEvery = time.Second
+	}
+	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics,
+		live: cfg.Liveness, beatEvery: cfg.BeatEvery, running: map[string]int{}}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            jobs.Queues(),
 		TaskCheckInterval: cfg.PollInterval,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            asynqLogger{log},
+		Logger:            storage.AsynqLogger(log),
 		LogLevel:          asynq.WarnLevel,
 		// Our wrapper already decided whether a failure is final; asynq's retry delay stays short
 		// because callers are often waiting.
@@ -96,6 +117,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.srv.Start(s.mux); err != nil {
 		return fmt.Errorf("workers: start: %w", err)
 	}
+	beats, stopBeats := context.WithCancel(context.Background())
+	defer stopBeats()
+	go s.heartbeat(beats)
 	<-ctx.Done()
 	s.srv.Stop()
 	s.stopping.Store(true)
@@ -107,9 +131,66 @@ func (s *Server) Run(ctx context.Context) error {
 // queue for another worker.
 func (s *Server) Stopping() bool { return s.stopping.Load() }
 
+// heartbeat refreshes the heartbeats of the running jobs until ctx ends (after shutdown, so jobs
+// finishing during it keep theirs).
+func (s *Server) heartbeat(ctx context.Context) {
+	if s.live == nil {
+		return
+	}
+	t := time.NewTicker(s.beatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.runMu.Lock()
+		ids := make([]string, 0, len(s.running))
+		for id := range s.running {
+			ids = append(ids, id)
+		}
+		s.runMu.Unlock()
+		bctx, cancel := context.WithTimeout(ctx, s.beatEvery)
+		if err := s.live.Beat(bctx, ids); err != nil {
+			s.log.Warn("job heartbeat", "jobs", len(ids), "error", err)
+		}
+		cancel()
+	}
+}
+
+// track beats for a job that starts, and returns what ends its heartbeat.
+func (s *Server) track(ctx context.Context, id string) func() {
+	if s.live == nil {
+		return func() {}
+	}
+	s.runMu.Lock()
+	s.running[id]++
+	s.runMu.Unlock()
+	// The first beat before the job runs: a waiting caller may look at any moment.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
+	_ = s.live.Beat(bctx, []string{id})
+	cancel()
+	return func() {
+		s.runMu.Lock()
+		s.running[id]--
+		last := s.running[id] <= 0
+		if last {
+			delete(s.running, id)
+		}
+		s.runMu.Unlock()
+		if last {
+			ectx, cancel := context.WithTimeout(context.Background(), s.beatEvery)
+			_ = s.live.End(ectx, id)
+			cancel()
+		}
+	}
+}
+
 func (s *Server) wrap(f Func) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)
+		defer s.track(ctx, id)()
 		log := s.log.With("job_id", id, "type", t.Type(), "request_id", t.Headers()[jobs.HeaderRequestID])
 		start := time.Now()
 		res, err := call(ctx, f, t)
@@ -130,9 +211,8 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 			return err
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		je := failure(ctx, err)
-		if !je.Permanent && retried < maxRetry {
+		if willRetry(ctx, err) {
 			s.metrics.job(t.Type(), "retried", time.Since(start))
 			log.Warn("job attempt failed; will retry", "error", err, "attempt", retried+1)
 			return err
@@ -144,13 +224,26 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 	}
 }
 
+// willRetry tells whether asynq runs the job again after this attempt ended with err: its failure
+// is not permanent and attempts are left. Handlers keep what a next attempt needs (uploads) then.
+func willRetry(ctx context.Context, err error) bool {
+	if err == nil {
+		return false
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return !failure(ctx, err).Permanent && retried < maxRetry
+}
+
 // failure decides what the caller sees of err.
 func failure(ctx context.Context, err error) *jobs.Error {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return jobs.Permanent(jobs.CodeCanceled, "the job was canceled", 499)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &jobs.Error{Code: jobs.CodeTimeout, Message: "the job took too long", Status: 504}
+		// Not retried: an attempt that used the type's whole timeout would likely do so again,
+		// and its caller has stopped waiting.
+		return jobs.Permanent(jobs.CodeTimeout, "the job took too long", 504)
 	}
 	return jobs.AsError(err)
 }
@@ -193,12 +286,3 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 		s.log.Warn("publish job notice", "job_id", o.JobID, "error", err)
 	}
 }
-
-// asynqLogger routes asynq's own logs into slog.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -33,8 +35,56 @@ func openAIHTTP(m *Metrics) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	return &http.Client{Transport: m.Transport("openai", tr)}
+	return &http.Client{Transport: hintTransport{m.Transport("openai", tr)}}
 }
+
+// retryHint carries the provider's Retry-After from the transport back to the retry loop that
+// made the call: go-openai's errors keep the status but not the response headers.
+type retryHint struct{ after atomic.Int64 } // nanoseconds; 0: none given
+
+type retryHintKey struct{}
+
+func withRetryHint(ctx context.Context, h *retryHint) context.Context {
+	return context.WithValue(ctx, retryHintKey{}, h)
+}
+
+// Wait returns the last Retry-After the provider sent (0: none).
+func (h *retryHint) Wait() time.Duration { return time.Duration(h.after.Load()) }
+
+// hintTransport records the Retry-After of 429 and 503 answers in the request's retryHint.
+type hintTransport struct{ next http.RoundTripper }
+
+func (t hintTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := t.next.RoundTrip(r)
+	h, ok := r.Context().Value(retryHintKey{}).(*retryHint)
+	if err != nil || !ok {
+		return res, err
+	}
+	var after time.Duration // each answer replaces the last one's hint
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+		after = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+	}
+	h.after.Store(int64(after))
+	return res, nil
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// maxHonoured is the longest Retry-After we wait out inside a job; a longer one ends the job and
+// is passed on to the caller, who may be better off retrying later than holding a connection.
+const maxHonoured = 20 * time.Second
 
 // errStalled is an upstream stream that produced no token in time.
 type errStalled struct{ first bool }
@@ -84,6 +134,15 @@ func backoff(attempt int, last error) time.Duration {
 	return min(d, 4*time.Second)
 }
 
+// backoffHinted is backoff, or the provider's Retry-After when it gave one; ok is false when that
+// is longer than we wait inside a job.
+func backoffHinted(attempt int, last error, h *retryHint) (time.Duration, bool) {
+	if w := h.Wait(); w > 0 {
+		return w, w <= maxHonoured
+	}
+	return backoff(attempt, last), true
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -112,6 +171,16 @@ func upstreamError(err error) error {
 	}
 	return &jobs.Error{Code: jobs.CodeUnavailable, Message: "the model provider is unavailable, try again shortly",
 		Status: 503, RetryAfter: 5, Permanent: true}
+}
+
+// upstreamErrorHinted is upstreamError whose Retry-After is the provider's when it gave one.
+func upstreamErrorHinted(err error, h *retryHint) error {
+	out := upstreamError(err)
+	var je *jobs.Error
+	if w := h.Wait(); w > 0 && errors.As(out, &je) && je.RetryAfter > 0 {
+		je.RetryAfter = max(int((w+time.Second-1)/time.Second), 1)
+	}
+	return out
 }
 
 func truncate(s string, n int) string {

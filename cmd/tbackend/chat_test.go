@@ -250,6 +250,30 @@ func TestChatUpstreamFailures(t *testing.T) {
 			t.Fatalf("status %d: %s", r.status, r.raw)
 		}
 	})
+	t.Run("the provider's Retry-After is waited out and passed on", func(t *testing.T) {
+		e.emu.SetFaults(openaiemu.Fault{Kind: openaiemu.FaultRateLimit, Endpoint: openaiemu.EndpointChatCompletions, RetryAfter: 2 * time.Second})
+		defer e.emu.ClearFaults()
+		before := e.emu.Requests(openaiemu.EndpointChatCompletions)
+		r := e.chat(t, `{"message":"limited"}`)
+		if r.status != 503 || r.header.Get("Retry-After") != "2" {
+			t.Fatalf("status %d Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.raw)
+		}
+		if n := e.emu.Requests(openaiemu.EndpointChatCompletions) - before; n != 3 {
+			t.Fatalf("%d attempts, want 3", n)
+		}
+	})
+	t.Run("a Retry-After longer than a job waits is not waited out", func(t *testing.T) {
+		e.emu.SetFaults(openaiemu.Fault{Kind: openaiemu.FaultOverloaded, Endpoint: openaiemu.EndpointChatCompletions, RetryAfter: time.Minute})
+		defer e.emu.ClearFaults()
+		before := e.emu.Requests(openaiemu.EndpointChatCompletions)
+		r := e.chat(t, `{"message":"overloaded"}`)
+		if r.status != 503 || r.header.Get("Retry-After") != "60" {
+			t.Fatalf("status %d Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.raw)
+		}
+		if n := e.emu.Requests(openaiemu.EndpointChatCompletions) - before; n != 1 {
+			t.Fatalf("%d attempts, want 1", n)
+		}
+	})
 }
 
 // sseEvent is one event of a stream.
@@ -453,15 +477,23 @@ func TestChatDisconnectStopsTheUpstream(t *testing.T) {
 }
 
 func TestChatStreamUpstreamFailsMidway(t *testing.T) {
-	e := newChatEnv(t, "OPENAI_IDLE_TIMEOUT", "500ms")
-	for _, directive := range []string{"cut;after=3", "stream_error;after=3", "stall;after=3;stall_for=5s"} {
+	e := newChatEnv(t, "OPENAI_IDLE_TIMEOUT", "500ms", "OPENAI_FIRST_TOKEN_TIMEOUT", "1s")
+	prompt := func(r reply) any { return r.body["usage"].(map[string]any)["prompt_tokens"] }
+	fresh := prompt(e.chat(t, `{"message":"and now?","session_id":"fresh"}`))
+	// delay: a stall before the response headers, which the first-token timeout covers too.
+	for i, directive := range []string{"cut;after=3", "stream_error;after=3", "stall;after=3;stall_for=5s", "end;after=3", "delay=30s"} {
 		t.Run(directive, func(t *testing.T) {
-			res := e.openStream(t, `{"message":"[[openaiemu:`+directive+`]] break midway"}`)
+			session := fmt.Sprint("midway-", i)
+			res := e.openStream(t, `{"message":"[[openaiemu:`+directive+`]] break midway","session_id":"`+session+`"}`)
 			defer res.Body.Close()
 			frames := parseFrames(t, readEvents(t, bufio.NewReader(res.Body), 0))
 			last := frames[len(frames)-1]
-			if last.Type != "error" || last.Code == "" || last.Message == "" {
+			if last.Type != "error" || last.Code != "upstream_unavailable" || last.Message == "" {
 				t.Fatalf("last frame %+v", last)
+			}
+			// Nothing of the failed turn is in the session: the next turn's prompt is a fresh one.
+			if got := prompt(e.chat(t, `{"message":"and now?","session_id":"`+session+`"}`)); got != fresh {
+				t.Fatalf("the failed turn was saved: prompt tokens %v, fresh session %v", got, fresh)
 			}
 			// The error frame goes out just before the job ends: allow it that moment.
 			waitFor(t, "the job to end failed (a stream without done is not complete)", 5*time.Second, func() bool {

@@ -47,6 +47,13 @@ type config struct {
 	DevWallet string
 	// TrustedProxies are the proxies whose X-Forwarded-For hops name the client (TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+
+	// JobHeartbeat is how often workers beat for their running jobs; a job whose beats stop is
+	// noticed as lost within about six of them (storage.Liveness, jobs.WatchLiveness).
+	JobHeartbeat time.Duration
+	// WorkerShutdown is how long a stopping worker lets running jobs finish before it hands them
+	// back to their queue.
+	WorkerShutdown time.Duration
 }
 
 // tokenConfig bounds one token analysis's holder scan.
@@ -140,6 +147,14 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 				return checkAddr("METRICS_ADDR", cfg.MetricsAddr)
 			}
 			return nil
+		},
+		func() (err error) {
+			cfg.WorkerShutdown, err = duration("WORKER_SHUTDOWN_TIMEOUT", env("WORKER_SHUTDOWN_TIMEOUT", "25s"), time.Second, 10*time.Minute)
+			return err
+		},
+		func() (err error) {
+			cfg.JobHeartbeat, err = duration("JOB_HEARTBEAT_INTERVAL", env("JOB_HEARTBEAT_INTERVAL", "1s"), 50*time.Millisecond, 10*time.Second)
+			return err
 		},
 		func() (err error) {
 			cfg.AdminQueuesWrite, err = boolean("ADMIN_QUEUES_WRITE", env("ADMIN_QUEUES_WRITE", "false"))

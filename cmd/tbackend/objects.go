@@ -66,7 +66,7 @@ func (s *service) scheduleRetention(w *workers.Server) (*asynq.Scheduler, error)
 	// A connection of its own: the scheduler closes its client on shutdown.
 	// The heartbeat publishes the entries operators see in asynqmon (asynq's default is 10 s).
 	sch := asynq.NewScheduler(ownConn{opts}, &asynq.SchedulerOpts{Location: time.UTC, LogLevel: asynq.WarnLevel,
-		HeartbeatInterval: 2 * time.Second})
+		HeartbeatInterval: 2 * time.Second, Logger: storage.AsynqLogger(s.log)})
 	_, err = sch.Register("@every "+retentionEvery.String(), asynq.NewTask(jobs.TypeObjectRetention, payload),
 		asynq.Queue(pol.Queue), asynq.Timeout(pol.Timeout), asynq.MaxRetry(pol.MaxRetry),
 		asynq.Retention(pol.Retention), asynq.Unique(retentionEvery-time.Minute))

@@ -46,6 +46,7 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	storage.RouteRedisLogs(log)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
 	if role == "dev" {
@@ -170,6 +171,8 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	if err := jc.Start(noticeCtx, hub); err != nil {
 		return err
 	}
+	beat := s.cfg.JobHeartbeat
+	jc.WatchLiveness(s.liveness(), 2*beat, beat)
 	dashboard, err := newQueuesDashboard(s.cfg)
 	if err != nil {
 		return err
@@ -217,9 +220,12 @@ func (s *service) serveWorker(ctx context.Context) error {
 	w := workers.NewServer(s.rdb, workers.Config{
 		Concurrency: s.cfg.WorkerConcurrency, PollInterval: s.cfg.WorkerPollInterval,
 		NoticePrefix: s.keys.Notices(""), Metrics: metrics,
+		Liveness: s.liveness(), BeatEvery: s.cfg.JobHeartbeat, ShutdownTimeout: s.cfg.WorkerShutdown,
 	}, storage.NewPublisher(s.rdb), s.log)
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
-	w.Handle(jobs.TypeChat, s.chatHandler(metrics).Handle)
+	chat := s.chatHandler(metrics)
+	chat.Interrupted = w.Stopping
+	w.Handle(jobs.TypeChat, chat.Handle)
 	// One Blockfrost client per process: its rate limiter is the process's share of the quota.
 	chain := workers.NewBlockfrost(workers.BlockfrostConfig{URL: s.cfg.BlockfrostURL, ProjectID: s.cfg.BlockfrostID, Retries: 3}, metrics)
 	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
@@ -238,6 +244,11 @@ func (s *service) serveWorker(ctx context.Context) error {
 	err = w.Run(ctx)
 	s.log.Info("worker stopped")
 	return err
+}
+
+// liveness holds running jobs' heartbeats: three missed beats and a job counts as lost.
+func (s *service) liveness() *storage.Liveness {
+	return storage.NewLiveness(s.rdb, s.keys, 3*s.cfg.JobHeartbeat)
 }
 
 // frames is where chat streams are kept for replay.

@@ -21,6 +21,9 @@ var (
 	ErrInvalidKey   = errors.New("objstore: invalid object key")
 	ErrBadSignature = errors.New("objstore: bad file URL signature")
 	ErrExpired      = errors.New("objstore: file URL expired")
+	// ErrUnavailable wraps a store's own "try again later" answer (S3 503 SlowDown or
+	// ServiceUnavailable): callers report it as an outage, not as a failure of the request.
+	ErrUnavailable = errors.New("objstore: store unavailable")
 )
 
 // Object describes a stored object.

@@ -251,5 +251,8 @@ func mapS3Err(op, key string, err error) error {
 	if resp.Code == minio.NoSuchKey || (resp.StatusCode == http.StatusNotFound && resp.Code != minio.NoSuchBucket) {
 		return fmt.Errorf("objstore: %s %q: %w", op, key, ErrNotFound)
 	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return fmt.Errorf("objstore: %s %q: %w: %w", op, key, ErrUnavailable, err)
+	}
 	return fmt.Errorf("objstore: %s %q: %w", op, key, err)
 }

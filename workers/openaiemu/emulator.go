@@ -244,6 +244,10 @@ func (e *Emulator) finish(w http.ResponseWriter, r *http.Request, f Fault, v any
 	case FaultStreamError:
 		writeAPIError(w, errServer())
 		return
+	case FaultEnd:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		return
 	case FaultMalformed:
 		b, _ := json.Marshal(v)
 		w.Header().Set("Content-Type", "application/json")
@@ -324,6 +328,9 @@ func (e *Emulator) stream(w http.ResponseWriter, r *http.Request, f Fault, event
 			case FaultCut:
 				aborted()
 				cut(w, true)
+				return
+			case FaultEnd:
+				aborted()
 				return
 			case FaultStreamError:
 				aborted()

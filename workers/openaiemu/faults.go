@@ -57,10 +57,14 @@ const (
 	// FaultStreamError sends `data: {"error":{...}}` (server_error) after After events and ends
 	// the stream without [DONE], as the real API does on a mid-stream failure; non-streamed: 500.
 	FaultStreamError FaultKind = "stream_error"
+	// FaultEnd ends the response cleanly after After events: no [DONE], and the chunk with
+	// finish_reason not sent unless After reaches it, as a proxy that drops a stream midway
+	// does; non-streamed: a 200 with an empty body.
+	FaultEnd FaultKind = "end"
 )
 
 var faultKinds = []FaultKind{FaultRateLimit, FaultQuota, FaultServerError, FaultOverloaded,
-	FaultContentPolicy, FaultStall, FaultCut, FaultMalformed, FaultStreamError}
+	FaultContentPolicy, FaultStall, FaultCut, FaultMalformed, FaultStreamError, FaultEnd}
 
 // FaultHeader is the per-request fault override. Its value is Fault.String()'s syntax, for
 // example "stall;after=3", "rate_limit;retry_after=2s", "delay=300ms", or "none" to shield a

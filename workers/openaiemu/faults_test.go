@@ -331,7 +331,14 @@ func TestFaultMalformedAndStreamError(t *testing.T) {
 	}
 	validate(t, "CreateChatCompletionStreamResponse", []byte(events[0]))
 	validate(t, "ErrorResponse", []byte(events[1]))
-	h.wait("stream outcomes", func(s openaiemu.Stats) bool { return s.StreamsCompleted == 1 && s.StreamsAborted == 1 })
+
+	// end: a clean end of the response after two events, with neither finish_reason nor [DONE].
+	r = h.postJSON("/chat/completions", body, map[string]string{openaiemu.FaultHeader: "end;after=2"})
+	events = sse(t, r.body)
+	if len(events) != 2 || strings.Contains(events[1], "finish_reason\":\"") {
+		t.Fatalf("end events %q", events)
+	}
+	h.wait("stream outcomes", func(s openaiemu.Stats) bool { return s.StreamsCompleted == 1 && s.StreamsAborted == 2 })
 }
 
 // Faults given per request do not leak between concurrent requests.
