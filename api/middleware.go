@@ -108,17 +108,23 @@ func (s *Server) requireKey(scope string) fiber.Handler {
 		if err := s.rateLimit(c, cl.key); err != nil {
 			return err
 		}
-		c.Locals(localCaller, cl)
-		if err := c.Next(); err != nil {
-			if err := s.writeError(c, err); err != nil {
-				return err
-			}
-		}
-		if c.Response().StatusCode() < 400 {
-			s.countCall(c, cl.key.ID, routeOf(c))
-		}
-		return nil
+		return s.serveKeyed(c, cl)
 	}
+}
+
+// serveKeyed runs the rest of the chain as an authenticated, rate-limited key holder and counts
+// the call in the key's usage when it succeeds.
+func (s *Server) serveKeyed(c *fiber.Ctx, cl *caller) error {
+	c.Locals(localCaller, cl)
+	if err := c.Next(); err != nil {
+		if err := s.writeError(c, err); err != nil {
+			return err
+		}
+	}
+	if c.Response().StatusCode() < 400 {
+		s.countCall(c, cl.key.ID, routeOf(c))
+	}
+	return nil
 }
 
 func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {

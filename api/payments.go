@@ -46,29 +46,42 @@ func (s *Server) priced(route, scope string) fiber.Handler {
 	keyed := s.requireKey(scope)
 	return func(c *fiber.Ctx) error {
 		cfg := s.deps.Payments
-		if cfg == nil || c.Get("api-key") != "" {
+		if cfg == nil {
 			return keyed(c)
 		}
 		if _, ok := cfg.Prices[route]; !ok {
 			return keyed(c)
 		}
-		return s.pay(c, route)
+		if c.Get("api-key") == "" {
+			return s.pay(c, route, nil)
+		}
+		cl, err := s.authenticate(c, scope)
+		if err != nil {
+			return err
+		}
+		if err := s.rateLimit(c, cl.key); err != nil {
+			return err
+		}
+		if cl.key.Partner == "" {
+			return s.serveKeyed(c, cl)
+		}
+		return s.pay(c, route, cl) // a partner key proves the partner; its calls are paid
 	}
 }
 
-// payer is who pays, as the headers say.
+// payer is who pays: the partner whose terms apply (see partnerOf) and the wallet the headers
+// name (proven only where it matters: see walletProven).
 type payer struct {
-	partner string // "" without X-Partner
+	partner string // "" for list terms
 	wallet  string // canonical bech32, "" without X-Wallet-Address
 }
 
-func (s *Server) payerOf(c *fiber.Ctx) (payer, error) {
-	p := payer{partner: strings.TrimSpace(c.Get("X-Partner"))}
-	if p.partner != "" {
-		if _, ok := s.deps.Payments.Partners[p.partner]; !ok {
-			return p, httpError(http.StatusBadRequest, fmt.Sprintf("Unknown partner %q", clipText(p.partner, 64)))
-		}
+func (s *Server) payerOf(c *fiber.Ctx, cl *caller, route string, params payments.Params) (payer, error) {
+	partner, err := s.partnerOf(c, cl, route, params)
+	if err != nil {
+		return payer{}, err
 	}
+	p := payer{partner: partner}
 	if w := strings.TrimSpace(c.Get("X-Wallet-Address")); w != "" {
 		wallet, err := s.walletAddress(w)
 		if err != nil {
@@ -95,12 +108,13 @@ func (s *Server) walletAddress(w string) (string, error) {
 
 // pay serves a priced call without an api-key: with an invoice and its payment, with a prepaid
 // credit, or by answering 402 with an invoice.
-func (s *Server) pay(c *fiber.Ctx, route string) error {
-	p, err := s.payerOf(c)
+// cl is the partner key's holder, or nil for a caller without a key.
+func (s *Server) pay(c *fiber.Ctx, route string, cl *caller) error {
+	params, err := s.requestParams(c, route)
 	if err != nil {
 		return err
 	}
-	params, err := s.requestParams(c, route)
+	p, err := s.payerOf(c, cl, route, params)
 	if err != nil {
 		return err
 	}
@@ -111,6 +125,19 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 		if p.wallet == "" {
 			return errWalletRequired
 		}
+		if dearer, err := s.dearerThanCredit(route, params); dearer || err != nil {
+			if err != nil {
+				return err
+			}
+			return s.offerInvoice(c, route, p, s.standardParams(route), payments.CodeRequestMismatch)
+		}
+		proven, err := s.walletProven(c, cl, p.partner, p.wallet)
+		if err != nil {
+			return err
+		}
+		if !proven {
+			return s.creditsWithoutProof(c, route, p, params)
+		}
 		return s.payWithCredit(c, route, p, params)
 	}
 	return s.offerInvoice(c, route, p, params, "")
@@ -120,20 +147,10 @@ func (s *Server) pay(c *fiber.Ctx, route string) error {
 // route, so credits bought at one route's price are never spent on a dearer one.
 func creditAccount(wallet, route string) string { return wallet + " " + route }
 
-// payWithCredit spends one prepaid credit on the call, and gives it back unless the call is
-// delivered. A credit buys one standard call (batches are priced at it): a call priced otherwise
-// is refused before any credit is spent.
+// payWithCredit spends one prepaid credit of the proven wallet on the call, and gives it back
+// unless the call is delivered. pay has refused calls a credit does not buy (dearerThanCredit).
 func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
-	if std := s.standardParams(route); payments.Binding(route, params) != payments.Binding(route, std) {
-		price, err := s.deps.Payments.Price(route, params)
-		if err != nil {
-			return err
-		}
-		if base, _ := s.deps.Payments.Price(route, std); price != base {
-			return s.offerInvoice(c, route, p, std, payments.CodeRequestMismatch)
-		}
-	}
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
@@ -145,7 +162,7 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payme
 	}
 	c.Set("X-Credits-Remaining", strconv.FormatInt(remaining, 10))
 	rid := requestID(c)
-	s.runPaid(c, p, "", func(ctx context.Context, delivered bool, _ string) {
+	s.runPaid(c, walletOwner(p.wallet), func(ctx context.Context, delivered bool, _ string) {
 		if delivered {
 			return
 		}
@@ -154,6 +171,22 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payme
 		}
 	})
 	return nil
+}
+
+// dearerThanCredit reports whether a call priced with params costs more than the standard call a
+// prepaid credit buys (batches are priced at it): such a call is refused before any credit is
+// spent.
+func (s *Server) dearerThanCredit(route string, params payments.Params) (bool, error) {
+	std := s.standardParams(route)
+	if payments.Binding(route, params) == payments.Binding(route, std) {
+		return false, nil
+	}
+	price, err := s.deps.Payments.Price(route, params)
+	if err != nil {
+		return false, err
+	}
+	base, err := s.deps.Payments.Price(route, std)
+	return price != base, err
 }
 
 // paidLease is how long a paid call may hold its invoice: the longest wait, or a whole stream.
@@ -195,12 +228,8 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	case err != nil:
 		return err
 	}
-	wallet := inv.Wallet
-	if w, _, ok := strings.Cut(wallet, " "); ok {
-		wallet = w
-	}
 	rid := requestID(c)
-	s.runPaid(c, payer{partner: inv.Partner, wallet: wallet}, inv.ID, func(ctx context.Context, delivered bool, reason string) {
+	s.runPaid(c, invoiceOwner(inv), func(ctx context.Context, delivered bool, reason string) {
 		var err error
 		if delivered {
 			err = s.deps.Ledger.Consume(ctx, id, token)
@@ -312,13 +341,9 @@ func paidSettlement(c *fiber.Ctx) *settlement {
 // call delivered. A paid call is answered in full, never 202 on request; a job that outlives the
 // wait still answers 202, and its result sits behind GET /jobs (api-key only): not delivered, so
 // the payment stays usable. A stream is delivered only when its done frame is written.
-func (s *Server) runPaid(c *fiber.Ctx, p payer, invoiceID string, end settleFunc) {
-	who := p.wallet
-	if who == "" {
-		who = "invoice-" + invoiceID
-	}
+func (s *Server) runPaid(c *fiber.Ctx, owner string, end settleFunc) {
 	st := &settlement{end: end}
-	c.Locals(localCaller, &caller{owner: "wallet:" + p.partner + ":" + who})
+	c.Locals(localCaller, &caller{owner: owner})
 	c.Locals(localPaid, true)
 	c.Locals(localSettle, st)
 	defer func() {

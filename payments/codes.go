@@ -23,6 +23,7 @@ const (
 	CodeMemoMissing        = "payment_memo_missing"        // no CIP-20 message with the invoice's memo
 	CodePaymentUsed        = "payment_already_used"        // the transaction already paid another invoice
 	CodeTooEarly           = "payment_too_early"           // the transaction is older than the invoice
+	CodeWalletMismatch     = "payment_wallet_mismatch"     // a prepaid batch paid from another wallet than the one it credits
 	// CodePaymentRejected: the network will not (or did not) take the signed transaction: wrong
 	// network id, a validity interval that excludes the current slot, or the node refused it
 	// (spent inputs, fees, signatures). Not in issue 7's list, which has no code for this.
@@ -32,7 +33,7 @@ const (
 // Codes lists every code, for documentation and tests.
 var Codes = []string{CodeInvoiceUnknown, CodeInvoiceExpired, CodeInvoiceConsumed, CodeRouteMismatch, CodeRequestMismatch,
 	CodePaymentMalformed, CodeInvalidContract, CodeAmountInsufficient, CodeAmountMismatch, CodeOutputMissing, CodeMemoMissing,
-	CodePaymentUsed, CodeTooEarly, CodePaymentRejected}
+	CodePaymentUsed, CodeTooEarly, CodeWalletMismatch, CodePaymentRejected}
 
 // Error is a refused payment: Code is public, Detail explains it (safe to show; it names only
 // amounts, addresses and slots of the caller's own transaction).
@@ -76,6 +77,7 @@ var codeText = map[string]string{
 	CodeMemoMissing:        "the transaction's CIP-20 message does not carry the invoice's memo",
 	CodePaymentUsed:        "the transaction already paid another invoice",
 	CodeTooEarly:           "the transaction is older than the invoice",
+	CodeWalletMismatch:     "a prepaid batch must be paid from the wallet it credits (X-Wallet-Address)",
 	CodePaymentRejected:    "the network refused the transaction",
 }
 

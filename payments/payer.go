@@ -2,8 +2,10 @@ package payments
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // ErrNoPayer: none of a transaction's spent inputs sits at an address whose payment part is a
@@ -24,4 +26,20 @@ func PayerCredential(inputAddresses []string) (cardano.Credential, error) {
 		return a.Payment, nil
 	}
 	return cardano.Credential{}, ErrNoPayer
+}
+
+// CheckPayer refuses a prepaid batch paid from another wallet than the one it credits: the
+// credits go to X-Wallet-Address, so its payment key must be the payer's (payer, the payment key
+// credential hex of the paying input, as PayerCredential gives it). Other invoices accept any
+// payer.
+func CheckPayer(inv storage.Invoice, payer string) error {
+	if inv.BatchTarget == 0 {
+		return nil
+	}
+	wallet, _, _ := strings.Cut(inv.Wallet, " ") // a batch's ledger wallet is "<address> <route>"
+	a, err := cardano.ParseAddress(wallet)
+	if err != nil || a.Payment.Script || len(a.Payment.Hash) == 0 || !strings.EqualFold(a.Payment.Hex(), payer) {
+		return refuse(CodeWalletMismatch, "the batch credits %s, but the transaction was paid from another wallet", wallet)
+	}
+	return nil
 }

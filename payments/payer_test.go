@@ -2,7 +2,10 @@ package payments
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/tbackend/tbackend/storage"
 )
 
 func TestPayerCredential(t *testing.T) {
@@ -40,5 +43,32 @@ func TestPayerCredential(t *testing.T) {
 				t.Fatalf("cred %s (script %v), err %v; want key %s", cred.Hex(), cred.Script, err, c.want)
 			}
 		})
+	}
+}
+
+// A prepaid batch credits X-Wallet-Address: only that wallet's payment key may pay for it.
+func TestCheckPayer(t *testing.T) {
+	const (
+		wallet = "addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2wywfgse35a3x"
+		key    = "9493315cd92eb5d8c4304e67b7e16ae36d61d34502694657811a2c8e"
+	)
+	batch := storage.Invoice{BatchTarget: 10, Wallet: wallet + " /chat"}
+	cases := []struct {
+		name  string
+		inv   storage.Invoice
+		payer string
+		ok    bool
+	}{
+		{"the wallet's key", batch, key, true},
+		{"the wallet's key in capitals", batch, strings.ToUpper(key), true},
+		{"another key", batch, strings.Repeat("ab", 28), false},
+		{"nobody", batch, "", false},
+		{"a plain invoice takes any payer", storage.Invoice{Wallet: wallet}, "", true},
+	}
+	for _, c := range cases {
+		err := CheckPayer(c.inv, c.payer)
+		if c.ok != (err == nil) || (err != nil && Code(err) != CodeWalletMismatch) {
+			t.Errorf("%s: err %v", c.name, err)
+		}
 	}
 }

@@ -42,6 +42,21 @@ type Terms struct {
 	Binding     string // Binding(Route, params): what a paid retry must match
 }
 
+// Cheaper reports whether partner's terms make a call of route with params cost its payer less
+// than the list price (a batch compared call for call): a discount not outweighed by the
+// partner's revenue-share outputs. Such terms belong to the partner's proven callers only.
+func (c *Config) Cheaper(route, partner string, params Params) (bool, error) {
+	if partner == "" {
+		return false, nil
+	}
+	t, err := c.TermsFor(route, partner, params)
+	if err != nil {
+		return false, err
+	}
+	list := t.Price * uint64(max(t.BatchTarget, 1)) // TermsFor refused an overflow of this
+	return t.Total < list, nil
+}
+
 // Terms prices a standard call of route for partner ("" for none).
 func (c *Config) Terms(route, partner string) (Terms, error) {
 	return c.TermsFor(route, partner, Params{})

@@ -324,7 +324,7 @@ func TestCodes(t *testing.T) {
 	}
 	want := []string{"invoice_unknown", "invoice_expired", "invoice_consumed", "invoice_route_mismatch", "invoice_request_mismatch", "payment_malformed",
 		"payment_invalid_contract", "payment_amount_insufficient", "payment_amount_mismatch", "payment_output_missing", "payment_memo_missing",
-		"payment_already_used", "payment_too_early", "payment_rejected"}
+		"payment_already_used", "payment_too_early", "payment_wallet_mismatch", "payment_rejected"}
 	if !slices.Equal(payments.Codes, want) {
 		t.Fatalf("codes %v", payments.Codes)
 	}

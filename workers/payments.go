@@ -127,6 +127,9 @@ func (p *Payments) judge(ctx context.Context, inv storage.Invoice, view payments
 	if cred, err := payments.PayerCredential(view.Inputs); err == nil {
 		payer = cred.Hex()
 	}
+	if err := payments.CheckPayer(inv, payer); err != nil {
+		return p.refuse(ctx, inv, txHash, err)
+	}
 	done, err := p.Ledger.ConfirmPaidBy(ctx, inv.ID, txHash, p.now(), payer)
 	if err != nil {
 		return p.ledgerRefusal(ctx, inv, txHash, err)

@@ -33,7 +33,7 @@ func TestPayInvoiceByIDWithRetry(t *testing.T) {
 	if _, err := e.chain.Fund(base.Bech32(), 100_000_000); err != nil {
 		t.Fatal(err)
 	}
-	d := invoiceOf(t, e.chat(t, "X-Partner", "acme"))
+	d := invoiceOf(t, e.chat(t, "X-Partner", "share"))
 	id := d["invoiceId"].(string)
 	args := func(key string, more ...string) []string {
 		return append([]string{"pay", "--invoice", id, "--api", e.base, "--skey", key, "--blockfrost-url", e.chainURL,

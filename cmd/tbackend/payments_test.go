@@ -79,8 +79,9 @@ require_memo: %t
   /images/generate: {price: 25000000, per_image: true, size_multipliers: {1536x1024: 15000}, quality_multipliers: {low: 5000, high: 20000}}
 partners:
   acme: {discount_bps: 2000, revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
+  share: {revenue_share: [{address: %s, bps: 1000}], split_mode: additional}
   bulk: {batch_target: 10}
-`, e.shop, memo, settings, chatPrice, e.acme), 0o600); err != nil {
+`, e.shop, memo, settings, chatPrice, e.acme, e.acme), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.rdb = redistest.Claim(t)
@@ -126,6 +127,12 @@ func units(t *testing.T, v any) uint64 {
 
 // payment is a transaction paying the invoice d exactly (with its memo), as a wallet would.
 func (e *payEnv) payment(t *testing.T, d map[string]any) blockfrostemu.Tx {
+	return e.paymentFrom(t, d, e.payer)
+}
+
+// paymentFrom is payment paid from wallet: its change (and so, on the emulator, its inputs) at
+// wallet's address.
+func (e *payEnv) paymentFrom(t *testing.T, d map[string]any, wallet string) blockfrostemu.Tx {
 	tx := blockfrostemu.Tx{Outputs: []blockfrostemu.Output{{Address: d["payTo"].(string), Lovelace: units(t, d["amountUnits"])}}}
 	extra := d["extra"].(map[string]any)
 	if outs, ok := extra["outputs"].([]any); ok {
@@ -134,11 +141,34 @@ func (e *payEnv) payment(t *testing.T, d map[string]any) blockfrostemu.Tx {
 			tx.Outputs = append(tx.Outputs, blockfrostemu.Output{Address: o["address"].(string), Lovelace: units(t, o["amountUnits"])})
 		}
 	}
-	tx.Outputs = append(tx.Outputs, blockfrostemu.Output{Address: e.payer, Lovelace: 5_000_000})
+	tx.Outputs = append(tx.Outputs, blockfrostemu.Output{Address: wallet, Lovelace: 5_000_000})
 	if memo, ok := extra["memo"].(string); ok {
 		tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20("T Backend invoice " + memo)}
 	}
 	return tx
+}
+
+// partnerKey makes an API key bound to partner (what `tbackend keys create --partner` makes).
+func (e *payEnv) partnerKey(t *testing.T, partner string) string {
+	t.Helper()
+	_, plain, err := storage.NewKeyStore(e.rdb, storage.NewKeys(""), 0).Create(context.Background(),
+		storage.NewKeyParams{Name: partner + " backend", Partner: partner, Scopes: storage.AllScopes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// signIn signs in as address (whose payment key is exampleWalletKey) and returns the
+// Authorization header of its wallet token.
+func (e *payEnv) signIn(t *testing.T, address string) []string {
+	t.Helper()
+	r := call(t, "POST", e.base+"/auth/wallet/verify", "", walletAnswer(t, e, address))
+	tok, _ := r.body["token"].(string)
+	if r.status != 200 || tok == "" {
+		t.Fatalf("sign-in: %d %s", r.status, r.raw)
+	}
+	return []string{"Authorization", "Bearer " + tok}
 }
 
 func (e *payEnv) put(t *testing.T, tx blockfrostemu.Tx) string {
@@ -318,7 +348,16 @@ func TestPayPerCallRefusals(t *testing.T) {
 func TestPayPerCallPartnerRevenueShare(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	d := invoiceOf(t, e.chat(t, "X-Partner", "acme"))
+	// acme's terms are cheaper than the list price: naming it is not enough.
+	if r := e.chat(t, "X-Partner", "acme"); r.status != 403 || !strings.Contains(r.raw, "partner_key_required") {
+		t.Fatalf("acme without its key: %d %s", r.status, r.raw)
+	}
+	key := e.partnerKey(t, "acme")
+	if r := e.spec.call(t, "POST", e.base+"/chat", key, `{"message":"x"}`, "X-Partner", "share"); r.status != 403 {
+		t.Fatalf("acme's key naming another partner: %d %s", r.status, r.raw)
+	}
+	asAcme := []string{"api-key", key}
+	d := invoiceOf(t, e.chat(t, asAcme...))
 	extra := d["extra"].(map[string]any)
 	outs, _ := extra["outputs"].([]any)
 	// 20 ADA less 20 % = 16 ADA to the shop; 10 % of that (1.6 ADA) to acme on top.
@@ -331,9 +370,13 @@ func TestPayPerCallPartnerRevenueShare(t *testing.T) {
 	missing := e.put(t, tx)
 	good := e.put(t, e.payment(t, d))
 	e.chain.AdvanceTip(2)
-	wantRefusal(t, e.retry(t, d["invoiceId"].(string), missing, "X-Partner", "acme"), "payment_output_missing")
-	if r := e.retry(t, d["invoiceId"].(string), good, "X-Partner", "acme"); r.status != 200 {
+	wantRefusal(t, e.retry(t, d["invoiceId"].(string), missing, asAcme...), "payment_output_missing")
+	if r := e.retry(t, d["invoiceId"].(string), good, asAcme...); r.status != 200 {
 		t.Fatalf("partner paid: %d %s", r.status, r.raw)
+	}
+	// A partner whose outputs make the call dearer than the list price needs no key.
+	if d := invoiceOf(t, e.chat(t, "X-Partner", "share")); !unique(t, d["amountUnits"], chatPrice) || d["extra"].(map[string]any)["partner"] != "share" {
+		t.Fatalf("public partner: %v", d)
 	}
 	if r := e.chat(t, "X-Partner", "nobody"); r.status != 400 {
 		t.Fatalf("unknown partner: %d %s", r.status, r.raw)
@@ -392,22 +435,37 @@ func TestPrepaidBatch(t *testing.T) {
 	if r := e.chat(t, "X-Partner", "bulk"); r.status != 400 || !strings.Contains(r.raw, "wallet_address_required_for_prepaid_batches") {
 		t.Fatalf("batch without a wallet: %d %s", r.status, r.raw)
 	}
-	wallet := e.chain.Address("bulk-wallet")
+	wallet := exampleWallet // its key signs in below
 	hdr := []string{"X-Partner", "bulk", "X-Wallet-Address", wallet}
 	d := invoiceOf(t, e.chat(t, hdr...))
 	if !unique(t, d["amountUnits"], 10*chatPrice) || d["extra"].(map[string]any)["batchTarget"] != float64(10) {
 		t.Fatalf("batch invoice %v", d)
 	}
-	tx := e.put(t, e.payment(t, d))
+	// The batch credits the wallet it names, so another wallet cannot pay for it.
+	stranger := e.put(t, e.payment(t, d))
+	tx := e.put(t, e.paymentFrom(t, d, wallet))
 	e.chain.AdvanceTip(2)
+	wantRefusal(t, e.retry(t, d["invoiceId"].(string), stranger, hdr...), "payment_wallet_mismatch")
 	if r := e.retry(t, d["invoiceId"].(string), tx, hdr...); r.status != 200 {
 		t.Fatalf("the paying call: %d %s", r.status, r.raw)
 	}
+	// Spending the credits needs proof of the wallet: its address alone is public.
+	if r := e.chat(t, hdr...); r.status != 401 || !strings.Contains(r.raw, "wallet_proof_required") {
+		t.Fatalf("credits spent on a header: %d %s", r.status, r.raw)
+	}
+	bulkKey := e.partnerKey(t, "bulk")
+	if r := e.chat(t, append([]string{"api-key", e.partnerKey(t, "share")}, hdr[2:]...)...); r.status == 200 {
+		t.Fatalf("another partner's key spent bulk credits: %d %s", r.status, r.raw)
+	}
+	if r := e.chat(t, append([]string{"api-key", bulkKey}, hdr[2:]...)...); r.status != 200 || r.header.Get("X-Credits-Remaining") != "8" {
+		t.Fatalf("the partner's key vouching for its user: %d %s", r.status, r.raw)
+	}
+	hdr = append(hdr, e.signIn(t, wallet)...)
 	balance := func() map[string]any {
 		return e.spec.call(t, "GET", e.base+"/payments/balance?partner=bulk&wallet="+wallet, "", "").body
 	}
-	if b := balance(); b["credits"] != float64(9) || b["batchTarget"] != float64(10) {
-		t.Fatalf("after the paying call: %v", b)
+	if b := balance(); b["credits"] != float64(8) || b["batchTarget"] != float64(10) {
+		t.Fatalf("after the paying call and one vouched call: %v", b)
 	}
 	// A failed call gets its credit back.
 	e.llm.SetFaults(openaiemu.Fault{Kind: openaiemu.FaultServerError})
@@ -415,10 +473,11 @@ func TestPrepaidBatch(t *testing.T) {
 		t.Fatalf("failing call: %d %s", r.status, r.raw)
 	}
 	e.llm.ClearFaults()
-	if b := balance(); b["credits"] != float64(9) {
+	if b := balance(); b["credits"] != float64(8) {
 		t.Fatalf("the failed call was not refunded: %v", b)
 	}
-	// 50 concurrent calls on 9 credits: exactly 9 succeed, the rest are offered a new batch.
+	// 50 concurrent calls with one proof on 8 credits: exactly 8 succeed, the rest are offered a
+	// new batch.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	count := map[int]int{}
@@ -433,8 +492,8 @@ func TestPrepaidBatch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if count[200] != 9 || count[402] != 41 {
-		t.Fatalf("statuses %v, want 9 × 200 and 41 × 402", count)
+	if count[200] != 8 || count[402] != 42 {
+		t.Fatalf("statuses %v, want 8 × 200 and 42 × 402", count)
 	}
 	if b := balance(); b["credits"] != float64(0) {
 		t.Fatalf("balance after spending: %v", b)

@@ -125,14 +125,15 @@ func TestPaidStreamSettlesOnDelivery(t *testing.T) {
 func TestPrepaidStreamRefundsWhenNotDelivered(t *testing.T) {
 	e := newPayEnv(t)
 	e.catchUp()
-	wallet := e.chain.Address("stream-wallet")
+	wallet := exampleWallet
 	hdr := []string{"X-Partner", "bulk", "X-Wallet-Address", wallet}
 	d := invoiceOf(t, e.chat(t, hdr...))
-	tx := e.put(t, e.payment(t, d))
+	tx := e.put(t, e.paymentFrom(t, d, wallet))
 	e.chain.AdvanceTip(2)
 	if r := e.retry(t, d["invoiceId"].(string), tx, hdr...); r.status != 200 {
 		t.Fatalf("the paying call: %d %s", r.status, r.raw)
 	}
+	auth := e.signIn(t, wallet)
 	credits := func() float64 {
 		return call(t, "GET", e.base+"/payments/balance?partner=bulk&wallet="+wallet, "", "").body["credits"].(float64)
 	}
@@ -141,6 +142,7 @@ func TestPrepaidStreamRefundsWhenNotDelivered(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Partner", "bulk")
 		req.Header.Set("X-Wallet-Address", wallet)
+		req.Header.Set(auth[0], auth[1])
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
