@@ -119,3 +119,27 @@ func (s *Server) creditsWithoutProof(c *fiber.Ctx, route string, p payer, params
 }
 
 func quoteClip(s string) string { return `"` + clipText(s, 64) + `"` }
+
+// walletRPM is the per-minute rate limit of a wallet token's holder on the routes it may use.
+const walletRPM = 600
+
+// requireCaller is requireKey that also admits a wallet token (Authorization: Bearer, when
+// payments are on): its holder reaches what its wallet owns, such as the job of a paid call that
+// outlived its wait, or a paid stream to resume.
+func (s *Server) requireCaller(scope string) fiber.Handler {
+	keyed := s.requireKey(scope)
+	return func(c *fiber.Ctx) error {
+		if c.Get("api-key") != "" || s.deps.Payments == nil || c.Get(fiber.HeaderAuthorization) == "" {
+			return keyed(c)
+		}
+		tok, _, err := s.bearerWallet(c)
+		if err != nil {
+			return err
+		}
+		if err := s.rateLimit(c, storage.APIKey{ID: tok.ID, RPM: walletRPM}); err != nil {
+			return err
+		}
+		c.Locals(localCaller, &caller{owner: tok.Owner})
+		return c.Next()
+	}
+}

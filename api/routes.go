@@ -24,13 +24,13 @@ func (s *Server) surface() []routeInfo {
 		{"GET", "/docs", "none", "Swagger UI for the OpenAPI document"},
 		{"GET", "/usage", "api-key", "Usage of the calling key"},
 		{"POST", "/chat", "api-key (chat)", "Chat with the LLM: sessions, structured output, vision, SSE streaming"},
-		{"GET", "/chat/stream/{job_id}", "api-key (chat)", "Resume a chat stream after Last-Event-ID"},
+		{"GET", "/chat/stream/{job_id}", "api-key (chat), or wallet token", "Resume a chat stream after Last-Event-ID"},
 		{"POST", "/token-analysis", "api-key (token-analysis)", "Cardano token facts, risk score and narrative (cached)"},
 		{"POST", "/images/generate", "api-key (images)", "Generate images from a prompt; results in object storage, as URLs (and base64 on request)"},
 		{"POST", "/images/edit", "api-key (images)", "Edit images sent as base64 in JSON, with an optional mask"},
 		{"POST", "/images/upload-and-edit", "api-key (images)", "Edit images uploaded as multipart/form-data files, with an optional mask"},
 		{"POST", "/images/variations", "api-key (images:variations)", "Variations of one image (multipart file or JSON base64); API key only"},
-		{"GET", "/jobs/{job_id}", "api-key", "Status and result of a job the caller created"},
+		{"GET", "/jobs/{job_id}", "api-key, or wallet token", "Status and result of a job the caller created"},
 		{"POST", "/admin/ping", "api-key (admin)", "Round trip through the job queue"},
 		{"GET", "/admin/queues", "api-key (admin)", "Queue dashboard (asynqmon); browsers may send the key as the Basic auth password"},
 		{"GET", "/metrics", "api-key (admin)", "Prometheus metrics"},
@@ -66,14 +66,14 @@ func (s *Server) routes() {
 
 	app.Get("/usage", s.requireKey(""), s.usage)
 	app.Post("/chat", s.priced("/chat", storage.ScopeChat), s.chat)
-	app.Get("/chat/stream/:job_id", s.requireKey(storage.ScopeChat), s.chatResume)
+	app.Get("/chat/stream/:job_id", s.requireCaller(storage.ScopeChat), s.chatResume)
 	app.Post("/token-analysis", s.priced("/token-analysis", storage.ScopeTokenAnalysis), s.tokenAnalysis)
 	// Each image route names its gate on its own line: paid access can replace one without the others.
 	app.Post("/images/generate", s.priced("/images/generate", storage.ScopeImages), s.imageGenerate)
 	app.Post("/images/edit", s.priced("/images/edit", storage.ScopeImages), s.imageEdit)
 	app.Post("/images/upload-and-edit", s.priced("/images/upload-and-edit", storage.ScopeImages), s.imageUploadEdit)
 	app.Post("/images/variations", s.requireKey(storage.ScopeImageVariations), s.imageVariations)
-	app.Get("/jobs/:job_id", s.requireKey(""), s.jobStatus)
+	app.Get("/jobs/:job_id", s.requireCaller(""), s.jobStatus)
 	app.Post("/admin/ping", s.requireKey(storage.ScopeAdmin), s.ping)
 	app.Get(queuesPrefix, s.queuesAuth, s.queuesHandler())
 	app.All(queuesPrefix+"/*", s.queuesAuth, s.queuesHandler())

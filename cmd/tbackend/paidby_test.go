@@ -47,3 +47,29 @@ func TestPaidSessionsBelongToThePayer(t *testing.T) {
 		t.Fatalf("the same wallet's repeated request id was not replayed: %v", again.header)
 	}
 }
+
+// A paid job belongs to its payer's wallet: that wallet's token reads it and resumes its stream;
+// another wallet's token, or none, does not.
+func TestPaidJobsBelongToThePayersWalletToken(t *testing.T) {
+	e := newPayEnv(t)
+	e.catchUp()
+	r := e.paidChat(t, exampleWallet, `{"message":"hello"}`)
+	job := r.header.Get("X-Job-Id")
+	if job == "" {
+		t.Fatalf("no X-Job-Id: %v", r.header)
+	}
+	auth := e.signIn(t, exampleWallet)
+	if st := e.spec.call(t, "GET", e.base+"/jobs/"+job, "", "", auth...); st.status != 200 || st.body["status"] != "succeeded" {
+		t.Fatalf("the payer's token reading its job: %d %s", st.status, st.raw)
+	}
+	if st := e.spec.call(t, "GET", e.base+"/jobs/"+job, "", ""); st.status != 401 {
+		t.Fatalf("no credentials: %d %s", st.status, st.raw)
+	}
+	other := e.paidChat(t, e.chain.Address("mallory"), `{"message":"hello"}`)
+	if st := e.spec.call(t, "GET", e.base+"/jobs/"+other.header.Get("X-Job-Id"), "", "", auth...); st.status != 404 {
+		t.Fatalf("another wallet's job: %d %s", st.status, st.raw)
+	}
+	if st := e.spec.call(t, "GET", e.base+"/jobs/"+job, "", "", "Authorization", "Bearer tbw_forged"); st.status != 401 {
+		t.Fatalf("a forged token: %d %s", st.status, st.raw)
+	}
+}
