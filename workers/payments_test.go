@@ -72,11 +72,17 @@ func (e *payEnv) syncClock() { e.now = time.Unix(e.emu.Tip().Time, 0).UTC() }
 // open stores a new invoice for route (and partner) created now.
 func (e *payEnv) open(route, partner string) storage.Invoice {
 	e.t.Helper()
+	return e.openFor(route, partner, "addr1wallet")
+}
+
+// openFor is open for wallet (the ledger's wallet: for a batch, "<address> <route>").
+func (e *payEnv) openFor(route, partner, wallet string) storage.Invoice {
+	e.t.Helper()
 	terms, err := e.cfg.Terms(route, partner)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	inv, _, err := e.ledger.Open(context.Background(), e.cfg.NewInvoice(payments.NewInvoiceID(), terms, "addr1wallet", "", e.now))
+	inv, _, err := e.ledger.Open(context.Background(), e.cfg.NewInvoice(payments.NewInvoiceID(), terms, wallet, "", e.now))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -205,14 +211,19 @@ func TestPaymentPartnerAndBatch(t *testing.T) {
 	e.advance(2)
 	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoiceConfirmed, "")
 
-	bulk := e.open("/chat", "bulk") // ten calls
+	// A batch credits its wallet, so it must be paid from that wallet (payment() pays from "payer").
+	account := e.emu.Address("payer") + " /chat"
+	bulk := e.openFor("/chat", "bulk", account) // ten calls
 	if bulk.AmountUnits <= 30_000_000 || bulk.AmountUnits > 30_000_999 || bulk.BatchTarget != 10 {
 		t.Fatalf("batch terms %+v", bulk)
 	}
+	other := e.openFor("/chat", "bulk", e.emu.Address("someone else")+" /chat")
+	otherHash := e.pay(e.payment(other))
 	hash = e.pay(e.payment(bulk))
 	e.advance(2)
+	wantResult(t, e.mustCheck(other.ID, otherHash), storage.InvoicePending, payments.CodeWalletMismatch)
 	wantResult(t, e.mustCheck(bulk.ID, hash), storage.InvoiceConfirmed, "")
-	if b, err := e.ledger.Balance(context.Background(), "bulk", "addr1wallet"); err != nil || b.Credits != 10 {
+	if b, err := e.ledger.Balance(context.Background(), "bulk", account); err != nil || b.Credits != 10 {
 		t.Fatalf("balance %+v %v", b, err)
 	}
 }
