@@ -106,9 +106,9 @@ func (s *Server) walletAddress(w string) (string, error) {
 	return a.Bech32(), nil
 }
 
-// pay serves a priced call without an api-key: with an invoice and its payment, with a prepaid
-// credit, or by answering 402 with an invoice.
-// cl is the partner key's holder, or nil for a caller without a key.
+// pay serves a priced call that is paid for: with an invoice and its payment, with a prepaid
+// credit of a proven wallet, or by answering 402 with an invoice. cl is the holder of a partner
+// key, or nil for a caller without a key.
 func (s *Server) pay(c *fiber.Ctx, route string, cl *caller) error {
 	params, err := s.requestParams(c, route)
 	if err != nil {
