@@ -35,6 +35,7 @@ bench-go:
 
 lint:
 	$(GO) vet ./...
+	.ci/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
 	.ci/standalone

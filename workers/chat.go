@@ -193,6 +193,9 @@ func (c *Chat) userMessage(ctx context.Context, in jobs.ChatPayload) (openai.Cha
 }
 
 func (c *Chat) request(in jobs.ChatPayload, msgs []openai.ChatCompletionMessage) openai.ChatCompletionRequest {
+	// max_tokens, not max_completion_tokens: every OpenAI-compatible provider (vLLM, Ollama,
+	// LiteLLM…) takes it, and OpenAI still does for chat models.
+	//lint:ignore SA1019 see above
 	req := openai.ChatCompletionRequest{Model: c.Model, Messages: msgs, MaxTokens: in.MaxTokens}
 	// go-openai drops zero values; the smallest float says "zero" to the provider.
 	if in.Temperature != nil {

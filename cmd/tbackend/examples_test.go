@@ -78,7 +78,7 @@ var signedIn = map[string]func(t *testing.T, e *payEnv, body string, hdr []strin
 		}
 		return walletAnswer(t, e, ex.Address), hdr
 	},
-	"POST /payments/submit": func(t *testing.T, e *payEnv, body string, hdr []string) (string, []string) {
+	"POST /payments/submit": func(t *testing.T, e *payEnv, _ string, hdr []string) (string, []string) {
 		e.catchUp()
 		d := invoiceOf(t, e.chat(t))
 		p := e.payment(t, d)
@@ -86,7 +86,7 @@ var signedIn = map[string]func(t *testing.T, e *payEnv, body string, hdr []strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		body = fmt.Sprintf(`{"invoiceId":%q,"tx":%q}`, d["invoiceId"], hex.EncodeToString(raw))
+		body := fmt.Sprintf(`{"invoiceId":%q,"tx":%q}`, d["invoiceId"], hex.EncodeToString(raw))
 		if r := call(t, "POST", e.base+"/payments/submit", "", body); r.status != 402 {
 			t.Fatalf("first submission: %d %s", r.status, r.raw)
 		}

@@ -242,7 +242,7 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if !strings.HasPrefix(created.Key, "tb_") || created.Name != "ci" || created.Owner != "acme" ||
 		strings.Join(created.Scopes, ",") != "chat,admin" || created.ExpiresAt == nil ||
-		created.ExpiresAt.Sub(time.Now()) < 719*time.Hour {
+		time.Until(*created.ExpiresAt) < 719*time.Hour {
 		t.Fatalf("created %+v", created)
 	}
 	out.Reset()

@@ -92,7 +92,8 @@ func (h *Job) narrate(ctx context.Context, token string, f Facts) (string, error
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	resp, err := h.LLM.CreateChatCompletion(ctx, openai.ChatCompletionRequest{
-		Model:     h.Model,
+		Model: h.Model,
+		//lint:ignore SA1019 max_tokens is what every OpenAI-compatible provider takes (see workers/chat.go)
 		MaxTokens: 600,
 		Messages: []openai.ChatCompletionMessage{
 			{Role: openai.ChatMessageRoleSystem, Content: narrativeSystem},
