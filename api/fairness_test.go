@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/objstore"
 )
 
 // capKey makes a key with its own caps (0: the service's).
@@ -126,4 +129,41 @@ func TestJobCapPerKey(t *testing.T) {
 		t.Fatalf("after a job ended: %d %s", res.Status, res.Body)
 	}
 	wantCapRefusal(t, ping(noisy), "jobs in flight")
+}
+
+// TestChatImageOverTheCapLeavesNothing: a chat over the caller's job cap is refused before its
+// image is stored, so no orphaned upload is left behind; the call within the cap keeps its image.
+func TestChatImageOverTheCapLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, func(c *Config, d *Deps) {
+		c.MaxJobs = 1
+		objects, err := objstore.NewLocal(objstore.LocalConfig{Dir: dir, SigningKey: []byte(strings.Repeat("s", 32))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Objects = objects
+	})
+	key := h.capKey(0, 0, storage.ScopeChat)
+	body := `{"message":"what is this?","image_data":"data:image/png;base64,` + b64(pngImage(t, 8, 8)) + `"}`
+	stored := func() int {
+		n := 0
+		_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if res := h.do("POST", "/chat", body, "api-key", key, "Prefer", "respond-async"); res.Status != http.StatusAccepted {
+		t.Fatalf("within the cap: %d %s", res.Status, res.Body)
+	}
+	held := stored()
+	if held == 0 {
+		t.Fatal("the accepted chat's image was not stored")
+	}
+	wantCapRefusal(t, h.do("POST", "/chat", body, "api-key", key, "Prefer", "respond-async"), "jobs in flight")
+	if n := stored(); n != held {
+		t.Fatalf("%d files stored after a refused chat, want %d", n, held)
+	}
 }
