@@ -71,8 +71,16 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		}
 	}
 	if req.ImageData != nil {
+		// The job's slot before the upload: a call over the caller's cap leaves no image behind.
+		// (runSpec and startStream claim the same slot again, which keeps it.)
+		settle, err := s.admitJob(c, &spec)
+		if err != nil {
+			s.releaseRequest(cl.owner, payload.RequestID, spec.ID)
+			return err
+		}
 		key, mime, err := s.storeChatImage(c, spec.ID, *req.ImageData)
 		if err != nil {
+			settle(false, err)
 			s.releaseRequest(cl.owner, payload.RequestID, spec.ID)
 			return err
 		}

@@ -216,13 +216,20 @@ func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, req *imageRequest) er
 	var (
 		info jobs.Info
 		out  jobs.Outcome
-		err  error
 	)
+	settle, err := s.admitJob(c, &spec)
+	if err != nil {
+		if req.up != nil {
+			req.up.discard()
+		}
+		return err
+	}
 	if wantsAsync(c) {
 		info, err = s.deps.Jobs.Enqueue(c.UserContext(), spec)
 	} else {
 		info, out, err = s.deps.Jobs.Run(c.UserContext(), spec, min(imageWait, s.cfg.SyncWait))
 	}
+	settle(wantsAsync(c), err)
 	if info.ID == "" && req.up != nil {
 		req.up.discard() // never queued: the uploads are still the request's
 	}

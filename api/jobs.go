@@ -53,14 +53,20 @@ func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Dur
 }
 
 func (s *Server) runSpec(c *fiber.Ctx, spec jobs.Spec, wait time.Duration) error {
+	settle, err := s.admitJob(c, &spec)
+	if err != nil {
+		return err
+	}
 	if wantsAsync(c) {
 		info, err := s.deps.Jobs.Enqueue(c.UserContext(), spec)
+		settle(true, err)
 		if err != nil {
 			return err
 		}
 		return s.accepted(c, info.ID)
 	}
 	info, out, err := s.deps.Jobs.Run(c.UserContext(), spec, min(wait, s.cfg.SyncWait))
+	settle(false, err)
 	return s.answer(c, info, out, err)
 }
 

@@ -51,9 +51,15 @@ func TestRedisOutageIs503EverywhereAndStreamsSaySo(t *testing.T) {
 		{"GET", "/jobs/" + jobID, ""},
 		{"POST", "/token-analysis", `{"token_id":"b0d07d45fe9514f80213f4020e5a61241458be626841cde717cb38a7"}`},
 		{"POST", "/admin/ping", `{}`},
+		{"POST", "/images/generate", `{"prompt":"a cat"}`},
+		{"GET", "/admin/queues/api/queues", ""},
+		{"GET", "/metrics", ""},
 	}
 	for _, r := range routes {
 		got := rawDo(t, h, r.method, r.path, r.body, key)
+		// The 503 is a documented answer of the route (as every answer must be).
+		h.validate(r.method, r.path, r.body, []string{"api-key", key, "Content-Type", "application/json"},
+			response{Status: got.Code, Header: got.Header(), Body: got.Body.Bytes()})
 		var body struct {
 			Detail any `json:"detail"`
 		}

@@ -44,6 +44,9 @@ type Config struct {
 	WalletTokenTTL time.Duration
 	// TrustedProxies are the proxies whose X-Forwarded-For hops name the client (clientIP).
 	TrustedProxies []netip.Prefix
+	// MaxJobs and MaxStreams cap one caller's jobs in flight and open streams, unless its key
+	// has caps of its own: 0 is the default (16 and 8), a negative value no cap.
+	MaxJobs, MaxStreams int
 }
 
 // Deps are the api's collaborators.
@@ -107,6 +110,12 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.WalletTokenTTL <= 0 {
 		cfg.WalletTokenTTL = 24 * time.Hour
+	}
+	if cfg.MaxJobs == 0 {
+		cfg.MaxJobs = defaultMaxJobs
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = defaultMaxStreams
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -34,15 +35,30 @@ const (
 // startStream subscribes to the job's live frames before enqueueing it, so not one frame can be
 // published unheard, then streams them as Server-Sent Events.
 func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
+	settle, err := s.admitJob(c, &spec)
+	if err != nil {
+		return err
+	}
+	endStream, err := s.holdStream(c)
+	if err != nil {
+		settle(false, err)
+		return err
+	}
 	live, leave, err := s.subscribe(c, spec.ID)
 	if err != nil {
+		settle(false, err)
+		endStream()
 		return err
 	}
 	if _, err := s.deps.Jobs.Enqueue(c.UserContext(), spec); err != nil {
 		leave()
+		settle(false, err)
+		endStream()
 		return err
 	}
-	return s.sse(c, spec.ID, "", live, leave)
+	// The relay ends with the job (or cancels it when its client leaves): both slots go then.
+	ended := sync.OnceFunc(func() { settle(false, nil); endStream() })
+	return s.sse(c, spec.ID, "", live, func() { leave(); ended() })
 }
 
 // eventID is the form of our SSE event ids (Redis Stream entry ids).
@@ -53,11 +69,17 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	if lastID != "" && !eventID.MatchString(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
-	live, leave, err := s.subscribe(c, jobID)
+	endStream, err := s.holdStream(c)
 	if err != nil {
 		return err
 	}
-	return s.sse(c, jobID, lastID, live, leave)
+	live, leave, err := s.subscribe(c, jobID)
+	if err != nil {
+		endStream()
+		return err
+	}
+	ended := sync.OnceFunc(endStream)
+	return s.sse(c, jobID, lastID, live, func() { leave(); ended() })
 }
 
 // subscribe joins a job's live frames. The confirmation is awaited only briefly: while Redis is

@@ -171,7 +171,12 @@ func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
 		return s.runSpec(c, spec, tokenWait) // an async caller gets its own job id to poll
 	}
 	spec.ID = jobs.TokenAnalysisJobID(p)
+	settle, err := s.admitJob(c, &spec)
+	if err != nil {
+		return err
+	}
 	info, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, min(tokenWait, s.cfg.SyncWait))
+	settle(false, err)
 	if err == nil && out.OK {
 		// A caller who joined another's job still gets its own request id in _meta.
 		var m struct {

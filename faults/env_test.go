@@ -152,7 +152,8 @@ func newEnv(t *testing.T) *env {
 		"JOB_HEARTBEAT_INTERVAL=500ms", "OPENAI_FIRST_TOKEN_TIMEOUT=2s", "OPENAI_IDLE_TIMEOUT=2s",
 		"OPENAI_RETRIES=1", "WORKER_CONCURRENCY=64",
 	}
-	cmd := exec.Command(bin, "keys", "create", "--name", "faults", "--scopes", "all", "--rpm", "100000", "--json")
+	cmd := exec.Command(bin, "keys", "create", "--name", "faults", "--scopes", "all", "--rpm", "100000",
+		"--max-jobs", "-1", "--max-streams", "-1", "--json")
 	cmd.Env = e.vars
 	out, err := cmd.Output()
 	if err != nil {

@@ -45,12 +45,16 @@ type APIKey struct {
 	Owner string `json:"owner"`
 	// Partner binds the key to a payments partner: it proves the caller is that partner
 	// (its discount, its users' prepaid credits). "" for ordinary keys.
-	Partner   string     `json:"partner,omitempty"`
-	Scopes    []string   `json:"scopes"`
-	RPM       int        `json:"rpm"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
+	Partner string   `json:"partner,omitempty"`
+	Scopes  []string `json:"scopes"`
+	RPM     int      `json:"rpm"`
+	// MaxJobs and MaxStreams cap the jobs in flight and the open streams the key may hold at
+	// once: 0 means the service's default, a negative value no cap.
+	MaxJobs    int        `json:"max_jobs,omitempty"`
+	MaxStreams int        `json:"max_streams,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
 // Active tells whether the key may be used at now.
@@ -68,6 +72,8 @@ type NewKeyParams struct {
 	Scopes      []string
 	TTL         time.Duration // 0: never expires
 	RPM         int
+	// MaxJobs, MaxStreams: concurrent jobs and streams (0: the service default, < 0: no cap).
+	MaxJobs, MaxStreams int
 }
 
 // KeyStore keeps API keys in Redis, with a short in-process cache in front of lookups: a revoked
@@ -115,7 +121,7 @@ func (s *KeyStore) Create(ctx context.Context, p NewKeyParams) (APIKey, string, 
 	plaintext := "tb_" + hex.EncodeToString(secret)
 	now := s.now().UTC().Truncate(time.Second)
 	k := APIKey{ID: "key_" + hex.EncodeToString(idBytes), Name: p.Name, Owner: p.Owner, Partner: p.Partner,
-		Scopes: slices.Clone(p.Scopes), RPM: p.RPM, CreatedAt: now}
+		Scopes: slices.Clone(p.Scopes), RPM: p.RPM, MaxJobs: p.MaxJobs, MaxStreams: p.MaxStreams, CreatedAt: now}
 	if p.TTL > 0 {
 		exp := now.Add(p.TTL)
 		k.ExpiresAt = &exp
@@ -234,6 +240,12 @@ func encodeKey(k APIKey) map[string]any {
 	if k.Partner != "" {
 		m["partner"] = k.Partner
 	}
+	if k.MaxJobs != 0 {
+		m["max_jobs"] = k.MaxJobs
+	}
+	if k.MaxStreams != 0 {
+		m["max_streams"] = k.MaxStreams
+	}
 	return m
 }
 
@@ -243,6 +255,8 @@ func decodeKey(id string, m map[string]string) APIKey {
 		k.Scopes = strings.Split(m["scopes"], ",")
 	}
 	k.RPM, _ = strconv.Atoi(m["rpm"])
+	k.MaxJobs, _ = strconv.Atoi(m["max_jobs"])
+	k.MaxStreams, _ = strconv.Atoi(m["max_streams"])
 	k.CreatedAt, _ = time.Parse(time.RFC3339, m["created_at"])
 	k.ExpiresAt = parseTime(m["expires_at"])
 	k.RevokedAt = parseTime(m["revoked_at"])

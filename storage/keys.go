@@ -49,6 +49,14 @@ func (k Keys) DistinctLimit(keyID string) string { return k.join("rld", "{"+keyI
 // InFlight names who holds the one running piece of work of a key (string; expires).
 func (k Keys) InFlight(keyID string) string { return k.join("inflight", "{"+keyID+"}") }
 
+// JobSlots are the jobs one owner ("key:<id>", a wallet owner) has in flight (sorted set: job id
+// → the time its slot lapses, ms).
+func (k Keys) JobSlots(owner string) string { return k.join("slots", "jobs", "{"+owner+"}") }
+
+// StreamSlots are the event streams one owner has open (sorted set: stream id → the time its slot
+// lapses, ms).
+func (k Keys) StreamSlots(owner string) string { return k.join("slots", "streams", "{"+owner+"}") }
+
 // Usage is the lifetime usage of one key (hash).
 func (k Keys) Usage(keyID string) string { return k.join("usage", "{"+keyID+"}") }
 

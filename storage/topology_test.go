@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,6 +81,7 @@ func TestTopologyConformance(t *testing.T) {
 			keys := storage.NewKeys("")
 			t.Run("keys", func(t *testing.T) { topoCheckKeyStore(t, a, b, keys) })
 			t.Run("ratelimit", func(t *testing.T) { topoCheckRateLimit(t, a, b, keys) })
+			t.Run("slots", func(t *testing.T) { topoCheckSlots(t, a, b, keys) })
 			t.Run("usage", func(t *testing.T) { topoCheckUsage(t, a, b, keys) })
 			t.Run("hub", func(t *testing.T) { topoCheckHub(t, a, b, keys) })
 		})
@@ -199,6 +201,30 @@ func topoCheckRateLimit(t *testing.T, a, b redis.UniversalClient, keys storage.K
 	}
 }
 
+// topoCheckSlots: two replicas share one owner's slots, and their check-and-claim is atomic.
+func topoCheckSlots(t *testing.T, a, b redis.UniversalClient, keys storage.Keys) {
+	ctx := context.Background()
+	ls := []*storage.RateLimiter{storage.NewRateLimiter(a, keys), storage.NewRateLimiter(b, keys)}
+	var admitted atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := ls[i%2].AcquireSlot(ctx, storage.SlotStreams, "key:topo_slots", fmt.Sprint("s-", i), 4, time.Minute)
+			if err != nil {
+				t.Error(err)
+			} else if d.Allowed {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 4 {
+		t.Fatalf("%d of 50 claims across two replicas admitted, want 4", n)
+	}
+}
+
 func topoCheckUsage(t *testing.T, a, b redis.UniversalClient, keys storage.Keys) {
 	ctx := context.Background()
 	ua, ub := storage.NewUsage(a, keys), storage.NewUsage(b, keys)
@@ -315,6 +341,8 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"RateLimit":     k.RateLimit,
 		"DistinctLimit": k.DistinctLimit,
 		"InFlight":      k.InFlight,
+		"JobSlots":      k.JobSlots,
+		"StreamSlots":   k.StreamSlots,
 		"Usage":         k.Usage,
 		"UsageDay":      func(id string) string { return k.UsageDay(id, "2025-01-31") },
 		"UsageMonth":    func(id string) string { return k.UsageMonth(id, "2025-01") },

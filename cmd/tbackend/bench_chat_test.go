@@ -100,7 +100,8 @@ func newBenchEnv(b *testing.B, env ...string) *benchEnv {
 
 	// The bootstrap key allows 600 requests a minute; the idle benchmark alone opens 2000 streams.
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "create", "--name", "bench", "--scopes", "chat", "--rpm", "0", "--json"},
+	if err := run(context.Background(), []string{"keys", "create", "--name", "bench", "--scopes", "chat", "--rpm", "0",
+		"--max-jobs", "-1", "--max-streams", "-1", "--json"},
 		envOf("REDIS_URL", redisURL), &out, io.Discard); err != nil {
 		b.Fatalf("keys create: %v", err)
 	}

@@ -26,7 +26,7 @@ func BenchmarkTokenCacheHit(b *testing.B) {
 	e := newBenchEnv(b)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"keys", "create", "--name", "bench-token", "--scopes", "token-analysis",
-		"--rpm", "0", "--json"}, envOf("REDIS_URL", e.redisURL()), &out, io.Discard); err != nil {
+		"--rpm", "0", "--max-jobs", "-1", "--json"}, envOf("REDIS_URL", e.redisURL()), &out, io.Discard); err != nil {
 		b.Fatal(err)
 	}
 	var k struct{ Key string }

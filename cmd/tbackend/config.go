@@ -51,6 +51,9 @@ type config struct {
 	// JobHeartbeat is how often workers beat for their running jobs; a job whose beats stop is
 	// noticed as lost within about six of them (storage.Liveness, jobs.WatchLiveness).
 	JobHeartbeat time.Duration
+	// KeyMaxJobs and KeyMaxStreams cap the jobs in flight and the open streams of one caller
+	// (an API key without its own caps, or a paid caller's owner); 0: no cap.
+	KeyMaxJobs, KeyMaxStreams int
 	// WorkerShutdown is how long a stopping worker lets running jobs finish before it hands them
 	// back to their queue.
 	WorkerShutdown time.Duration
@@ -154,6 +157,14 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		},
 		func() (err error) {
 			cfg.JobHeartbeat, err = duration("JOB_HEARTBEAT_INTERVAL", env("JOB_HEARTBEAT_INTERVAL", "1s"), 50*time.Millisecond, 10*time.Second)
+			return err
+		},
+		func() (err error) {
+			cfg.KeyMaxJobs, err = intRange("KEY_MAX_JOBS", env("KEY_MAX_JOBS", "16"), 0, 100_000)
+			return err
+		},
+		func() (err error) {
+			cfg.KeyMaxStreams, err = intRange("KEY_MAX_STREAMS", env("KEY_MAX_STREAMS", "8"), 0, 100_000)
 			return err
 		},
 		func() (err error) {

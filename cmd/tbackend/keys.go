@@ -17,14 +17,16 @@ import (
 )
 
 const keysUsage = `Usage:
-  tbackend keys create --name N [--owner O] [--partner P] [--scopes chat,token-analysis,...|all] [--expires 720h] [--rpm 600] [--json]
+  tbackend keys create --name N [--owner O] [--partner P] [--scopes chat,token-analysis,...|all] [--expires 720h] [--rpm 600]
+                       [--max-jobs N] [--max-streams M] [--json]
   tbackend keys list [--json]
   tbackend keys revoke ID
 
 Scopes: chat, token-analysis, images, images:variations, payments, admin (or all).
 --partner binds the key to a partner of PAYMENTS_CONFIG: it proves the caller is that partner
 (its price, its users' prepaid credits). The plaintext key is printed once by create and never
-stored. Needs REDIS_URL.
+stored. --max-jobs and --max-streams cap the jobs in flight and the open streams the key holds
+at once (0: KEY_MAX_JOBS / KEY_MAX_STREAMS of the api, -1: no cap). Needs REDIS_URL.
 `
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -49,6 +51,8 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		scopes  = fs.String("scopes", "all", "comma-separated scopes, or all")
 		expires = fs.Duration("expires", 0, "lifetime, e.g. 720h (0: never)")
 		rpm     = fs.Int("rpm", 600, "requests per minute (0: unlimited)")
+		maxJobs = fs.Int("max-jobs", 0, "jobs in flight at once (0: the api's KEY_MAX_JOBS, -1: no cap)")
+		maxStr  = fs.Int("max-streams", 0, "open streams at once (0: the api's KEY_MAX_STREAMS, -1: no cap)")
 		asJSON  = fs.Bool("json", false, "print JSON")
 	)
 	var id string
@@ -65,7 +69,8 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	defer closeStore()
 	switch sub {
 	case "create":
-		p := storage.NewKeyParams{Name: *name, Owner: *owner, Partner: strings.TrimSpace(*partner), TTL: *expires, RPM: *rpm}
+		p := storage.NewKeyParams{Name: *name, Owner: *owner, Partner: strings.TrimSpace(*partner), TTL: *expires, RPM: *rpm,
+			MaxJobs: *maxJobs, MaxStreams: *maxStr}
 		if err := checkPartner(pay, p.Partner); err != nil {
 			return err
 		}
@@ -138,6 +143,9 @@ func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, p
 	if p.TTL < 0 || p.RPM < 0 {
 		return usageError{"keys create: --expires and --rpm cannot be negative"}
 	}
+	if p.MaxJobs < -1 || p.MaxStreams < -1 {
+		return usageError{"keys create: --max-jobs and --max-streams take a count, 0 (the default) or -1 (no cap)"}
+	}
 	scopes, err := parseScopes(scopeList)
 	if err != nil {
 		return err
@@ -153,6 +161,7 @@ func createKey(ctx context.Context, store *storage.KeyStore, stdout io.Writer, p
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"key": plain, "id": k.ID, "name": k.Name, "owner": k.Owner, "partner": k.Partner, "scopes": k.Scopes, "expires_at": k.ExpiresAt,
+			"max_jobs": k.MaxJobs, "max_streams": k.MaxStreams,
 		})
 	}
 	fmt.Fprintf(stdout, "id:      %s\nkey:     %s\nscopes:  %s\nexpires: %s\n", k.ID, plain, strings.Join(k.Scopes, ","), orNever(k.ExpiresAt))

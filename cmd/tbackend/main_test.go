@@ -213,6 +213,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"dev", []string{"S3_ENDPOINT", "http://localhost:9000"}, "S3_ENDPOINT:"},
 		{"dev", []string{"S3_USE_SSL", "maybe"}, "S3_USE_SSL:"},
 		{"dev", []string{"WORKER_CONCURRENCY", "0"}, "WORKER_CONCURRENCY:"},
+		{"dev", []string{"KEY_MAX_JOBS", "-1"}, "KEY_MAX_JOBS:"},
+		{"dev", []string{"KEY_MAX_STREAMS", "many"}, "KEY_MAX_STREAMS:"},
 		{"dev", []string{"WORKER_POLL_INTERVAL", "1h"}, "WORKER_POLL_INTERVAL:"},
 		{"dev", []string{"PAYMENTS_CONFIG", "/nonexistent/payments.yaml"}, "PAYMENTS_CONFIG:"},
 	} {
@@ -252,6 +254,16 @@ func TestKeysCommand(t *testing.T) {
 	if !strings.Contains(out.String(), created.ID) || strings.Contains(out.String(), created.Key) || !strings.Contains(out.String(), "active") {
 		t.Fatalf("list: %s", out.String())
 	}
+	// Caps of its own are stored with the key (and the api reads them from there).
+	out.Reset()
+	if err := run(ctx, []string{"keys", "create", "--name", "capped", "--max-jobs", "3", "--max-streams", "-1", "--json"}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"keys", "list", "--json"}, env, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), `"name":"capped","owner":"","scopes":`) || !strings.Contains(out.String(), `"max_jobs":3,"max_streams":-1`) {
+		t.Fatalf("list --json shows no caps of the capped key: %v %s", err, out.String())
+	}
 	if err := run(ctx, []string{"keys", "revoke", created.ID}, env, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +275,7 @@ func TestKeysCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"keys", "create", "--scopes", "chat"},
 		{"keys", "create", "--name", "x", "--scopes", "everything"},
+		{"keys", "create", "--name", "x", "--max-jobs", "-2"},
 		{"keys", "revoke"},
 	} {
 		if err := run(ctx, args, env, io.Discard, io.Discard); err == nil {

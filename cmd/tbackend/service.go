@@ -153,6 +153,14 @@ func (s *service) openRedis(ctx context.Context) error {
 	return nil
 }
 
+// capOf turns a KEY_MAX_* count (0: no cap) into the api's form (0: its default, < 0: no cap).
+func capOf(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // serveAPI answers HTTP until ctx ends. ready, when set, receives the bound address.
 func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
@@ -183,6 +191,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
 		ImageModel: s.cfg.ImageModel, ImageURLTTL: s.cfg.ImageURLTTL,
 		TrustedProxies: s.cfg.TrustedProxies,
+		MaxJobs:        capOf(s.cfg.KeyMaxJobs), MaxStreams: capOf(s.cfg.KeyMaxStreams),
 	}, api.Deps{
 		Metrics:     api.NewMetrics(s.reg),
 		Queues:      dashboard,

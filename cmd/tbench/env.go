@@ -163,7 +163,7 @@ func (e *env) serviceEnv(logLevel string, extra ...string) []string {
 // createKey makes the benchmark's API key with the service's own command.
 func (e *env) createKey(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, e.bin, "keys", "create", "--name", "tbench", "--scopes", "all",
-		"--rpm", strconv.Itoa(benchRPM), "--json")
+		"--rpm", strconv.Itoa(benchRPM), "--max-jobs", "-1", "--max-streams", "-1", "--json")
 	cmd.Env = e.serviceEnv("warn")
 	out, err := cmd.Output()
 	if err != nil {
