@@ -398,8 +398,7 @@ func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, params paymen
 	}
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
 	d.Error = code
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+	return paymentRequired(inv, d, "")
 }
 
 // openInvoice prices route with params for the payer and opens (or, for a known requestKey,
@@ -449,17 +448,48 @@ func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message 
 	if code != "" {
 		d.Status, d.Error = inv.Status, code
 	}
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+	return paymentRequired(inv, d, "")
 }
 
 // pendingAnswer is the 402 of a payment that is not confirmed yet.
 func (s *Server) pendingAnswer(c *fiber.Ctx, inv storage.Invoice, status string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
 	d.Status = status
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d,
-		Headers: map[string]string{"Retry-After": strconv.Itoa(int(pendingRetry / time.Second))}}
+	return paymentRequired(inv, d, strconv.Itoa(int(pendingRetry/time.Second)))
+}
+
+// paymentRequired is every 402 that carries an invoice: the guide's view in detail, and the
+// same invoice again in the top-level fields and X- headers orynq-sdk's Flux client reads, both
+// made from inv so that they cannot disagree.
+func paymentRequired(inv storage.Invoice, d invoiceDetail, retryAfter string) error {
+	f := payments.FluxBody(inv)
+	top, err := fluxFields(f)
+	if err != nil {
+		return err
+	}
+	headers := map[string]string{"X-Invoice-Id": inv.ID, "X-Pay-To": f.PayTo, "X-Amount": f.Amount,
+		"X-Asset": f.Currency, "X-Chain": f.Chain}
+	if retryAfter != "" {
+		headers["Retry-After"] = retryAfter
+	}
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d, Headers: headers, Extra: top}
+}
+
+// fluxFields are f's fields as top-level members of an error body, spelled by f's JSON tags.
+func fluxFields(f payments.FluxInvoice) (map[string]any, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // invoiceDetail adds the refusal's explanation to the guide's 402 detail.

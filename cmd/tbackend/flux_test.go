@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/workers/blockfrostemu"
+)
+
+// flux402 is a 402 body read both ways: the top-level fields orynq-sdk's Flux transport reads,
+// and the guide's detail.
+type flux402 struct {
+	payments.FluxInvoice
+	Detail payments.InvoiceDetail `json:"detail"`
+}
+
+// bothViews decodes the 402 r both ways and fails unless the two views, the X- headers and the
+// invoice's status agree field by field.
+func (e *payEnv) bothViews(t *testing.T, r reply) flux402 {
+	t.Helper()
+	if r.status != 402 {
+		t.Fatalf("want 402, got %d %s", r.status, r.raw)
+	}
+	var v flux402
+	if err := json.Unmarshal([]byte(r.raw), &v); err != nil {
+		t.Fatal(err)
+	}
+	f, d := v.FluxInvoice, v.Detail
+	total := units(t, d.AmountUnits)
+	if d.Extra.Split == payments.SplitInclusive {
+		for _, o := range d.Extra.Outputs {
+			total += o.AmountUnits
+		}
+	}
+	partner := ""
+	if d.Extra.Partner != nil {
+		partner = *d.Extra.Partner
+	}
+	var outs []payments.FluxSplit
+	for _, o := range d.Extra.Outputs {
+		outs = append(outs, payments.FluxSplit{To: o.Address, Amount: strconv.FormatUint(o.AmountUnits, 10), Role: "partner", Currency: d.Asset})
+	}
+	status := e.spec.call(t, "GET", e.base+"/payments/status/"+d.InvoiceID, "", "")
+	switch {
+	case f.InvoiceID != d.InvoiceID, f.Amount != strconv.FormatUint(total, 10), f.Currency != d.Asset,
+		f.Decimals != d.Decimals, f.PayTo != d.PayTo, f.Chain != d.Chain, f.Partner != partner,
+		!slices.Equal(f.Splits, outs), f.SplitMode != d.Extra.Split:
+		t.Fatalf("the views disagree: %s", r.raw)
+	case !sameSecond(t, f.ExpiresAt, status.body["expiresAt"].(string)):
+		t.Fatalf("expiresAt %s, the invoice's %v", f.ExpiresAt, status.body["expiresAt"])
+	}
+	for h, want := range map[string]string{"X-Invoice-Id": f.InvoiceID, "X-Pay-To": f.PayTo, "X-Amount": f.Amount,
+		"X-Asset": f.Currency, "X-Chain": f.Chain} {
+		if got := r.header.Get(h); got != want {
+			t.Fatalf("%s: %q, want %q", h, got, want)
+		}
+	}
+	return v
+}
+
+// sameSecond tells whether the UTC RFC 3339 stamp a is b in whole seconds.
+func sameSecond(t *testing.T, a, b string) bool {
+	t.Helper()
+	ta, err := time.Parse(time.RFC3339, a)
+	tb, err2 := time.Parse(time.RFC3339Nano, b)
+	if err != nil || err2 != nil || !strings.HasSuffix(a, "Z") {
+		t.Fatalf("stamps %q %q: %v %v", a, b, err, err2)
+	}
+	return ta.Equal(tb.Truncate(time.Second))
+}
+
+// sdkPay pays a 402 as orynq-sdk does, from its top-level fields only: a signed transaction
+// paying amount to payTo (less inclusive splits) and each split, without metadata, submitted
+// to Blockfrost. It returns the transaction's hash and the outputs it paid.
+func (e *payEnv) sdkPay(t *testing.T, raw string) (string, []blockfrostemu.Output) {
+	t.Helper()
+	var f payments.FluxInvoice
+	if err := json.Unmarshal([]byte(raw), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Currency != "ADA" || f.Chain != "cardano-mainnet" {
+		t.Fatalf("the payer pays ADA on mainnet: %s", raw)
+	}
+	payTo := units(t, f.Amount)
+	var outs []blockfrostemu.Output
+	for _, s := range f.Splits {
+		outs = append(outs, blockfrostemu.Output{Address: s.To, Lovelace: units(t, s.Amount)})
+		if f.SplitMode == payments.SplitInclusive {
+			payTo -= units(t, s.Amount)
+		}
+	}
+	outs = append([]blockfrostemu.Output{{Address: f.PayTo, Lovelace: payTo}}, outs...)
+	tx, err := blockfrostemu.EncodeTx(blockfrostemu.Signed{Outputs: outs, Seed: f.InvoiceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.chainURL+"/tx/submit", bytes.NewReader(tx))
+	req.Header.Set("project_id", "proj")
+	req.Header.Set("Content-Type", "application/cbor")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var hash string
+	if err := json.NewDecoder(res.Body).Decode(&hash); err != nil || res.StatusCode != 200 {
+		t.Fatalf("submit: %d %v", res.StatusCode, err)
+	}
+	if want, _ := blockfrostemu.TxID(tx); hash != want {
+		t.Fatalf("submitted %s, its id is %s", hash, want)
+	}
+	return hash, outs
+}
+
+// The vendor's client pays unchanged: every 402 carries the Flux view beside the guide's, the
+// two agree, and a memo-less payment built from the Flux view alone pays /chat,
+// /token-analysis and a partner's call; the guide's reader of the same answers pays the same
+// outputs.
+func TestPayLikeOrynqSDK(t *testing.T) {
+	e := newPayEnvMemo(t, false)
+	e.catchUp()
+	batch := e.bothViews(t, e.chat(t, "X-Partner", "bulk", "X-Wallet-Address", exampleWallet))
+	if batch.Detail.Extra.BatchTarget != 10 || batch.Partner != "bulk" || batch.Splits != nil {
+		t.Fatalf("batch: %+v", batch)
+	}
+	discount := e.bothViews(t, e.chat(t, "api-key", e.partnerKey(t, "acme")))
+	if discount.Partner != "acme" || discount.SplitMode != "additional" || len(discount.Splits) != 1 || discount.Splits[0].To != e.acme {
+		t.Fatalf("acme: %+v", discount)
+	}
+	calls := []struct{ route, body string }{
+		{"/chat", `{"message":"paid hello"}`},
+		{"/token-analysis", snekBody},
+		{"/chat", `{"message":"partner hello"}`},
+	}
+	for i, c := range calls {
+		hdr := []string{}
+		if i == 2 {
+			hdr = []string{"X-Partner", "share"}
+		}
+		first := e.spec.call(t, "POST", e.base+c.route, "", c.body, hdr...)
+		v := e.bothViews(t, first)
+		if i == 2 && (v.Partner != "share" || len(v.Splits) != 1) {
+			t.Fatalf("share: %s", first.raw)
+		}
+		if v.Detail.Extra.Memo != nil {
+			t.Fatalf("a memo without require_memo: %s", first.raw)
+		}
+		// The guide's reader builds its payment from detail: the same outputs.
+		guide := e.paymentFrom(t, invoiceOf(t, first), e.payer).Outputs
+		hash, paid := e.sdkPay(t, first.raw)
+		retry := append([]string{"X-Invoice-Id", v.InvoiceID, "X-Payment", hash}, hdr...)
+		pending := e.spec.call(t, "POST", e.base+c.route, "", c.body, retry...)
+		if p := e.bothViews(t, pending); p.Detail.Status != "submitted" && p.Detail.Status != "pending" || pending.header.Get("Retry-After") == "" {
+			t.Fatalf("%s before its confirmations: %s", c.route, pending.raw)
+		}
+		e.chain.AdvanceTip(2)
+		if r := e.spec.call(t, "POST", e.base+c.route, "", c.body, retry...); r.status != 200 {
+			t.Fatalf("%s paid by the SDK's way: %d %s", c.route, r.status, r.raw)
+		}
+		same := func(a, b blockfrostemu.Output) bool { return a.Address == b.Address && a.Lovelace == b.Lovelace }
+		if guide = guide[:len(guide)-1]; len(guide) != len(paid) { // the last is the guide payer's change
+			t.Fatalf("%s: the guide pays %+v, the SDK paid %+v", c.route, guide, paid)
+		}
+		for _, o := range guide {
+			if !slices.ContainsFunc(paid, func(p blockfrostemu.Output) bool { return same(o, p) }) {
+				t.Fatalf("%s: the guide pays %+v, the SDK paid %+v", c.route, guide, paid)
+			}
+		}
+	}
+}
