@@ -52,6 +52,9 @@ func (s *Server) priced(route, scope string) fiber.Handler {
 		if _, ok := cfg.Prices[route]; !ok {
 			return keyed(c)
 		}
+		if err := s.checkChain(c); err != nil {
+			return err
+		}
 		if c.Get("api-key") == "" {
 			return s.pay(c, route, nil)
 		}
@@ -532,7 +535,14 @@ func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
 	)
 	switch route {
 	case "/chat":
-		limit, check = chatBodyLimit, func(b []byte) error { return decodeJSONBody(b, &chatRequest{}) }
+		limit, check = chatBodyLimit, func(b []byte) error {
+			var req chatRequest
+			if err := decodeJSONBody(b, &req); err != nil {
+				return err
+			}
+			_, err := idempotencyKey(c, req.RequestID)
+			return err
+		}
 	case "/token-analysis":
 		limit, check = tokenBodyLimit, func(b []byte) error {
 			var req tokenRequest

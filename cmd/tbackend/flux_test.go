@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 // flux402 is a 402 body read both ways: the top-level fields orynq-sdk's Flux transport reads,
@@ -140,9 +141,9 @@ func TestPayLikeOrynqSDK(t *testing.T) {
 		{"/chat", `{"message":"partner hello"}`},
 	}
 	for i, c := range calls {
-		hdr := []string{}
+		hdr := []string{"X-Chain", "cardano:mainnet"} // the SDK names its chain
 		if i == 2 {
-			hdr = []string{"X-Partner", "share"}
+			hdr = append(hdr, "X-Partner", "share")
 		}
 		first := e.spec.call(t, "POST", e.base+c.route, "", c.body, hdr...)
 		v := e.bothViews(t, first)
@@ -173,5 +174,31 @@ func TestPayLikeOrynqSDK(t *testing.T) {
 				t.Fatalf("%s: the guide pays %+v, the SDK paid %+v", c.route, guide, paid)
 			}
 		}
+	}
+}
+
+// X-Idempotency-Key is request_id by another name: the header alone replays the first answer
+// (one model call), the header and an equal request_id are the same request, and another
+// caller's equal key is another request.
+func TestChatIdempotencyKeyHeader(t *testing.T) {
+	e := newChatEnv(t)
+	a := e.chat(t, `{"message":"charge me once"}`, "X-Idempotency-Key", "sdk-1")
+	b := e.chat(t, `{"message":"charge me once","request_id":"sdk-1"}`)
+	c := e.chat(t, `{"message":"charge me once","request_id":"sdk-1"}`, "X-Idempotency-Key", "sdk-1")
+	if a.status != 200 || a.body["request_id"] != "sdk-1" || b.raw != a.raw || c.raw != a.raw {
+		t.Fatalf("first %s\nby request_id %s\nby both %s", a.raw, b.raw, c.raw)
+	}
+	if b.header.Get("X-Idempotent-Replay") != "true" || c.header.Get("X-Idempotent-Replay") != "true" {
+		t.Fatal("the replays are not marked")
+	}
+	if n := e.emu.Requests(openaiemu.EndpointChatCompletions); n != 1 {
+		t.Fatalf("the model was called %d times", n)
+	}
+	if r := e.chat(t, `{"message":"charge me once","request_id":"sdk-2"}`, "X-Idempotency-Key", "sdk-1"); r.status != 422 {
+		t.Fatalf("differing keys: %d %s", r.status, r.raw)
+	}
+	other := call(t, "POST", e.base+"/chat", e.otherKey(t), `{"message":"charge me once"}`, "X-Idempotency-Key", "sdk-1")
+	if other.status != 200 || other.header.Get("X-Idempotent-Replay") != "" || e.emu.Requests(openaiemu.EndpointChatCompletions) != 2 {
+		t.Fatalf("another caller's key: %d %s", other.status, other.raw)
 	}
 }
