@@ -66,6 +66,22 @@ func (e *payEnv) bothViews(t *testing.T, r reply) flux402 {
 	return v
 }
 
+// sdkPolled checks the status of a paid and used invoice in the fields the SDK polls.
+func (e *payEnv) sdkPolled(t *testing.T, f payments.FluxInvoice, hash string) {
+	t.Helper()
+	r := e.spec.call(t, "GET", e.base+"/payments/status/"+f.InvoiceID, "", "")
+	b := r.body
+	settled, _ := b["settledAt"].(string)
+	if r.status != 200 || b["invoiceId"] != f.InvoiceID || b["status"] != "consumed" || b["txHash"] != hash ||
+		b["chain"] != f.Chain || b["asset"] != f.Currency || b["error"] != nil || settled == "" ||
+		!sameSecond(t, f.ExpiresAt, b["expiresAt"].(string)) {
+		t.Fatalf("status: %d %s", r.status, r.raw)
+	}
+	if f.SplitMode != payments.SplitInclusive && b["amount"] != f.Amount {
+		t.Fatalf("status amount %v, the 402's %s", b["amount"], f.Amount)
+	}
+}
+
 // sameSecond tells whether the UTC RFC 3339 stamp a is b in whole seconds.
 func sameSecond(t *testing.T, a, b string) bool {
 	t.Helper()
@@ -165,6 +181,7 @@ func TestPayLikeOrynqSDK(t *testing.T) {
 		if r := e.spec.call(t, "POST", e.base+c.route, "", c.body, retry...); r.status != 200 {
 			t.Fatalf("%s paid by the SDK's way: %d %s", c.route, r.status, r.raw)
 		}
+		e.sdkPolled(t, v.FluxInvoice, hash)
 		same := func(a, b blockfrostemu.Output) bool { return a.Address == b.Address && a.Lovelace == b.Lovelace }
 		if guide = guide[:len(guide)-1]; len(guide) != len(paid) { // the last is the guide payer's change
 			t.Fatalf("%s: the guide pays %+v, the SDK paid %+v", c.route, guide, paid)
