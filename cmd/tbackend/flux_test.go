@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -217,5 +219,94 @@ func TestChatIdempotencyKeyHeader(t *testing.T) {
 	other := call(t, "POST", e.base+"/chat", e.otherKey(t), `{"message":"charge me once"}`, "X-Idempotency-Key", "sdk-1")
 	if other.status != 200 || other.header.Get("X-Idempotent-Replay") != "" || e.emu.Requests(openaiemu.EndpointChatCompletions) != 2 {
 		t.Fatalf("another caller's key: %d %s", other.status, other.raw)
+	}
+}
+
+// ndjsonFrame is one line of an NDJSON chat stream: a frame and its id.
+type ndjsonFrame struct {
+	frame
+	ID string `json:"id"`
+}
+
+// readNDJSON reads an NDJSON stream's objects (blank lines are keep-alives) until n are read, or,
+// with n = 0, to the end of the body, which must come right after a done or error object.
+func readNDJSON(t *testing.T, rd *bufio.Reader, n int) []ndjsonFrame {
+	t.Helper()
+	var out []ndjsonFrame
+	for n == 0 || len(out) < n {
+		line, err := rd.ReadString('\n')
+		if err == io.EOF && line == "" && n == 0 {
+			if len(out) == 0 || out[len(out)-1].Type != "done" && out[len(out)-1].Type != "error" {
+				t.Fatalf("the stream ended without a final object after %d", len(out))
+			}
+			return out
+		}
+		if err != nil {
+			t.Fatalf("after %d objects: %q %v", len(out), line, err)
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var f ndjsonFrame
+		if err := json.Unmarshal([]byte(line), &f); err != nil || f.ID == "" || f.Seq == 0 {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if f.Type == "done" || f.Type == "error" {
+			if n != 0 {
+				t.Fatalf("final object before %d: %q", n, line)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// A chat stream asked for as NDJSON (Accept, or ?format=ndjson) carries the SSE stream's frames,
+// one object a line with its id, ends with the done object, and resumes after an id like SSE.
+func TestChatStreamNDJSON(t *testing.T) {
+	e := newChatEnv(t)
+	e.emu.SetChunkDelay(40 * time.Millisecond)
+	open := func(method, url, body string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("api-key", e.key)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/x-ndjson" {
+			b, _ := io.ReadAll(res.Body)
+			t.Fatalf("%s %s: %d %s %s", method, url, res.StatusCode, res.Header.Get("Content-Type"), b)
+		}
+		return res
+	}
+	res := open("POST", e.base+"/chat", `{"stream":true,"message":"resume me after a short break please"}`, "Accept", "application/x-ndjson")
+	jobID := res.Header.Get("X-Job-Id")
+	head := readNDJSON(t, bufio.NewReader(res.Body), 3)
+	res.Body.Close() // the client drops; it reconnects at once
+	res2 := open("GET", e.base+"/chat/stream/"+jobID+"?format=ndjson", "", "Last-Event-ID", head[2].ID)
+	defer res2.Body.Close()
+	frames := append(head, readNDJSON(t, bufio.NewReader(res2.Body), 0)...)
+	var text strings.Builder
+	for i, f := range frames {
+		if f.Seq != i+1 || f.JobID != jobID {
+			t.Fatalf("object %d: %+v: a frame was lost or repeated", i, f)
+		}
+		text.WriteString(f.Text)
+	}
+	if last := frames[len(frames)-1]; last.Type != "done" || *last.Reply != text.String() {
+		t.Fatalf("last %+v, text %q", last, text.String())
+	}
+	// ?format=ndjson on the call itself; the replay of its request_id streams the same way.
+	body := `{"stream":true,"message":"once","request_id":"nd-1"}`
+	first := open("POST", e.base+"/chat?format=ndjson", body)
+	a := readNDJSON(t, bufio.NewReader(first.Body), 0)
+	first.Body.Close()
+	again := open("POST", e.base+"/chat", body, "Accept", "application/json, application/x-ndjson")
+	defer again.Body.Close()
+	if b := readNDJSON(t, bufio.NewReader(again.Body), 0); again.Header.Get("X-Idempotent-Replay") != "true" || len(b) != len(a) || b[len(b)-1].ID != a[len(a)-1].ID {
+		t.Fatalf("replay: %d objects, first %d", len(b), len(a))
 	}
 }
