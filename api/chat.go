@@ -54,13 +54,17 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if err := decodeJSON(c, chatBodyLimit, &req); err != nil {
 		return err
 	}
+	key, err := idempotencyKey(c, req.RequestID)
+	if err != nil {
+		return err
+	}
 	cl := callerOf(c)
 	spec := jobs.Spec{Type: jobs.TypeChat, ID: jobs.NewID(), RequestID: requestID(c), Owner: cl.owner}
 	payload := jobs.ChatPayload{
 		Message: *req.Message, SessionID: deref(req.SessionID), System: deref(req.System),
 		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: defaultMaxToks, Stream: req.Stream,
 		Structured: deref(req.OutputMode) == "structured" || c.Query("output") == "structured",
-		RequestID:  deref(req.RequestID),
+		RequestID:  key,
 	}
 	if req.MaxTokens != nil {
 		payload.MaxTokens = *req.MaxTokens

@@ -52,6 +52,9 @@ func (s *Server) priced(route, scope string) fiber.Handler {
 		if _, ok := cfg.Prices[route]; !ok {
 			return keyed(c)
 		}
+		if err := s.checkChain(c); err != nil {
+			return err
+		}
 		if c.Get("api-key") == "" {
 			return s.pay(c, route, nil)
 		}
@@ -203,12 +206,12 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 		return err
 	}
 	if err := payments.CheckInvoice(inv, route, s.now(), strings.TrimSpace(c.Get("X-Payment")) != ""); err != nil {
-		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+		return s.invoiceAnswer(inv, payments.Code(err), payments.Message(err))
 	}
 	// Checked before the payment: a retry for other parameters never touches the chain or the
 	// invoice, whose payment stays for the original request.
 	if err := payments.CheckRequest(inv, route, params); err != nil {
-		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+		return s.invoiceAnswer(inv, payments.Code(err), payments.Message(err))
 	}
 	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
 		confirmed, err := s.checkPayment(c, inv, c.Get("X-Payment"))
@@ -249,11 +252,11 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) (bool, error) {
 	header = strings.TrimSpace(header)
 	if header == "" {
-		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
+		return false, s.invoiceAnswer(inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
 	}
 	proof, err := payments.ParseProof(header)
 	if err != nil {
-		return false, s.invoiceAnswer(c, inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
+		return false, s.invoiceAnswer(inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
 	}
 	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
 	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
@@ -274,7 +277,7 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) 
 	}
 	_, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, paymentWait)
 	if errors.Is(err, jobs.ErrStillRunning) {
-		return false, s.pendingAnswer(c, inv, inv.Status)
+		return false, s.pendingAnswer(inv, inv.Status)
 	}
 	if err != nil {
 		return false, err
@@ -294,11 +297,11 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) 
 		if res.Status != "" {
 			inv.Status = res.Status // the check's view is newer than the one read before it
 		}
-		return false, s.invoiceAnswer(c, inv, res.Error, res.Message)
+		return false, s.invoiceAnswer(inv, res.Error, res.Message)
 	case res.Status == storage.InvoiceConfirmed || res.Status == storage.InvoiceConsumed:
 		return true, nil
 	}
-	return false, s.pendingAnswer(c, inv, res.Status)
+	return false, s.pendingAnswer(inv, res.Status)
 }
 
 // Reasons a paid call was not delivered, recorded on its invoice (GET /payments/status's error).
@@ -376,7 +379,7 @@ func (s *Server) refusedBy(c *fiber.Ctx, id, code string) error {
 	if err != nil {
 		return err
 	}
-	return s.invoiceAnswer(c, inv, code, "")
+	return s.invoiceAnswer(inv, code, "")
 }
 
 // offerInvoice answers 402 with a new invoice for this call: the pending one of an identical
@@ -398,8 +401,7 @@ func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, params paymen
 	}
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
 	d.Error = code
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+	return paymentRequired(inv, d, "")
 }
 
 // openInvoice prices route with params for the payer and opens (or, for a known requestKey,
@@ -444,22 +446,53 @@ func batchWallet(t payments.Terms, wallet, route string) string {
 
 // invoiceAnswer is the 402 with the invoice, and the refusal code when there is one; the status
 // shown is that invoice's.
-func (s *Server) invoiceAnswer(c *fiber.Ctx, inv storage.Invoice, code, message string) error {
+func (s *Server) invoiceAnswer(inv storage.Invoice, code, message string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Message: message}
 	if code != "" {
 		d.Status, d.Error = inv.Status, code
 	}
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d}
+	return paymentRequired(inv, d, "")
 }
 
 // pendingAnswer is the 402 of a payment that is not confirmed yet.
-func (s *Server) pendingAnswer(c *fiber.Ctx, inv storage.Invoice, status string) error {
+func (s *Server) pendingAnswer(inv storage.Invoice, status string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
 	d.Status = status
-	c.Set("X-Invoice-Id", inv.ID)
-	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d,
-		Headers: map[string]string{"Retry-After": strconv.Itoa(int(pendingRetry / time.Second))}}
+	return paymentRequired(inv, d, strconv.Itoa(int(pendingRetry/time.Second)))
+}
+
+// paymentRequired is every 402 that carries an invoice: the guide's view in detail, and the
+// same invoice again in the top-level fields and X- headers orynq-sdk's Flux client reads, both
+// made from inv so that they cannot disagree.
+func paymentRequired(inv storage.Invoice, d invoiceDetail, retryAfter string) error {
+	f := payments.FluxBody(inv)
+	top, err := fluxFields(f)
+	if err != nil {
+		return err
+	}
+	headers := map[string]string{"X-Invoice-Id": inv.ID, "X-Pay-To": f.PayTo, "X-Amount": f.Amount,
+		"X-Asset": f.Currency, "X-Chain": f.Chain}
+	if retryAfter != "" {
+		headers["Retry-After"] = retryAfter
+	}
+	return &HTTPError{Status: http.StatusPaymentRequired, Detail: d, Headers: headers, Extra: top}
+}
+
+// fluxFields are f's fields as top-level members of an error body, spelled by f's JSON tags.
+func fluxFields(f payments.FluxInvoice) (map[string]any, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // invoiceDetail adds the refusal's explanation to the guide's 402 detail.
@@ -502,7 +535,14 @@ func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
 	)
 	switch route {
 	case "/chat":
-		limit, check = chatBodyLimit, func(b []byte) error { return decodeJSONBody(b, &chatRequest{}) }
+		limit, check = chatBodyLimit, func(b []byte) error {
+			var req chatRequest
+			if err := decodeJSONBody(b, &req); err != nil {
+				return err
+			}
+			_, err := idempotencyKey(c, req.RequestID)
+			return err
+		}
 	case "/token-analysis":
 		limit, check = tokenBodyLimit, func(b []byte) error {
 			var req tokenRequest

@@ -212,7 +212,7 @@ func (s *Server) submitPayment(c *fiber.Ctx) error {
 		return err
 	}
 	if err := payments.CheckInvoice(inv, inv.Route, s.now(), true); err != nil {
-		return s.invoiceAnswer(c, inv, payments.Code(err), payments.Message(err))
+		return s.invoiceAnswer(inv, payments.Code(err), payments.Message(err))
 	}
 	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
 		confirmed, err := s.checkPayment(c, inv, *req.Tx)

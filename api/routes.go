@@ -53,9 +53,9 @@ func (s *Server) routes() {
 	app.Use(cors.New(cors.Config{
 		AllowOrigins: "*",
 		AllowHeaders: "api-key, Authorization, Content-Type, X-Request-Id, X-Invoice-Id, X-Payment, X-Partner, " +
-			"X-Wallet-Address, x-bypass-cache, X-API-Version, Prefer, Last-Event-ID",
+			"X-Wallet-Address, x-bypass-cache, X-API-Version, Prefer, Last-Event-ID, X-Idempotency-Key, X-Chain",
 		ExposeHeaders: "X-Request-ID, X-Job-Id, Retry-After, x-ratelimit-limit, x-ratelimit-remaining, " +
-			"x-ratelimit-reset, X-Cache, X-Invoice-Id, X-Credits-Remaining",
+			"x-ratelimit-reset, X-Cache, X-Invoice-Id, X-Credits-Remaining, X-Pay-To, X-Amount, X-Asset, X-Chain",
 	}))
 
 	app.Get("/health", s.health)

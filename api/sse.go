@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"sync"
 	"time"
@@ -91,13 +90,17 @@ func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), e
 }
 
 func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
+	nd := wantsNDJSON(c)
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	if nd {
+		c.Set(fiber.HeaderContentType, ndjsonType)
+	}
 	c.Set(fiber.HeaderCacheControl, "no-cache, no-transform")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
 	c.Set("X-Job-Id", jobID)
 	c.Status(fiber.StatusOK)
-	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened()}
+	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened(), ndjson: nd}
 	if st := paidSettlement(c); st != nil {
 		r.settle = st.finish
 	}
@@ -121,6 +124,7 @@ type relay struct {
 	leave  func()
 	closed func()
 	w      *bufio.Writer
+	ndjson bool // one JSON object a line (see ndjson.go) instead of Server-Sent Events
 	// settle, on a paid stream, consumes the payment when the done frame was written and gives it
 	// back otherwise (error frame, timeout, departed client, shutdown), with why.
 	settle    func(delivered bool, reason string)
@@ -180,6 +184,9 @@ func (r *relay) run(w *bufio.Writer) {
 				comment = ":\n"
 			default:
 				continue
+			}
+			if r.ndjson {
+				comment = "\n" // NDJSON has no comments: a blank line keeps the probe
 			}
 			if _, err := w.WriteString(comment); err != nil || w.Flush() != nil {
 				r.gone()
@@ -275,7 +282,7 @@ func (r *relay) catchUp() bool {
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
 func (r *relay) write(f storage.Frame, head frameHead) bool {
-	if _, err := fmt.Fprintf(r.w, "id: %s\ndata: %s\n\n", f.ID, literalHTML(f.Data)); err != nil {
+	if err := r.frame(f.ID, literalHTML(f.Data)); err != nil {
 		r.gone()
 		return false
 	}
@@ -286,7 +293,9 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 		// client that read to [DONE] sees its payment as the ledger has it.
 		r.delivered, r.endCode = head.Type == jobs.FrameDone && r.w.Flush() == nil, head.Code
 		r.settled()
-		_, _ = r.w.WriteString("data: [DONE]\n\n")
+		if !r.ndjson { // an NDJSON stream ends with its final object
+			_, _ = r.w.WriteString("data: [DONE]\n\n")
+		}
 		_ = r.w.Flush()
 		return false
 	}
@@ -300,7 +309,10 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 // writeEnd sends a final frame of our own (not from the job) and the end marker.
 func (r *relay) writeEnd(f jobs.Frame) {
 	data, _ := marshalJSON(f)
-	_, _ = fmt.Fprintf(r.w, "data: %s\n\ndata: [DONE]\n\n", data)
+	_ = r.frame("", data)
+	if !r.ndjson {
+		_, _ = r.w.WriteString("data: [DONE]\n\n")
+	}
 	_ = r.w.Flush()
 }
 

@@ -90,6 +90,50 @@ func InvoiceBody(inv storage.Invoice) InvoiceDetail {
 	return d
 }
 
+// FluxInvoice is the same invoice in the top-level fields of the 402 body that orynq-sdk's Flux
+// transport reads. Amount is what the payer spends in all: what payTo receives, plus the splits
+// when they are inclusive (that client pays payTo Amount less the splits then), so both readers
+// pay the same outputs.
+type FluxInvoice struct {
+	InvoiceID string      `json:"invoiceId"`
+	Amount    string      `json:"amount"`
+	Currency  string      `json:"currency"` // "ADA" (lovelace) or the native asset unit
+	Decimals  int         `json:"decimals"`
+	PayTo     string      `json:"payTo"`
+	Chain     string      `json:"chain"`
+	ExpiresAt string      `json:"expiresAt"` // RFC 3339, UTC
+	Partner   string      `json:"partner,omitempty"`
+	Splits    []FluxSplit `json:"splits,omitempty"`
+	SplitMode string      `json:"splitMode,omitempty"`
+}
+
+// FluxSplit is one revenue-share output of a FluxInvoice.
+type FluxSplit struct {
+	To       string `json:"to"`
+	Amount   string `json:"amount"`
+	Role     string `json:"role"` // "partner": every output is a partner's share
+	Currency string `json:"currency"`
+}
+
+// FluxBody is the Flux view of inv; InvoiceBody is the guide's, made from the same invoice.
+func FluxBody(inv storage.Invoice) FluxInvoice {
+	f := FluxInvoice{InvoiceID: inv.ID, Currency: inv.Asset, Decimals: inv.Decimals, PayTo: inv.PayTo,
+		Chain: ChainName(inv.Network), ExpiresAt: stamp(inv.ExpiresAt), Partner: inv.Partner}
+	amount := inv.AmountUnits
+	for _, o := range inv.Outputs {
+		f.Splits = append(f.Splits, FluxSplit{To: o.Address, Amount: strconv.FormatUint(o.AmountUnits, 10),
+			Role: "partner", Currency: inv.Asset})
+		if inv.Split == SplitInclusive {
+			amount += o.AmountUnits
+		}
+	}
+	if len(inv.Outputs) > 0 {
+		f.SplitMode = inv.Split
+	}
+	f.Amount = strconv.FormatUint(amount, 10)
+	return f
+}
+
 // PublicConfig is what GET /payments/config shows: prices and terms, no revenue-share details.
 type PublicConfig struct {
 	Network          string            `json:"network"`

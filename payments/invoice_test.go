@@ -140,3 +140,28 @@ func mustMarshal(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// The Flux view is the same invoice: additional splits ride on top of amount, inclusive ones are
+// counted in it (that client pays payTo amount less the splits), so both readers pay the same.
+func TestFluxBody(t *testing.T) {
+	inv := storage.Invoice{ID: "inv_f", Network: "preprod", Asset: "ADA", Decimals: 6, AmountUnits: 16_000_123,
+		PayTo: "addr_test1shop", Partner: "acme", Split: payments.SplitAdditional,
+		Outputs:   []storage.InvoiceOutput{{Address: "addr_test1acme", AmountUnits: 1_600_000}},
+		CreatedAt: created, ExpiresAt: created.In(time.FixedZone("X", 3600)).Add(5 * time.Minute)}
+	want := `{"invoiceId":"inv_f","amount":"16000123","currency":"ADA","decimals":6,"payTo":"addr_test1shop",` +
+		`"chain":"cardano-preprod","expiresAt":"2026-03-01T12:05:00Z","partner":"acme",` +
+		`"splits":[{"to":"addr_test1acme","amount":"1600000","role":"partner","currency":"ADA"}],"splitMode":"additional"}`
+	if got := mustMarshal(t, payments.FluxBody(inv)); got != want {
+		t.Fatalf("additional\n got %s\nwant %s", got, want)
+	}
+	inv.Split = payments.SplitInclusive
+	if got := payments.FluxBody(inv); got.Amount != "17600123" || got.SplitMode != "inclusive" {
+		t.Fatalf("inclusive: %+v", got)
+	}
+	inv.Partner, inv.Outputs, inv.Split, inv.Asset = "", nil, "", "abab00"
+	want = `{"invoiceId":"inv_f","amount":"16000123","currency":"abab00","decimals":6,"payTo":"addr_test1shop",` +
+		`"chain":"cardano-preprod","expiresAt":"2026-03-01T12:05:00Z"}`
+	if got := mustMarshal(t, payments.FluxBody(inv)); got != want {
+		t.Fatalf("plain\n got %s\nwant %s", got, want)
+	}
+}
