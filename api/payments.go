@@ -526,7 +526,7 @@ func (s *Server) invoiceRate(c *fiber.Ctx) error {
 
 // checkUnpaid validates the JSON body of an unpaid call as its handler would, before any invoice
 // is opened: a request that could never be served costs nothing. It returns the body it read (nil
-// for a multipart route, checked when paid). The handler never runs for an unpaid request, so
+// for the routes it does not read). The handler never runs for an unpaid request, so
 // reading the body here costs nothing later.
 func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
 	var (
@@ -552,11 +552,9 @@ func (s *Server) checkUnpaid(c *fiber.Ctx, route string) ([]byte, error) {
 			_, err := s.tokenPayload(c, &req)
 			return err
 		}
-	case "/images/generate":
-		limit, check = imageJSONLimit, func(b []byte) error {
-			return decodeJSONBody(b, &imageRequest{kind: kindGenerate, model: s.imageModel()})
-		}
 	default:
+		// /images/generate was read and validated by requestParams (its price depends on it);
+		// requestKey hashes the body it put back. The multipart routes are checked when paid.
 		return nil, nil
 	}
 	body, err := readBody(c, limit)
