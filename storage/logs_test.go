@@ -1,41 +1,22 @@
 package storage_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/internal/syncbuf"
 	"github.com/tbackend/tbackend/storage"
 )
 
-// syncBuffer is a bytes.Buffer that go-redis's background goroutines may write concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // go-redis's own complaints (here: dialing a port nobody listens on) arrive as JSON log records.
 func TestRedisLogsGoThroughSlog(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	storage.RouteRedisLogs(slog.New(slog.NewJSONHandler(&buf, nil)))
 	t.Cleanup(func() { storage.RouteRedisLogs(slog.Default()) })
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})

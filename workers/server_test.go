@@ -1,7 +1,6 @@
 package workers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,29 +14,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/internal/syncbuf"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers"
 )
-
-// syncBuffer collects the worker's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recordingPublisher passes notices on (or drops them) and remembers what it was asked to send.
 type recordingPublisher struct {
@@ -153,7 +135,7 @@ type env struct {
 	client  *jobs.Client
 	insp    *asynq.Inspector
 	pub     *recordingPublisher
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	stop    context.CancelFunc
 	stopped chan error
 }
@@ -181,7 +163,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if !o.drop {
 		pub.next = storage.NewPublisher(rdb)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := workers.NewServer(rdb, workers.Config{
 		Concurrency: 4, PollInterval: 10 * time.Millisecond, NoticePrefix: keys.Notices(""),

@@ -37,6 +37,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/internal/syncbuf"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
@@ -121,7 +122,7 @@ func newBenchEnv(b *testing.B, env ...string) *benchEnv {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &tailBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &tailBuffer{}
 	var logw io.Writer = stderr
 	if path := os.Getenv("BENCH_SERVICE_LOG"); path != "" {
 		f, err := os.Create(path)

@@ -12,30 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/internal/syncbuf"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a running service to write while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envOf(kv ...string) func(string) string {
 	m := map[string]string{}
@@ -63,7 +45,7 @@ func freeAddr(t *testing.T) string {
 
 // started is a service running in the test process through run().
 type started struct {
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 }
@@ -71,7 +53,7 @@ type started struct {
 func start(t *testing.T, args []string, getenv func(string) string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &started{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, args, getenv, s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
