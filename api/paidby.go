@@ -5,7 +5,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
@@ -72,26 +71,17 @@ func (s *Server) walletProven(c *fiber.Ctx, cl *caller, partner, wallet string) 
 	if err != nil {
 		return false, err
 	}
-	cred, ok := paymentKey(wallet)
-	return ok && tok.Credential == cred && (tok.Partner == "" || tok.Partner == partner), nil
+	cred, ok := payments.PaymentKey(wallet)
+	return ok && tok.Credential == cred.Hex() && (tok.Partner == "" || tok.Partner == partner), nil
 }
 
 // walletOwner is the owner id of a wallet address: its payment key credential, the same whether
 // the wallet signed in, paid, or was vouched for by its partner.
 func walletOwner(wallet string) string {
-	if cred, ok := paymentKey(wallet); ok {
-		return storage.WalletOwner(cred)
+	if cred, ok := payments.PaymentKey(wallet); ok {
+		return storage.WalletOwner(cred.Hex())
 	}
 	return "wallet-address:" + wallet
-}
-
-// paymentKey is the payment key credential (hex) of an address, when its payment part is a key.
-func paymentKey(address string) (string, bool) {
-	a, err := cardano.ParseAddress(address)
-	if err != nil || a.Byron || a.IsReward() || a.Payment.Script || len(a.Payment.Hash) == 0 {
-		return "", false
-	}
-	return a.Payment.Hex(), true
 }
 
 // invoiceOwner is the owner of a call paid by an invoice: whoever signed its paying input, so

@@ -19,13 +19,22 @@ var ErrNoPayer = errors.New("payments: no key-controlled input")
 // payment key with another wallet's stake credential, fund it, and pay from it.
 func PayerCredential(inputAddresses []string) (cardano.Credential, error) {
 	for _, s := range inputAddresses {
-		a, err := cardano.ParseAddress(s)
-		if err != nil || a.Byron || a.IsReward() || a.Payment.Script || len(a.Payment.Hash) == 0 {
-			continue
+		if cred, ok := PaymentKey(s); ok {
+			return cred, nil
 		}
-		return a.Payment, nil
 	}
 	return cardano.Credential{}, ErrNoPayer
+}
+
+// PaymentKey is the payment key credential of a Shelley address whose payment part is a key:
+// the one identity an address proves (by a signature, or by spending from it). Script, reward,
+// Byron and malformed addresses have none.
+func PaymentKey(address string) (cardano.Credential, bool) {
+	a, err := cardano.ParseAddress(address)
+	if err != nil || a.Byron || a.IsReward() || a.Payment.Script || len(a.Payment.Hash) == 0 {
+		return cardano.Credential{}, false
+	}
+	return a.Payment, true
 }
 
 // CheckPayer refuses a prepaid batch paid from another wallet than the one it credits: the
@@ -37,8 +46,7 @@ func CheckPayer(inv storage.Invoice, payer string) error {
 		return nil
 	}
 	wallet, _, _ := strings.Cut(inv.Wallet, " ") // a batch's ledger wallet is "<address> <route>"
-	a, err := cardano.ParseAddress(wallet)
-	if err != nil || a.Payment.Script || len(a.Payment.Hash) == 0 || !strings.EqualFold(a.Payment.Hex(), payer) {
+	if cred, ok := PaymentKey(wallet); !ok || !strings.EqualFold(cred.Hex(), payer) {
 		return refuse(CodeWalletMismatch, "the batch credits %s, but the transaction was paid from another wallet", wallet)
 	}
 	return nil
