@@ -135,6 +135,9 @@ func TestWalletRevokeAll(t *testing.T) {
 		res := h.signIn(signInAddress, signInPaymentKey, "")
 		tokens = append(tokens, res.json(t)["token"].(string))
 	}
+	if res := h.do("POST", "/auth/wallet/revoke", `{"all":"yes"}`, "Authorization", "Bearer "+tokens[0]); res.Status != 422 {
+		t.Fatalf("revoke with a malformed body: %d %s", res.Status, res.Body)
+	}
 	if res := h.do("POST", "/auth/wallet/revoke", `{"all":true}`, "Authorization", "Bearer "+tokens[0]); res.Status != 204 {
 		t.Fatalf("revoke all: %d %s", res.Status, res.Body)
 	}
