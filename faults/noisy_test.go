@@ -49,6 +49,10 @@ func TestNoisyTenant(t *testing.T) {
 
 	var admitted, refused, answered atomic.Int32
 	var wg sync.WaitGroup
+	// One client for the noisy streams, whose idle connections are closed at the end: the api's
+	// graceful stop (SIGTERM at cleanup) must not wait on keep-alive connections of 100 clients.
+	noisyClient := &http.Client{Transport: &http.Transport{}}
+	defer noisyClient.CloseIdleConnections()
 	for range 100 {
 		wg.Add(1)
 		go func() {
@@ -57,7 +61,7 @@ func TestNoisyTenant(t *testing.T) {
 				strings.NewReader(`{"message":"[[openaiemu:first_token_delay=8s]] slow","stream":true}`))
 			req.Header.Set("api-key", noisy.Key)
 			req.Header.Set("Content-Type", "application/json")
-			res, err := (&http.Client{}).Do(req)
+			res, err := noisyClient.Do(req)
 			if err != nil {
 				t.Error(err)
 				answered.Add(1)
