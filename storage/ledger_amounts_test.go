@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
@@ -19,7 +20,7 @@ func TestLedgerUniqueAmounts(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
 	const offsets = 20
-	open := func(id string, base uint64) (storage.Invoice, error) {
+	open := func(id string, base uint64) (payments.Invoice, error) {
 		inv := e.invoice(id)
 		inv.AmountUnits, inv.Lovelace, inv.AmountOffsets = base, base, offsets
 		out, _, err := e.l.Open(ctx, inv)
@@ -128,7 +129,7 @@ func TestLedgerUniqueAmountsConcurrent(t *testing.T) {
 func TestLedgerPaidInvoiceFreesItsAmount(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	open := func(id string) (storage.Invoice, error) {
+	open := func(id string) (payments.Invoice, error) {
 		inv := e.invoice(id)
 		inv.AmountOffsets = 1
 		out, _, err := e.l.Open(ctx, inv)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
@@ -49,10 +50,10 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 	if err := worker.l.RecordError(ctx, "inv_1", "tx_not_found"); err != nil {
 		t.Fatalf("RecordError: %v", err)
 	}
-	if got, err := worker.l.Confirm(ctx, "inv_1", tx, worker.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed {
+	if got, err := worker.l.Confirm(ctx, "inv_1", tx, worker.clock.Now()); err != nil || got.Status != payments.InvoiceConfirmed {
 		t.Fatalf("Confirm = %+v, %v", got, err)
 	}
-	if _, err := worker.l.Confirm(ctx, "inv_2", tx, worker.clock.Now()); !errors.Is(err, storage.ErrPaymentUsed) {
+	if _, err := worker.l.Confirm(ctx, "inv_2", tx, worker.clock.Now()); !errors.Is(err, payments.ErrPaymentUsed) {
 		t.Fatalf("Confirm of a used tx: %v", err)
 	}
 	_, token, err := api.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
@@ -75,7 +76,7 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 		t.Fatalf("second Refund: %v, credits %d; want 2", err, api.credits(t, "acme", "w1"))
 	}
 	got, err := api.l.Get(ctx, "inv_1")
-	if err != nil || got.Status != storage.InvoiceConsumed || got.Error != "tx_not_found" || got.TxHash != tx {
+	if err != nil || got.Status != payments.InvoiceConsumed || got.Error != "tx_not_found" || got.TxHash != tx {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
 	st, err := worker.l.Replay(ctx)
@@ -83,7 +84,7 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 		t.Fatalf("Replay: %v", err)
 	}
 	want := storage.LedgerState{
-		Invoices:  map[string]string{"inv_1": storage.InvoiceConsumed}, // inv_2 is unpaid: no money, no event
+		Invoices:  map[string]string{"inv_1": payments.InvoiceConsumed}, // inv_2 is unpaid: no money, no event
 		Balances:  map[string]int64{"acme|w1": 2},
 		ClaimedTx: map[string]string{tx: "inv_1"},
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/tbackend/tbackend/payments"
 )
 
 // LedgerState is the money state the ledger stream implies.
@@ -49,9 +51,9 @@ func (st *LedgerState) apply(ev map[string]any) error {
 		}
 		st.ClaimedTx[tx] = id
 	case "confirmed", "reserved", "released":
-		st.Invoices[id] = InvoiceConfirmed
+		st.Invoices[id] = payments.InvoiceConfirmed
 	case "consumed":
-		st.Invoices[id] = InvoiceConsumed
+		st.Invoices[id] = payments.InvoiceConsumed
 	case "invoice_created", "submitted":
 		// Written before unpaid invoices stopped being ledger events: no money moved.
 	case "credited", "debited", "refunded", "spent":

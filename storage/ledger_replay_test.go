@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
@@ -112,8 +113,8 @@ type ledgerWorker struct {
 
 // ledgerRefusals are the refusals a random operation may meet; anything else fails the test.
 var ledgerRefusals = []error{
-	storage.ErrInvoiceNotFound, storage.ErrInvoiceExpired, storage.ErrInvoiceConsumed, storage.ErrInvoiceBusy,
-	storage.ErrNotConfirmed, storage.ErrPaymentUsed, storage.ErrNoCredits, storage.ErrInvoicePaid,
+	payments.ErrInvoiceNotFound, payments.ErrInvoiceExpired, payments.ErrInvoiceConsumed, storage.ErrInvoiceBusy,
+	storage.ErrNotConfirmed, payments.ErrPaymentUsed, storage.ErrNoCredits, storage.ErrInvoicePaid,
 	storage.ErrLeaseLost, storage.ErrCreditRefUsed, storage.ErrNoDebit,
 }
 
@@ -266,7 +267,7 @@ func liveState(t *testing.T, w *ledgerWorld) storage.LedgerState {
 	ctx := context.Background()
 	st := storage.LedgerState{Invoices: map[string]string{}, Balances: map[string]int64{}, ClaimedTx: map[string]string{}}
 	for _, id := range w.opened {
-		if s := w.e.status(t, id); s == storage.InvoiceConfirmed || s == storage.InvoiceConsumed {
+		if s := w.e.status(t, id); s == payments.InvoiceConfirmed || s == payments.InvoiceConsumed {
 			st.Invoices[id] = s // unpaid invoices are no money: the stream does not know them
 		}
 	}

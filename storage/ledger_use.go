@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"time"
+
+	"github.com/tbackend/tbackend/payments"
 )
 
 // Reserve lets exactly one request run on a confirmed invoice: confirmed → in use (reads as
@@ -14,23 +16,23 @@ import (
 // step (ErrNoCredits when they were all spent). Errors: ErrInvoiceNotFound, ErrNotConfirmed,
 // ErrInvoiceConsumed, ErrInvoiceBusy, ErrInvoiceExpired (never paid and past expiry). The token
 // identifies this reservation to Consume and Release.
-func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Duration) (inv Invoice, token string, err error) {
+func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Duration) (inv payments.Invoice, token string, err error) {
 	if lease <= 0 {
-		return Invoice{}, "", fmt.Errorf("%w: lease must be positive", ErrLedgerInput)
+		return payments.Invoice{}, "", fmt.Errorf("%w: lease must be positive", ErrLedgerInput)
 	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
-		return Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
+		return payments.Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
 	}
 	token = rand.Text()
 	now := l.nowMs()
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerBalance(partner, wallet)}
 	code, payload, err := l.run(ctx, luaReserve, keys, now, route, token, now+millis(lease), partner, wallet)
 	if err != nil {
-		return Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
+		return payments.Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
 	}
 	if inv, err = l.invoiceReply(code, payload); err != nil {
-		return Invoice{}, "", err
+		return payments.Invoice{}, "", err
 	}
 	return inv, token, nil
 }
@@ -39,7 +41,7 @@ func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Durat
 // consumed. ErrLeaseLost when token does not hold it, ErrInvoiceConsumed when already consumed.
 func (l *Ledger) Consume(ctx context.Context, id, token string) error {
 	if id == "" || len(id) > maxLedgerID {
-		return ErrInvoiceNotFound
+		return payments.ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id)}
 	code, payload, err := l.run(ctx, luaConsume, keys, l.nowMs(), token, millis(ledgerRetention))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
 
@@ -37,13 +38,13 @@ func TestLedgerReserveRefusals(t *testing.T) {
 		id, route string
 		want      error
 	}{
-		{"nope", "/chat", storage.ErrInvoiceNotFound},
-		{"", "/chat", storage.ErrInvoiceNotFound},
-		{"paid", "/images/generate", storage.ErrRouteMismatch},
+		{"nope", "/chat", payments.ErrInvoiceNotFound},
+		{"", "/chat", payments.ErrInvoiceNotFound},
+		{"paid", "/images/generate", payments.ErrRouteMismatch},
 		{"pending", "/chat", storage.ErrNotConfirmed},
 		{"submitted", "/chat", storage.ErrNotConfirmed},
 		{"busy", "/chat", storage.ErrInvoiceBusy},
-		{"consumed", "/chat", storage.ErrInvoiceConsumed},
+		{"consumed", "/chat", payments.ErrInvoiceConsumed},
 	}
 	check := func() {
 		t.Helper()
@@ -60,7 +61,7 @@ func TestLedgerReserveRefusals(t *testing.T) {
 
 	// Past the payment window: the unpaid one has expired, a paid one still runs.
 	e.clock.Advance(20 * time.Minute)
-	cases[3].want = storage.ErrInvoiceExpired
+	cases[3].want = payments.ErrInvoiceExpired
 	cases[5].want = nil // the lease ran out too: busy is taken over
 	check()
 	if _, _, err := e.l.Reserve(ctx, "paid", "/chat", time.Minute); err != nil {
@@ -74,10 +75,10 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
 
 	inv, token, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
-	if err != nil || token == "" || inv.ID != "inv_1" || inv.Status != storage.InvoiceConfirmed {
+	if err != nil || token == "" || inv.ID != "inv_1" || inv.Status != payments.InvoiceConfirmed {
 		t.Fatalf("Reserve = %+v %q, %v", inv, token, err)
 	}
-	if s := e.status(t, "inv_1"); s != storage.InvoiceConfirmed {
+	if s := e.status(t, "inv_1"); s != payments.InvoiceConfirmed {
 		t.Fatalf("an invoice in use reads %q, want confirmed", s)
 	}
 	if err := e.l.Release(ctx, "inv_1", "not-the-token"); !errors.Is(err, storage.ErrLeaseLost) {
@@ -103,16 +104,16 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 	if err := e.l.Consume(ctx, "inv_1", token2); err != nil {
 		t.Fatalf("Consume: %v", err)
 	}
-	if s := e.status(t, "inv_1"); s != storage.InvoiceConsumed {
+	if s := e.status(t, "inv_1"); s != payments.InvoiceConsumed {
 		t.Fatalf("after Consume: %s", s)
 	}
 	if ttl, _ := e.rdb.PTTL(ctx, e.keys.LedgerInvoice("inv_1")).Result(); ttl < 29*24*time.Hour || ttl > 30*24*time.Hour {
 		t.Fatalf("a consumed invoice keeps TTL %v, want the 30 day retention", ttl)
 	}
-	if err := e.l.Consume(ctx, "inv_1", token2); !errors.Is(err, storage.ErrInvoiceConsumed) {
+	if err := e.l.Consume(ctx, "inv_1", token2); !errors.Is(err, payments.ErrInvoiceConsumed) {
 		t.Fatalf("Consume after Consume: %v", err)
 	}
-	if err := e.l.Release(ctx, "inv_1", token2); !errors.Is(err, storage.ErrInvoiceConsumed) {
+	if err := e.l.Release(ctx, "inv_1", token2); !errors.Is(err, payments.ErrInvoiceConsumed) {
 		t.Fatalf("Release after Consume: %v", err)
 	}
 
@@ -121,7 +122,7 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 		if err := f(ctx, "inv_2", "x"); !errors.Is(err, storage.ErrNotConfirmed) {
 			t.Errorf("%s of a pending invoice: %v", name, err)
 		}
-		if err := f(ctx, "nope", "x"); !errors.Is(err, storage.ErrInvoiceNotFound) {
+		if err := f(ctx, "nope", "x"); !errors.Is(err, payments.ErrInvoiceNotFound) {
 			t.Errorf("%s of an unknown invoice: %v", name, err)
 		}
 	}
@@ -230,7 +231,7 @@ func TestLedgerBatchReservation(t *testing.T) {
 	if _, _, err := e.l.Reserve(ctx, "inv_c", "/chat", time.Minute); !errors.Is(err, storage.ErrNoCredits) {
 		t.Fatalf("Reserve of a batch whose credits are spent: %v, want ErrNoCredits", err)
 	}
-	if s := e.status(t, "inv_c"); s != storage.InvoiceConfirmed || e.credits(t, "acme", "w2") != 0 {
+	if s := e.status(t, "inv_c"); s != payments.InvoiceConfirmed || e.credits(t, "acme", "w2") != 0 {
 		t.Fatalf("after the refused Reserve: %s, credits %d", s, e.credits(t, "acme", "w2"))
 	}
 }
@@ -249,7 +250,7 @@ func TestLedgerReleaseWithError(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.l.Get(ctx, "inv_1")
-	if err != nil || got.Status != storage.InvoiceConfirmed || got.Error != "stream_upstream_error" {
+	if err != nil || got.Status != payments.InvoiceConfirmed || got.Error != "stream_upstream_error" {
 		t.Fatalf("after the release: %+v, %v", got, err)
 	}
 	if err := e.l.ReleaseWithError(ctx, "inv_1", token, "again"); !errors.Is(err, storage.ErrLeaseLost) {
