@@ -20,7 +20,7 @@ import (
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 const (
@@ -157,7 +157,7 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payme
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
-	if errors.Is(err, storage.ErrNoCredits) {
+	if errors.Is(err, ledger.ErrNoCredits) {
 		return s.offerInvoice(c, route, p, params, "")
 	}
 	if err != nil {
@@ -221,11 +221,11 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	}
 	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.paidLease())
 	switch {
-	case errors.Is(err, storage.ErrInvoiceBusy):
+	case errors.Is(err, ledger.ErrInvoiceBusy):
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
 			Detail: map[string]string{"error": "invoice_in_use", "message": "another request is running on this paid invoice"}}
-	case errors.Is(err, storage.ErrNoCredits):
-		return s.offerInvoice(c, route, p, params, storage.ErrNoCredits.Error())
+	case errors.Is(err, ledger.ErrNoCredits):
+		return s.offerInvoice(c, route, p, params, ledger.ErrNoCredits.Error())
 	case err != nil && payments.Code(err) != "":
 		return s.refusedBy(c, id, payments.Code(err))
 	case err != nil:
@@ -423,7 +423,7 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payment
 	}
 	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), requestKey, s.now())
 	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
-	if errors.Is(err, storage.ErrAmountsTaken) {
+	if errors.Is(err, ledger.ErrAmountsTaken) {
 		return payments.Invoice{}, errAmountsTaken
 	}
 	return inv, err
@@ -433,7 +433,7 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payment
 // unpaid invoices, or more buyers at once than amount_offsets). Amounts free up as invoices
 // expire; a duplicate amount would let one payment be claimed for two invoices.
 var errAmountsTaken = &HTTPError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "30"},
-	Detail: map[string]string{"code": storage.ErrAmountsTaken.Error(),
+	Detail: map[string]string{"code": ledger.ErrAmountsTaken.Error(),
 		"message": "every payment amount of this price is taken by an open invoice; try again shortly"}}
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.

@@ -14,10 +14,10 @@ import (
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
-// PaymentLedger is what the payment check needs of the ledger (storage.Ledger).
+// PaymentLedger is what the payment check needs of the ledger (ledger.Ledger).
 type PaymentLedger interface {
 	Get(ctx context.Context, id string) (payments.Invoice, error)
 	Submitted(ctx context.Context, id, txHash string) (payments.Invoice, error)
@@ -187,7 +187,7 @@ func (p *Payments) submitRefused(ctx context.Context, inv payments.Invoice, txHa
 
 // ledgerRefusal turns a Confirm/Submitted refusal into a result.
 func (p *Payments) ledgerRefusal(ctx context.Context, inv payments.Invoice, txHash string, err error) (any, error) {
-	if errors.Is(err, storage.ErrInvoicePaid) {
+	if errors.Is(err, ledger.ErrInvoicePaid) {
 		// Another transaction paid the invoice meanwhile: report the invoice as it is now.
 		cur, gerr := p.Ledger.Get(ctx, inv.ID)
 		if gerr != nil {

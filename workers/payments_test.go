@@ -15,6 +15,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
@@ -25,7 +26,7 @@ import (
 type payEnv struct {
 	t      *testing.T
 	emu    *blockfrostemu.Emulator
-	ledger *storage.Ledger
+	ledger *ledger.Ledger
 	cfg    *payments.Config
 	h      *workers.Payments
 	now    time.Time
@@ -59,7 +60,7 @@ partners:
 	}
 	rdb := redistest.Claim(t)
 	now := func() time.Time { return e.now }
-	e.ledger = storage.NewLedger(rdb, storage.NewKeys(fmt.Sprintf("test-%s:", jobs.NewID())), now)
+	e.ledger = ledger.New(rdb, storage.NewKeys(fmt.Sprintf("test-%s:", jobs.NewID())), now)
 	bf := workers.NewBlockfrost(workers.BlockfrostConfig{URL: url, ProjectID: "proj", RPS: 2000, Burst: 200,
 		Retries: 0, MaxWait: time.Second}, nil)
 	e.h = &workers.Payments{Chain: bf, Ledger: e.ledger, Network: "mainnet", Now: now}

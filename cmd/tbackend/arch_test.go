@@ -51,7 +51,7 @@ var domainDeps = []string{"cardano"}
 // storageDomain maps a storage package to the domain it persists: only there may storage depend
 // on a project package outside storage/ (that domain and what it depends on).
 var storageDomain = map[string][]string{
-	"storage": {"payments", "cardano"},
+	"storage/ledger": {"payments", "cardano"},
 }
 
 // TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never

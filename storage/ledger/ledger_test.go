@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
@@ -34,7 +35,7 @@ func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).
 func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type ledgerEnv struct {
-	l     *storage.Ledger
+	l     *ledger.Ledger
 	rdb   redis.UniversalClient
 	keys  storage.Keys
 	clock *testClock
@@ -48,7 +49,7 @@ func newLedgerEnv(t testing.TB) *ledgerEnv {
 func newLedgerEnvOn(t testing.TB, rdb redis.UniversalClient) *ledgerEnv {
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
 	clock := newTestClock()
-	return &ledgerEnv{l: storage.NewLedger(rdb, keys, clock.Now), rdb: rdb, keys: keys, clock: clock}
+	return &ledgerEnv{l: ledger.New(rdb, keys, clock.Now), rdb: rdb, keys: keys, clock: clock}
 }
 
 // invoice is a one-call ADA invoice for /chat that expires in 15 minutes.
@@ -176,7 +177,7 @@ func TestLedgerOpenGet(t *testing.T) {
 		t.Fatalf("invoice TTL = %v, %v; want its 15 min window plus %v", ttl, err, grace)
 	}
 
-	if _, _, err := e.l.Open(ctx, e.invoice("inv_1")); !errors.Is(err, storage.ErrInvoiceExists) {
+	if _, _, err := e.l.Open(ctx, e.invoice("inv_1")); !errors.Is(err, ledger.ErrInvoiceExists) {
 		t.Fatalf("Open of a taken id: %v, want ErrInvoiceExists", err)
 	}
 	for _, id := range []string{"inv_nope", "", string(make([]byte, 300))} {
@@ -206,7 +207,7 @@ func TestLedgerOpenRefusesBadInvoices(t *testing.T) {
 	for name, mutate := range cases {
 		inv := e.invoice("inv_bad")
 		mutate(&inv)
-		if _, _, err := e.l.Open(context.Background(), inv); !errors.Is(err, storage.ErrLedgerInput) {
+		if _, _, err := e.l.Open(context.Background(), inv); !errors.Is(err, ledger.ErrLedgerInput) {
 			t.Errorf("%s: Open = %v, want ErrLedgerInput", name, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Open stores a new pending invoice (inv.ID set by the caller, unique; Status, TxHash, SettledAt
@@ -41,7 +42,7 @@ func (l *Ledger) Open(ctx context.Context, inv payments.Invoice) (out payments.I
 		}
 		code, payload, err := l.run(ctx, luaOpen, keys, args...)
 		if err != nil {
-			return payments.Invoice{}, false, fmt.Errorf("storage: open invoice: %w", err)
+			return payments.Invoice{}, false, fmt.Errorf("ledger: open invoice: %w", err)
 		}
 		if code == "retry" {
 			continue
@@ -49,7 +50,7 @@ func (l *Ledger) Open(ctx context.Context, inv payments.Invoice) (out payments.I
 		out, err := l.invoiceReply(code, payload)
 		return out, code == "reused", err
 	}
-	return payments.Invoice{}, false, fmt.Errorf("storage: open invoice: request index kept moving")
+	return payments.Invoice{}, false, fmt.Errorf("ledger: open invoice: request index kept moving")
 }
 
 // amountGrace is how long an invoice's unique amount stays taken after the invoice expires: a
@@ -70,7 +71,7 @@ func (l *Ledger) openArgs(ctx context.Context, inv payments.Invoice, now time.Ti
 		idx := l.keys.LedgerRequest(inv.RequestKey)
 		cur, err := l.rdb.Get(ctx, idx).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("storage: open invoice: %w", err)
+			return nil, nil, fmt.Errorf("ledger: open invoice: %w", err)
 		}
 		keys = append(keys, idx)
 		if cur != "" {
@@ -83,7 +84,7 @@ func (l *Ledger) openArgs(ctx context.Context, inv payments.Invoice, now time.Ti
 	if inv.AmountOffsets > 0 {
 		start = rand.Uint64N(inv.AmountOffsets)
 	}
-	args := append([]any{now.UnixMilli(), seen, millis(window + unpaidGrace(inv.MinConfirmations)), millis(window),
+	args := append([]any{now.UnixMilli(), seen, storage.Millis(window + unpaidGrace(inv.MinConfirmations)), storage.Millis(window),
 		strconv.FormatUint(inv.AmountOffsets, 10), start, inv.ExpiresAt.Add(amountGrace).UnixMilli(),
 		strconv.FormatUint(inv.AmountUnits, 10), maxAmountProbes}, fields...)
 	return keys, args, nil
@@ -113,11 +114,11 @@ func checkNewInvoice(inv payments.Invoice, now time.Time) error {
 	return nil
 }
 
-// invoiceFields is the invoice hash of a new invoice (see ledger_lua.go), as HSET arguments.
+// invoiceFields is the invoice hash of a new invoice (see lua.go), as HSET arguments.
 func invoiceFields(inv payments.Invoice) ([]any, error) {
 	doc, err := json.Marshal(inv)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open invoice: %w", err)
+		return nil, fmt.Errorf("ledger: open invoice: %w", err)
 	}
 	return []any{
 		"id", inv.ID, "doc", doc, "status", payments.InvoicePending, "route", inv.Route,

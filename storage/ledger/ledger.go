@@ -1,4 +1,11 @@
-package storage
+// Package ledger is the money state of pay-per-call in Redis: it persists the payment domain's
+// invoices (payments.Invoice, the statuses, the refusals with a public code), the transactions that
+// paid them, prepaid credit balances and the append-only stream of every money event.
+//
+// It imports payments, never the reverse: the domain defines what an invoice is and which refusals
+// callers see, the ledger keeps them. Its Redis keys are built with the others in storage/keys.go
+// (every key of the service in one place, under one prefix); storage itself knows no domain.
+package ledger
 
 import (
 	"context"
@@ -11,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Balance is a (partner, wallet) prepaid credit balance.
@@ -42,11 +50,11 @@ var (
 	ErrCreditRefUsed = errors.New("credit_ref_used")
 	// ErrNoDebit: Refund of a ref that this (partner, wallet) never debited (or whose record
 	// passed its retention).
-	ErrNoDebit = errors.New("storage: no debit for this ref")
+	ErrNoDebit = errors.New("ledger: no debit for this ref")
 	// ErrInvoiceExists: Open with an id that is taken.
-	ErrInvoiceExists = errors.New("storage: invoice id exists")
+	ErrInvoiceExists = errors.New("ledger: invoice id exists")
 	// ErrLedgerInput wraps every argument the ledger refuses before asking Redis.
-	ErrLedgerInput = errors.New("storage: invalid ledger input")
+	ErrLedgerInput = errors.New("ledger: invalid ledger input")
 )
 
 // ledgerRetention is how long settled records stay: an invoice after its paid call, a debit record
@@ -68,16 +76,16 @@ const maxLedgerID = 256
 
 // Ledger is the money state of pay-per-call: invoices, the transactions that paid them, prepaid
 // credit balances, and the append-only stream of every money event (Replay folds it back into
-// state). Each change is one Lua script (ledger_lua.go), so it is atomic across api and worker
+// state). Each change is one Lua script (lua.go), so it is atomic across api and worker
 // replicas and its event can never be missing or extra.
 type Ledger struct {
 	rdb  redis.UniversalClient
-	keys Keys
+	keys storage.Keys
 	now  func() time.Time
 }
 
-// NewLedger returns a ledger. now is the clock for expiry and leases (nil: time.Now).
-func NewLedger(rdb redis.UniversalClient, keys Keys, now func() time.Time) *Ledger {
+// New returns a ledger. now is the clock for expiry and leases (nil: time.Now).
+func New(rdb redis.UniversalClient, keys storage.Keys, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
@@ -93,7 +101,7 @@ func (l *Ledger) Get(ctx context.Context, id string) (payments.Invoice, error) {
 	}
 	h, err := l.rdb.HGetAll(ctx, l.keys.LedgerInvoice(id)).Result()
 	if err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: get invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: get invoice: %w", err)
 	}
 	if len(h) == 0 {
 		return payments.Invoice{}, payments.ErrInvoiceNotFound
@@ -105,20 +113,20 @@ func (l *Ledger) Get(ctx context.Context, id string) (payments.Invoice, error) {
 func (l *Ledger) decodeInvoice(h map[string]string) (payments.Invoice, error) {
 	var inv payments.Invoice
 	if err := json.Unmarshal([]byte(h["doc"]), &inv); err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: %w", h["id"], err)
 	}
 	expires, err := strconv.ParseInt(h["expires"], 10, 64)
 	if err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: invoice %.64q: expires: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: expires: %w", h["id"], err)
 	}
 	if err := uniqueAmount(&inv, h["amount"]); err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: %w", h["id"], err)
 	}
 	inv.Status = publicStatus(h["status"], expires, l.nowMs())
 	inv.TxHash, inv.Error, inv.Payer = h["tx"], h["error"], h["payer"]
 	if s := h["settled"]; s != "" {
 		if inv.SettledAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return payments.Invoice{}, fmt.Errorf("storage: invoice %.64q: settled: %w", h["id"], err)
+			return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: settled: %w", h["id"], err)
 		}
 	}
 	return inv, nil
@@ -178,18 +186,18 @@ func (l *Ledger) invoiceReply(code string, payload []any) (payments.Invoice, err
 		return payments.Invoice{}, errFromCode(code, payload)
 	}
 	if len(payload) != 1 {
-		return payments.Invoice{}, fmt.Errorf("storage: ledger reply without the invoice")
+		return payments.Invoice{}, fmt.Errorf("ledger: ledger reply without the invoice")
 	}
 	flat, ok := payload[0].([]any)
 	if !ok || len(flat)%2 != 0 {
-		return payments.Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice %v", payload[0])
+		return payments.Invoice{}, fmt.Errorf("ledger: ledger reply: malformed invoice %v", payload[0])
 	}
 	h := make(map[string]string, len(flat)/2)
 	for i := 0; i < len(flat); i += 2 {
 		k, ok1 := flat[i].(string)
 		v, ok2 := flat[i+1].(string)
 		if !ok1 || !ok2 {
-			return payments.Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice field %v", flat[i])
+			return payments.Invoice{}, fmt.Errorf("ledger: ledger reply: malformed invoice field %v", flat[i])
 		}
 		h[k] = v
 	}
@@ -229,5 +237,5 @@ func errFromCode(code string, payload []any) error {
 		return ErrAmountsTaken
 	}
 	// "mismatch", "bad_state": the stored record contradicts itself or this code.
-	return fmt.Errorf("storage: ledger refused: %s %v", code, payload)
+	return fmt.Errorf("ledger: ledger refused: %s %v", code, payload)
 }

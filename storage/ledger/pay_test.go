@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 func TestLedgerSubmitted(t *testing.T) {
@@ -59,7 +59,7 @@ func TestLedgerSubmitted(t *testing.T) {
 		t.Fatalf("Confirm after submission = %+v, %v", got, err)
 	}
 	// Once paid, another tx is refused and stays free for other invoices.
-	if _, err := e.l.Submitted(ctx, "inv_1", testTxHash("3")); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Submitted(ctx, "inv_1", testTxHash("3")); !errors.Is(err, ledger.ErrInvoicePaid) {
 		t.Fatalf("Submitted of another tx on a paid invoice: %v, want ErrInvoicePaid", err)
 	}
 	if _, err := e.l.Submitted(ctx, "inv_2", testTxHash("3")); err != nil {
@@ -67,7 +67,7 @@ func TestLedgerSubmitted(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "abc", tx1[:63] + "g", tx1 + "00"} {
-		if _, err := e.l.Submitted(ctx, "inv_2", bad); !errors.Is(err, storage.ErrLedgerInput) {
+		if _, err := e.l.Submitted(ctx, "inv_2", bad); !errors.Is(err, ledger.ErrLedgerInput) {
 			t.Errorf("Submitted with tx %q: %v, want ErrLedgerInput", bad, err)
 		}
 	}
@@ -102,7 +102,7 @@ func TestLedgerConfirm(t *testing.T) {
 	if e.events(t) != before {
 		t.Fatal("a repeated Confirm wrote events")
 	}
-	if _, err := e.l.Confirm(ctx, "inv_1", testTxHash("pay-2"), at); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Confirm(ctx, "inv_1", testTxHash("pay-2"), at); !errors.Is(err, ledger.ErrInvoicePaid) {
 		t.Fatalf("Confirm with a second tx: %v, want ErrInvoicePaid", err)
 	}
 	if _, err := e.l.Confirm(ctx, "inv_nope", testTxHash("pay-3"), at); !errors.Is(err, payments.ErrInvoiceNotFound) {

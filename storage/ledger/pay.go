@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // canonicalTx returns a Cardano transaction id (32 bytes, hex) in lower case. Hex decoding ignores
@@ -38,9 +39,9 @@ func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (payments.Inv
 		return payments.Invoice{}, payments.ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx)}
-	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx, millis(ledgerRetention))
+	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx, storage.Millis(ledgerRetention))
 	if err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: invoice submitted: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice submitted: %w", err)
 	}
 	return l.invoiceReply(code, payload)
 }
@@ -63,13 +64,13 @@ func (l *Ledger) ConfirmPaidBy(ctx context.Context, id, txHash string, at time.T
 	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: confirm invoice: %w", err)
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx),
 		l.keys.LedgerBalance(partner, wallet)}
 	code, payload, err := l.run(ctx, luaConfirm, keys, l.nowMs(), tx, at.UTC().Format(time.RFC3339Nano), partner, wallet, strings.ToLower(payer))
 	if err != nil {
-		return payments.Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: confirm invoice: %w", err)
 	}
 	inv, err := l.invoiceReply(code, payload)
 	if err == nil {
@@ -127,7 +128,7 @@ func (l *Ledger) RecordError(ctx context.Context, id, code string) error {
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id)}
 	res, _, err := l.run(ctx, luaRecordError, keys, l.nowMs(), code)
 	if err != nil {
-		return fmt.Errorf("storage: record invoice error: %w", err)
+		return fmt.Errorf("ledger: record invoice error: %w", err)
 	}
 	if res != "ok" {
 		return errFromCode(res, nil)
