@@ -15,6 +15,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage/ledger"
+	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
 // PaymentLedger is what the payment check needs of the ledger (ledger.Ledger).
@@ -151,7 +152,7 @@ func (p *Payments) submitSigned(ctx context.Context, inv payments.Invoice, proof
 		return p.refuse(ctx, inv, proof.TxHash, err)
 	}
 	if _, err := p.Chain.TransactionSubmit(ctx, proof.Raw); err != nil {
-		if BlockfrostStatus(err) != 400 {
+		if blockfrosterr.Status(err) != 400 {
 			return nil, chainUnavailable("/tx/submit", err)
 		}
 		return p.submitRefused(ctx, inv, proof.TxHash, tip)
@@ -233,7 +234,7 @@ func (p *Payments) tip(ctx context.Context) (payments.Tip, error) {
 func (p *Payments) chainTx(ctx context.Context, txHash string) (payments.ChainTx, error) {
 	view := payments.ChainTx{Hash: txHash}
 	tc, err := p.Chain.Transaction(ctx, txHash)
-	if BlockfrostStatus(err) == 404 {
+	if blockfrosterr.Status(err) == 404 {
 		return view, nil
 	}
 	if err != nil {

@@ -57,7 +57,8 @@ var storageDomain = map[string][]string{
 // TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never
 // depend on each other (not even indirectly); storage depends on no other project package except
 // where it persists a domain (storageDomain), and a domain package (payments) depends on nothing
-// but cardano; jobs is a leaf that imports asynq and the standard library only.
+// but cardano; packages under workers/ never import workers itself; jobs is a leaf that imports
+// asynq and the standard library only.
 func TestArchitecture(t *testing.T) {
 	for _, p := range listPackages(t) {
 		all := append(append([]string{}, p.imports...), p.tests...)
@@ -84,6 +85,11 @@ func TestArchitecture(t *testing.T) {
 					t.Errorf("%s depends on %s: the payment domain imports only cardano (storage persists it, not the reverse)", p.path, dep)
 				}
 			}
+		}
+		if under(p.path, "workers") && p.path != module+"/workers" && slices.Contains(p.imports, module+"/workers") {
+			// The parent wires its children; a child importing it would tie every part to all of it.
+			// (Tests may: they wire real clients.)
+			t.Errorf("%s imports its parent workers: move what it needs into a child package", p.path)
 		}
 		if p.path == module+"/jobs" {
 			for _, imp := range p.imports {
