@@ -87,7 +87,7 @@ func walletOwner(wallet string) string {
 // invoiceOwner is the owner of a call paid by an invoice: whoever signed its paying input, so
 // the same wallet paying again continues the same sessions; the invoice itself when the chain
 // named nobody.
-func invoiceOwner(inv storage.Invoice) string {
+func invoiceOwner(inv payments.Invoice) string {
 	if inv.Payer != "" {
 		return storage.WalletOwner(inv.Payer)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 const (
@@ -157,7 +157,7 @@ func (s *Server) payWithCredit(c *fiber.Ctx, route string, p payer, params payme
 	ref := "call:" + jobs.NewID() // ours, never the client's: a ref is spent once
 	account := creditAccount(p.wallet, route)
 	remaining, err := s.deps.Ledger.Debit(ctx, p.partner, account, ref)
-	if errors.Is(err, storage.ErrNoCredits) {
+	if errors.Is(err, ledger.ErrNoCredits) {
 		return s.offerInvoice(c, route, p, params, "")
 	}
 	if err != nil {
@@ -199,7 +199,7 @@ func (s *Server) paidLease() time.Duration { return max(s.cfg.SyncWait, streamLi
 func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params payments.Params) error {
 	ctx := c.UserContext()
 	inv, err := s.deps.Ledger.Get(ctx, id)
-	if errors.Is(err, storage.ErrInvoiceNotFound) {
+	if errors.Is(err, payments.ErrInvoiceNotFound) {
 		return s.offerInvoice(c, route, p, params, payments.CodeInvoiceUnknown)
 	}
 	if err != nil {
@@ -213,7 +213,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	if err := payments.CheckRequest(inv, route, params); err != nil {
 		return s.invoiceAnswer(inv, payments.Code(err), payments.Message(err))
 	}
-	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
+	if inv.Status == payments.InvoicePending || inv.Status == payments.InvoiceSubmitted || inv.Status == payments.InvoiceExpired {
 		confirmed, err := s.checkPayment(c, inv, c.Get("X-Payment"))
 		if err != nil || !confirmed {
 			return err
@@ -221,11 +221,11 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 	}
 	inv, token, err := s.deps.Ledger.Reserve(ctx, id, route, s.paidLease())
 	switch {
-	case errors.Is(err, storage.ErrInvoiceBusy):
+	case errors.Is(err, ledger.ErrInvoiceBusy):
 		return &HTTPError{Status: http.StatusConflict, Headers: map[string]string{"Retry-After": "1"},
 			Detail: map[string]string{"error": "invoice_in_use", "message": "another request is running on this paid invoice"}}
-	case errors.Is(err, storage.ErrNoCredits):
-		return s.offerInvoice(c, route, p, params, storage.ErrNoCredits.Error())
+	case errors.Is(err, ledger.ErrNoCredits):
+		return s.offerInvoice(c, route, p, params, ledger.ErrNoCredits.Error())
 	case err != nil && payments.Code(err) != "":
 		return s.refusedBy(c, id, payments.Code(err))
 	case err != nil:
@@ -249,7 +249,7 @@ func (s *Server) payWithInvoice(c *fiber.Ctx, route, id string, p payer, params 
 // checkPayment runs (or joins) the payment check of a proof (X-Payment's value, or the tx of
 // POST /payments/submit). It answers the request itself (402, or an error) unless the invoice is
 // now confirmed.
-func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) (bool, error) {
+func (s *Server) checkPayment(c *fiber.Ctx, inv payments.Invoice, header string) (bool, error) {
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return false, s.invoiceAnswer(inv, payments.CodePaymentMalformed, "send the payment in X-Payment: a tx hash, the signed tx as CBOR hex, or {\"txHash\": …}")
@@ -298,7 +298,7 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv storage.Invoice, header string) 
 			inv.Status = res.Status // the check's view is newer than the one read before it
 		}
 		return false, s.invoiceAnswer(inv, res.Error, res.Message)
-	case res.Status == storage.InvoiceConfirmed || res.Status == storage.InvoiceConsumed:
+	case res.Status == payments.InvoiceConfirmed || res.Status == payments.InvoiceConsumed:
 		return true, nil
 	}
 	return false, s.pendingAnswer(inv, res.Status)
@@ -406,25 +406,25 @@ func (s *Server) offerInvoice(c *fiber.Ctx, route string, p payer, params paymen
 
 // openInvoice prices route with params for the payer and opens (or, for a known requestKey,
 // reuses) its invoice. Invoices are rate-limited per client address: every one is kept.
-func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, requestKey string) (storage.Invoice, error) {
+func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payments.Params, requestKey string) (payments.Invoice, error) {
 	cfg := s.deps.Payments
 	if err := s.invoiceRate(c); err != nil {
-		return storage.Invoice{}, err
+		return payments.Invoice{}, err
 	}
 	if cfg.Partners[p.partner].BatchTarget > 0 {
 		params = s.standardParams(route) // credits buy standard calls (payWithCredit)
 	}
 	terms, err := cfg.TermsFor(route, p.partner, params)
 	if err != nil {
-		return storage.Invoice{}, err
+		return payments.Invoice{}, err
 	}
 	if terms.BatchTarget > 0 && p.wallet == "" {
-		return storage.Invoice{}, errWalletRequired
+		return payments.Invoice{}, errWalletRequired
 	}
 	inv := cfg.NewInvoice(payments.NewInvoiceID(), terms, batchWallet(terms, p.wallet, route), requestKey, s.now())
 	inv, _, err = s.deps.Ledger.Open(c.UserContext(), inv)
-	if errors.Is(err, storage.ErrAmountsTaken) {
-		return storage.Invoice{}, errAmountsTaken
+	if errors.Is(err, ledger.ErrAmountsTaken) {
+		return payments.Invoice{}, errAmountsTaken
 	}
 	return inv, err
 }
@@ -433,7 +433,7 @@ func (s *Server) openInvoice(c *fiber.Ctx, route string, p payer, params payment
 // unpaid invoices, or more buyers at once than amount_offsets). Amounts free up as invoices
 // expire; a duplicate amount would let one payment be claimed for two invoices.
 var errAmountsTaken = &HTTPError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "30"},
-	Detail: map[string]string{"code": storage.ErrAmountsTaken.Error(),
+	Detail: map[string]string{"code": ledger.ErrAmountsTaken.Error(),
 		"message": "every payment amount of this price is taken by an open invoice; try again shortly"}}
 
 // batchWallet is the ledger wallet an invoice credits: the route's credit account for a batch.
@@ -446,7 +446,7 @@ func batchWallet(t payments.Terms, wallet, route string) string {
 
 // invoiceAnswer is the 402 with the invoice, and the refusal code when there is one; the status
 // shown is that invoice's.
-func (s *Server) invoiceAnswer(inv storage.Invoice, code, message string) error {
+func (s *Server) invoiceAnswer(inv payments.Invoice, code, message string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv), Message: message}
 	if code != "" {
 		d.Status, d.Error = inv.Status, code
@@ -455,7 +455,7 @@ func (s *Server) invoiceAnswer(inv storage.Invoice, code, message string) error 
 }
 
 // pendingAnswer is the 402 of a payment that is not confirmed yet.
-func (s *Server) pendingAnswer(inv storage.Invoice, status string) error {
+func (s *Server) pendingAnswer(inv payments.Invoice, status string) error {
 	d := invoiceDetail{InvoiceDetail: payments.InvoiceBody(inv)}
 	d.Status = status
 	return paymentRequired(inv, d, strconv.Itoa(int(pendingRetry/time.Second)))
@@ -464,7 +464,7 @@ func (s *Server) pendingAnswer(inv storage.Invoice, status string) error {
 // paymentRequired is every 402 that carries an invoice: the guide's view in detail, and the
 // same invoice again in the top-level fields and X- headers orynq-sdk's Flux client reads, both
 // made from inv so that they cannot disagree.
-func paymentRequired(inv storage.Invoice, d invoiceDetail, retryAfter string) error {
+func paymentRequired(inv payments.Invoice, d invoiceDetail, retryAfter string) error {
 	f := payments.FluxBody(inv)
 	top, err := fluxFields(f)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // Every refusal code a 402 can carry is in the document's enum, and the enum names no other.
@@ -20,7 +20,7 @@ func TestRefusalCodesAreDocumented(t *testing.T) {
 	for _, v := range doc.Components.Schemas["InvoiceDetail"].Value.Properties["error"].Value.Enum {
 		documented = append(documented, v.(string))
 	}
-	emitted := append(slices.Clone(payments.Codes), storage.ErrNoCredits.Error())
+	emitted := append(slices.Clone(payments.Codes), ledger.ErrNoCredits.Error())
 	slices.Sort(documented)
 	slices.Sort(emitted)
 	if !slices.Equal(documented, emitted) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
 )
 
 var errPaymentsOff = httpError(http.StatusNotFound, "Payments are not enabled on this service")
@@ -38,9 +37,9 @@ type invoiceStatus struct {
 	ExpiresAt time.Time  `json:"expiresAt"`
 	Error     *string    `json:"error"`
 	// What a payment must do (a payer working from the invoice id alone needs it).
-	PayTo   string                  `json:"payTo"`
-	Outputs []storage.InvoiceOutput `json:"outputs,omitempty"`
-	Memo    *string                 `json:"memo"`
+	PayTo   string                   `json:"payTo"`
+	Outputs []payments.InvoiceOutput `json:"outputs,omitempty"`
+	Memo    *string                  `json:"memo"`
 }
 
 func (s *Server) paymentStatusRoute(c *fiber.Ctx) error {
@@ -56,7 +55,7 @@ func (s *Server) paymentStatus(c *fiber.Ctx, id string) error {
 		return httpError(http.StatusNotFound, "Invoice not found")
 	}
 	inv, err := s.deps.Ledger.Get(c.UserContext(), id)
-	if errors.Is(err, storage.ErrInvoiceNotFound) {
+	if errors.Is(err, payments.ErrInvoiceNotFound) {
 		return httpError(http.StatusNotFound, "Invoice not found")
 	}
 	if err != nil {
@@ -205,7 +204,7 @@ func (s *Server) submitPayment(c *fiber.Ctx) error {
 		return err
 	}
 	inv, err := s.deps.Ledger.Get(c.UserContext(), *req.InvoiceID)
-	if errors.Is(err, storage.ErrInvoiceNotFound) {
+	if errors.Is(err, payments.ErrInvoiceNotFound) {
 		return httpError(http.StatusNotFound, "Invoice not found")
 	}
 	if err != nil {
@@ -214,7 +213,7 @@ func (s *Server) submitPayment(c *fiber.Ctx) error {
 	if err := payments.CheckInvoice(inv, inv.Route, s.now(), true); err != nil {
 		return s.invoiceAnswer(inv, payments.Code(err), payments.Message(err))
 	}
-	if inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceSubmitted || inv.Status == storage.InvoiceExpired {
+	if inv.Status == payments.InvoicePending || inv.Status == payments.InvoiceSubmitted || inv.Status == payments.InvoiceExpired {
 		confirmed, err := s.checkPayment(c, inv, *req.Tx)
 		if err != nil || !confirmed {
 			return err

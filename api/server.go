@@ -16,6 +16,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/objstore"
 )
 
@@ -71,7 +72,7 @@ type Deps struct {
 	Tokens *storage.TokenCache
 	// Payments, when set, lets callers without an api-key pay per call (Ledger holds the money).
 	Payments *payments.Config
-	Ledger   *storage.Ledger
+	Ledger   *ledger.Ledger
 	// Wallets keeps wallet sign-in challenges and tokens (used when Payments is set).
 	Wallets *storage.WalletAuth
 }

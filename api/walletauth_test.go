@@ -13,6 +13,7 @@ import (
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // The CIP-8 vectors' keys (cardano/testdata/cip8): a base address with payment key 32×0x11 and
@@ -40,7 +41,7 @@ func newWalletHarness(t *testing.T) *harness {
 	h := newHarness(t)
 	keys := storage.NewKeys("")
 	h.srv.deps.Payments = cfg
-	h.srv.deps.Ledger = storage.NewLedger(h.rdb, keys, time.Now)
+	h.srv.deps.Ledger = ledger.New(h.rdb, keys, time.Now)
 	h.srv.deps.Wallets = storage.NewWalletAuth(h.rdb, keys)
 	return h
 }

@@ -3,12 +3,10 @@ package payments
 import (
 	"errors"
 	"fmt"
-
-	"github.com/tbackend/tbackend/storage"
 )
 
 // Stable error codes of a refused payment, as callers see them in a 402's detail.error. The
-// invoice_* codes and payment_already_used are also the messages of the storage ledger's errors.
+// invoice_* codes and payment_already_used are also the messages of the ledger's refusals (below).
 const (
 	CodeInvoiceUnknown     = "invoice_unknown"          // no such invoice
 	CodeInvoiceExpired     = "invoice_expired"          // the timeout passed (or the payment landed after it)
@@ -28,6 +26,16 @@ const (
 	// network id, a validity interval that excludes the current slot, or the node refused it
 	// (spent inputs, fees, signatures). Not in issue 7's list, which has no code for this.
 	CodePaymentRejected = "payment_rejected"
+)
+
+// The ledger's refusals that carry a public code: storage/ledger returns these, and Code maps them
+// back. They live here, with the codes they are, so the domain never imports its persistence.
+var (
+	ErrInvoiceNotFound = errors.New(CodeInvoiceUnknown)
+	ErrInvoiceExpired  = errors.New(CodeInvoiceExpired)
+	ErrInvoiceConsumed = errors.New(CodeInvoiceConsumed)
+	ErrRouteMismatch   = errors.New(CodeRouteMismatch)
+	ErrPaymentUsed     = errors.New(CodePaymentUsed)
 )
 
 // Codes lists every code, for documentation and tests.
@@ -95,15 +103,14 @@ func Message(err error) string {
 	return codeText[Code(err)]
 }
 
-// Code returns the public code of err: a refused payment's, or that of a storage ledger error
-// (whose messages are codes). It is "" for anything else (pending, outages, bugs).
+// Code returns the public code of err: a refused payment's, or that of a ledger refusal (whose
+// messages are codes). It is "" for anything else (pending, outages, bugs).
 func Code(err error) string {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Code
 	}
-	for _, known := range []error{storage.ErrInvoiceNotFound, storage.ErrInvoiceExpired, storage.ErrInvoiceConsumed,
-		storage.ErrRouteMismatch, storage.ErrPaymentUsed} {
+	for _, known := range []error{ErrInvoiceNotFound, ErrInvoiceExpired, ErrInvoiceConsumed, ErrRouteMismatch, ErrPaymentUsed} {
 		if errors.Is(err, known) {
 			return known.Error()
 		}

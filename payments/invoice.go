@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tbackend/tbackend/storage"
 )
 
 // InvoiceVersion is the version of the 402 body.
@@ -24,13 +22,13 @@ func NewMemo() string { return "ref_" + strings.ToLower(rand.Text()) }
 // NewInvoice freezes everything a payment will be verified against: terms, address, asset, the
 // range of its unique amount (the ledger draws it), confirmations and, when memos are required,
 // the memo (a random reference, not the id).
-func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now time.Time) storage.Invoice {
+func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now time.Time) Invoice {
 	now = now.UTC()
-	inv := storage.Invoice{
+	inv := Invoice{
 		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network,
 		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, AmountOffsets: c.AmountOffsets, PayTo: c.PayTo,
 		Outputs: t.Outputs, Split: t.Split, MinConfirmations: c.MinConfirmations, BatchTarget: t.BatchTarget,
-		RequestKey: requestKey, Binding: t.Binding, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: storage.InvoicePending,
+		RequestKey: requestKey, Binding: t.Binding, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: InvoicePending,
 	}
 	if c.Asset == AssetADA {
 		inv.Lovelace = t.Amount
@@ -60,17 +58,17 @@ type InvoiceDetail struct {
 
 // InvoiceExtra is the Cardano-specific part of the 402 body.
 type InvoiceExtra struct {
-	Lovelace    bool                    `json:"lovelace"`    // amountUnits are lovelace (the asset is ADA)
-	Babel       bool                    `json:"babel"`       // Babel fees (paying fees in tokens) are not offered
-	Partner     *string                 `json:"partner"`     // null without X-Partner
-	BatchTarget int                     `json:"batchTarget"` // credits the invoice buys; 0 = this call
-	Memo        *string                 `json:"memo"`        // a reference the payment's CIP-20 message must carry; null if none
-	Outputs     []storage.InvoiceOutput `json:"outputs,omitempty"`
-	Split       string                  `json:"split,omitempty"`
+	Lovelace    bool            `json:"lovelace"`    // amountUnits are lovelace (the asset is ADA)
+	Babel       bool            `json:"babel"`       // Babel fees (paying fees in tokens) are not offered
+	Partner     *string         `json:"partner"`     // null without X-Partner
+	BatchTarget int             `json:"batchTarget"` // credits the invoice buys; 0 = this call
+	Memo        *string         `json:"memo"`        // a reference the payment's CIP-20 message must carry; null if none
+	Outputs     []InvoiceOutput `json:"outputs,omitempty"`
+	Split       string          `json:"split,omitempty"`
 }
 
 // InvoiceBody is the 402 detail of an invoice.
-func InvoiceBody(inv storage.Invoice) InvoiceDetail {
+func InvoiceBody(inv Invoice) InvoiceDetail {
 	d := InvoiceDetail{
 		Version: InvoiceVersion, InvoiceID: inv.ID, Chain: ChainName(inv.Network), Asset: inv.Asset,
 		AmountUnits: strconv.FormatUint(inv.AmountUnits, 10), Decimals: inv.Decimals, PayTo: inv.PayTo,
@@ -116,7 +114,7 @@ type FluxSplit struct {
 }
 
 // FluxBody is the Flux view of inv; InvoiceBody is the guide's, made from the same invoice.
-func FluxBody(inv storage.Invoice) FluxInvoice {
+func FluxBody(inv Invoice) FluxInvoice {
 	f := FluxInvoice{InvoiceID: inv.ID, Currency: inv.Asset, Decimals: inv.Decimals, PayTo: inv.PayTo,
 		Chain: ChainName(inv.Network), ExpiresAt: stamp(inv.ExpiresAt), Partner: inv.Partner}
 	amount := inv.AmountUnits
@@ -192,14 +190,14 @@ func (c *Config) Public() PublicConfig {
 // confirmed invoice stays usable (it was paid in time). An unpaid one past its expiry is expired
 // unless the retry brings a proof (withProof): inclusion decides, so a transaction in a block by
 // the expiry still pays it, whenever its confirmations arrive; VerifyTx judges that.
-func CheckInvoice(inv storage.Invoice, route string, now time.Time, withProof bool) error {
-	unpaid := inv.Status == storage.InvoicePending || inv.Status == storage.InvoiceExpired
+func CheckInvoice(inv Invoice, route string, now time.Time, withProof bool) error {
+	unpaid := inv.Status == InvoicePending || inv.Status == InvoiceExpired
 	switch {
 	case inv.Route != route:
 		return refuse(CodeRouteMismatch, "invoice %s is for %s, not %s", inv.ID, inv.Route, route)
-	case inv.Status == storage.InvoiceConsumed:
+	case inv.Status == InvoiceConsumed:
 		return refuse(CodeInvoiceConsumed, "invoice %s was already used", inv.ID)
-	case unpaid && !withProof && (inv.Status == storage.InvoiceExpired || now.After(inv.ExpiresAt)):
+	case unpaid && !withProof && (inv.Status == InvoiceExpired || now.After(inv.ExpiresAt)):
 		return refuse(CodeInvoiceExpired, "invoice %s expired at %s", inv.ID, stamp(inv.ExpiresAt))
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
 )
 
 var created = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -20,11 +19,11 @@ func TestNewInvoiceAndBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := cfg.NewInvoice("inv_test1", terms, "addr1wallet", "rk1", created.In(time.FixedZone("X", 3600)))
-	want := storage.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
+	want := payments.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
 		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, AmountOffsets: 999, Lovelace: 320_000_000, PayTo: cfg.PayTo,
-		Outputs: []storage.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
+		Outputs: []payments.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
 		Split:   "additional", Memo: inv.Memo, MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
-		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
+		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: payments.InvoicePending}
 	// The memo is a public reference drawn apart from the id: the id never goes on chain.
 	if !regexp.MustCompile(`^ref_[a-z2-7]{26}$`).MatchString(inv.Memo) || strings.Contains(inv.Memo, inv.ID[len("inv_"):]) {
 		t.Fatalf("memo %q", inv.Memo)
@@ -97,20 +96,20 @@ func TestPublicConfig(t *testing.T) {
 }
 
 func TestCheckInvoice(t *testing.T) {
-	inv := storage.Invoice{ID: "inv_1", Route: "/chat", Status: storage.InvoicePending, CreatedAt: created, ExpiresAt: created.Add(time.Minute)}
+	inv := payments.Invoice{ID: "inv_1", Route: "/chat", Status: payments.InvoicePending, CreatedAt: created, ExpiresAt: created.Add(time.Minute)}
 	cases := []struct {
 		name   string
-		change func(*storage.Invoice)
+		change func(*payments.Invoice)
 		route  string
 		now    time.Time
 		want   string
 	}{
 		{"pending in time", nil, "/chat", created, ""},
 		{"other route", nil, "/images/edit", created, payments.CodeRouteMismatch},
-		{"consumed", func(i *storage.Invoice) { i.Status = storage.InvoiceConsumed }, "/chat", created, payments.CodeInvoiceConsumed},
+		{"consumed", func(i *payments.Invoice) { i.Status = payments.InvoiceConsumed }, "/chat", created, payments.CodeInvoiceConsumed},
 		{"pending past expiry", nil, "/chat", created.Add(2 * time.Minute), payments.CodeInvoiceExpired},
-		{"expired", func(i *storage.Invoice) { i.Status = storage.InvoiceExpired }, "/chat", created, payments.CodeInvoiceExpired},
-		{"confirmed past expiry", func(i *storage.Invoice) { i.Status = storage.InvoiceConfirmed }, "/chat", created.Add(time.Hour), ""},
+		{"expired", func(i *payments.Invoice) { i.Status = payments.InvoiceExpired }, "/chat", created, payments.CodeInvoiceExpired},
+		{"confirmed past expiry", func(i *payments.Invoice) { i.Status = payments.InvoiceConfirmed }, "/chat", created.Add(time.Hour), ""},
 	}
 	for _, c := range cases {
 		i := inv
@@ -144,9 +143,9 @@ func mustMarshal(t testing.TB, v any) string {
 // The Flux view is the same invoice: additional splits ride on top of amount, inclusive ones are
 // counted in it (that client pays payTo amount less the splits), so both readers pay the same.
 func TestFluxBody(t *testing.T) {
-	inv := storage.Invoice{ID: "inv_f", Network: "preprod", Asset: "ADA", Decimals: 6, AmountUnits: 16_000_123,
+	inv := payments.Invoice{ID: "inv_f", Network: "preprod", Asset: "ADA", Decimals: 6, AmountUnits: 16_000_123,
 		PayTo: "addr_test1shop", Partner: "acme", Split: payments.SplitAdditional,
-		Outputs:   []storage.InvoiceOutput{{Address: "addr_test1acme", AmountUnits: 1_600_000}},
+		Outputs:   []payments.InvoiceOutput{{Address: "addr_test1acme", AmountUnits: 1_600_000}},
 		CreatedAt: created, ExpiresAt: created.In(time.FixedZone("X", 3600)).Add(5 * time.Minute)}
 	want := `{"invoiceId":"inv_f","amount":"16000123","currency":"ADA","decimals":6,"payTo":"addr_test1shop",` +
 		`"chain":"cardano-preprod","expiresAt":"2026-03-01T12:05:00Z","partner":"acme",` +

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/tbackend/tbackend/storage"
 )
 
 // Params are the priced parameters of one request: what its price depends on besides the route
@@ -35,7 +33,7 @@ func Binding(route string, p Params) string {
 
 // CheckRequest refuses a paid retry whose route and params differ from those inv was opened
 // for (CodeRequestMismatch); invoices opened without a binding take any.
-func CheckRequest(inv storage.Invoice, route string, p Params) error {
+func CheckRequest(inv Invoice, route string, p Params) error {
 	if inv.Binding == "" || inv.Binding == Binding(route, p) {
 		return nil
 	}

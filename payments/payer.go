@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/tbackend/tbackend/cardano"
-	"github.com/tbackend/tbackend/storage"
 )
 
 // ErrNoPayer: none of a transaction's spent inputs sits at an address whose payment part is a
@@ -41,7 +40,7 @@ func PaymentKey(address string) (cardano.Credential, bool) {
 // credits go to X-Wallet-Address, so its payment key must be the payer's (payer, the payment key
 // credential hex of the paying input, as PayerCredential gives it). Other invoices accept any
 // payer.
-func CheckPayer(inv storage.Invoice, payer string) error {
+func CheckPayer(inv Invoice, payer string) error {
 	if inv.BatchTarget == 0 {
 		return nil
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/tbackend/tbackend/storage"
 )
 
 func TestPayerCredential(t *testing.T) {
@@ -52,10 +50,10 @@ func TestCheckPayer(t *testing.T) {
 		wallet = "addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2wywfgse35a3x"
 		key    = "9493315cd92eb5d8c4304e67b7e16ae36d61d34502694657811a2c8e"
 	)
-	batch := storage.Invoice{BatchTarget: 10, Wallet: wallet + " /chat"}
+	batch := Invoice{BatchTarget: 10, Wallet: wallet + " /chat"}
 	cases := []struct {
 		name  string
-		inv   storage.Invoice
+		inv   Invoice
 		payer string
 		ok    bool
 	}{
@@ -63,7 +61,7 @@ func TestCheckPayer(t *testing.T) {
 		{"the wallet's key in capitals", batch, strings.ToUpper(key), true},
 		{"another key", batch, strings.Repeat("ab", 28), false},
 		{"nobody", batch, "", false},
-		{"a plain invoice takes any payer", storage.Invoice{Wallet: wallet}, "", true},
+		{"a plain invoice takes any payer", Invoice{Wallet: wallet}, "", true},
 	}
 	for _, c := range cases {
 		err := CheckPayer(c.inv, c.payer)

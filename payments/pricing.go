@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-
-	"github.com/tbackend/tbackend/storage"
 )
 
 // Pricing errors.
@@ -36,7 +34,7 @@ type Terms struct {
 	DiscountBPS int
 	Discounted  uint64 // gross price after the discount: what the route costs this caller
 	Amount      uint64 // due to pay_to
-	Outputs     []storage.InvoiceOutput
+	Outputs     []InvoiceOutput
 	Split       string // SplitAdditional / SplitInclusive when Outputs is set
 	Total       uint64 // Amount + Σ Outputs: everything the payer sends
 	Binding     string // Binding(Route, params): what a paid retry must match
@@ -90,7 +88,7 @@ func (c *Config) TermsFor(route, partner string, params Params) (Terms, error) {
 	var shares uint64
 	for _, s := range p.RevenueShare {
 		amt := bpsOf(t.Discounted, s.BPS)
-		t.Outputs = append(t.Outputs, storage.InvoiceOutput{Address: s.Address, AmountUnits: amt})
+		t.Outputs = append(t.Outputs, InvoiceOutput{Address: s.Address, AmountUnits: amt})
 		var carry uint64
 		if shares, carry = bits.Add64(shares, amt, 0); carry != 0 {
 			return Terms{}, fmt.Errorf("%w: revenue shares", ErrOverflow)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
 )
 
 func TestTerms(t *testing.T) {
@@ -16,8 +15,8 @@ func TestTerms(t *testing.T) {
 	partner := func(discount, batch int, split string, shares ...payments.Share) map[string]payments.Partner {
 		return map[string]payments.Partner{"p": {Name: "p", DiscountBPS: discount, BatchTarget: batch, SplitMode: split, RevenueShare: shares}}
 	}
-	out := func(address string, units uint64) storage.InvoiceOutput {
-		return storage.InvoiceOutput{Address: address, AmountUnits: units}
+	out := func(address string, units uint64) payments.InvoiceOutput {
+		return payments.InvoiceOutput{Address: address, AmountUnits: units}
 	}
 	cases := []struct {
 		name     string
@@ -35,15 +34,15 @@ func TestTerms(t *testing.T) {
 		{name: "additional share on top of the discounted price", price: 1_000_001, partner: "p",
 			partners: partner(2000, 0, "additional", payments.Share{Address: a, BPS: 1000}),
 			want: payments.Terms{Partner: "p", Price: 1_000_001, DiscountBPS: 2000, Discounted: 800_000, Amount: 800_000,
-				Outputs: []storage.InvoiceOutput{out(a, 80_000)}, Split: "additional", Total: 880_000}},
+				Outputs: []payments.InvoiceOutput{out(a, 80_000)}, Split: "additional", Total: 880_000}},
 		{name: "inclusive shares round down, pay_to keeps the remainder", price: 1_000_003, partner: "p",
 			partners: partner(0, 0, "inclusive", payments.Share{Address: a, BPS: 2500}, payments.Share{Address: b, BPS: 3333}),
 			want: payments.Terms{Partner: "p", Price: 1_000_003, Discounted: 1_000_003, Amount: 416_703,
-				Outputs: []storage.InvoiceOutput{out(a, 250_000), out(b, 333_300)}, Split: "inclusive", Total: 1_000_003}},
+				Outputs: []payments.InvoiceOutput{out(a, 250_000), out(b, 333_300)}, Split: "inclusive", Total: 1_000_003}},
 		{name: "batch multiplies before the discount", price: 1_000_003, partner: "p",
 			partners: partner(2000, 100, "additional", payments.Share{Address: a, BPS: 1}),
 			want: payments.Terms{Partner: "p", Price: 1_000_003, BatchTarget: 100, DiscountBPS: 2000, Discounted: 80_000_240,
-				Amount: 80_000_240, Outputs: []storage.InvoiceOutput{out(a, 8_000)}, Split: "additional", Total: 80_008_240}},
+				Amount: 80_000_240, Outputs: []payments.InvoiceOutput{out(a, 8_000)}, Split: "additional", Total: 80_008_240}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

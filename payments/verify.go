@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/cardano"
-	"github.com/tbackend/tbackend/storage"
 )
 
 // ChainTx is a neutral view of a transaction, built from Blockfrost's answers (a transaction in
@@ -73,11 +72,11 @@ func FromSigned(tx *cardano.Tx) ChainTx {
 // The checks, in order: in a block (else pending, or expired once the tip passed the expiry);
 // included no earlier than the invoice's creation (to the second: block times are whole seconds)
 // and no later than its expiry; scripts valid; outputs; memo; confirmations.
-func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
+func VerifyTx(inv Invoice, tx ChainTx, tip Tip) error {
 	// A transaction we checked and submitted before the expiry was paid in time, whenever the
 	// chain includes it (its validity interval may outlast the invoice): refusing it then would
 	// keep the payer's money, which no other invoice can take.
-	submitted := inv.Status == storage.InvoiceSubmitted && strings.EqualFold(inv.TxHash, tx.Hash)
+	submitted := inv.Status == InvoiceSubmitted && strings.EqualFold(inv.TxHash, tx.Hash)
 	if !tx.InBlock {
 		if tip.Time.After(inv.ExpiresAt) && !submitted {
 			return refuse(CodeInvoiceExpired, "the invoice expired at %s and transaction %s is not in a block", stamp(inv.ExpiresAt), tx.Hash)
@@ -108,7 +107,7 @@ func VerifyTx(inv storage.Invoice, tx ChainTx, tip Tip) error {
 // VerifySigned checks a caller's signed transaction before it is submitted: the invoice is still
 // open, the network id matches, the validity interval contains currentSlot (so the node will
 // take it now), the scripts are not declared failed, and outputs and memo pay the invoice.
-func VerifySigned(inv storage.Invoice, tx *cardano.Tx, now time.Time, currentSlot uint64) error {
+func VerifySigned(inv Invoice, tx *cardano.Tx, now time.Time, currentSlot uint64) error {
 	if now.After(inv.ExpiresAt) {
 		return refuse(CodeInvoiceExpired, "the invoice expired at %s", stamp(inv.ExpiresAt))
 	}
@@ -136,7 +135,7 @@ func VerifySigned(inv storage.Invoice, tx *cardano.Tx, now time.Time, currentSlo
 }
 
 // checkPaid checks that pay_to and every revenue-share address receive exactly their amounts.
-func checkPaid(inv storage.Invoice, outs []ChainOutput) error {
+func checkPaid(inv Invoice, outs []ChainOutput) error {
 	unit := inv.Asset
 	if unit == AssetADA {
 		unit = "lovelace"
@@ -198,7 +197,7 @@ func paidTo(outs []ChainOutput, addr []byte, unit string) (sum uint64, over bool
 
 // checkMemo requires the invoice's memo as a whole word of the CIP-20 message. Lines are also
 // read joined without a separator, because CIP-20 splits strings longer than 64 bytes.
-func checkMemo(inv storage.Invoice, lines []string) error {
+func checkMemo(inv Invoice, lines []string) error {
 	if inv.Memo == "" {
 		return nil
 	}

@@ -12,19 +12,18 @@ import (
 
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 const pending = "pending" // a wanted outcome of VerifyTx: ErrPending
 
 // verifyBase is an invoice and a transaction that pays it, in a block with two confirmations.
-func verifyBase(t *testing.T) (storage.Invoice, payments.ChainTx, payments.Tip) {
+func verifyBase(t *testing.T) (payments.Invoice, payments.ChainTx, payments.Tip) {
 	shop, partner := addr(t, payments.Mainnet, 101), addr(t, payments.Mainnet, 2)
-	inv := storage.Invoice{ID: "inv_x", Route: "/chat", Network: "mainnet", Asset: "ADA", Decimals: 6,
+	inv := payments.Invoice{ID: "inv_x", Route: "/chat", Network: "mainnet", Asset: "ADA", Decimals: 6,
 		AmountUnits: 2_000_000, Lovelace: 2_000_000, PayTo: shop, Memo: "inv_x", MinConfirmations: 2,
-		Outputs:   []storage.InvoiceOutput{{Address: partner, AmountUnits: 1_000_000}},
-		CreatedAt: created.Add(500 * time.Millisecond), ExpiresAt: created.Add(300 * time.Second), Status: storage.InvoicePending}
+		Outputs:   []payments.InvoiceOutput{{Address: partner, AmountUnits: 1_000_000}},
+		CreatedAt: created.Add(500 * time.Millisecond), ExpiresAt: created.Add(300 * time.Second), Status: payments.InvoicePending}
 	tx := payments.ChainTx{Hash: strings.Repeat("ab", 32), InBlock: true, BlockHeight: 100, BlockTime: created.Add(20 * time.Second),
 		ValidContract: true, Memo: []string{"inv_x"}, Outputs: []payments.ChainOutput{
 			{Address: rawAddr(t, shop), Lovelace: 2_000_000},
@@ -39,91 +38,91 @@ func TestVerifyTx(t *testing.T) {
 	unit := strings.Repeat("cd", 28) + "01"
 	cases := []struct {
 		name   string
-		change func(*storage.Invoice, *payments.ChainTx, *payments.Tip)
+		change func(*payments.Invoice, *payments.ChainTx, *payments.Tip)
 		want   string // "" ok, pending, or a code
 	}{
 		{"paid", nil, ""},
-		{"not in a block", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.InBlock = false }, pending},
-		{"not in a block and expired", func(inv *storage.Invoice, tx *payments.ChainTx, tip *payments.Tip) {
+		{"not in a block", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.InBlock = false }, pending},
+		{"not in a block and expired", func(inv *payments.Invoice, tx *payments.ChainTx, tip *payments.Tip) {
 			tx.InBlock, tip.Time = false, inv.ExpiresAt.Add(time.Second)
 		}, payments.CodeInvoiceExpired},
-		{"one confirmation of two", func(_ *storage.Invoice, _ *payments.ChainTx, tip *payments.Tip) { tip.Height = 100 }, pending},
-		{"tip behind the block", func(_ *storage.Invoice, _ *payments.ChainTx, tip *payments.Tip) { tip.Height = 90 }, pending},
-		{"before the invoice", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"one confirmation of two", func(_ *payments.Invoice, _ *payments.ChainTx, tip *payments.Tip) { tip.Height = 100 }, pending},
+		{"tip behind the block", func(_ *payments.Invoice, _ *payments.ChainTx, tip *payments.Tip) { tip.Height = 90 }, pending},
+		{"before the invoice", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.BlockTime = inv.CreatedAt.Add(-time.Second)
 		}, payments.CodeTooEarly},
-		{"same second as the invoice", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"same second as the invoice", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.BlockTime = inv.CreatedAt.Truncate(time.Second)
 		}, ""},
-		{"after the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"after the expiry", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.BlockTime = inv.ExpiresAt.Add(time.Second)
 		}, payments.CodeInvoiceExpired},
-		{"at the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.BlockTime = inv.ExpiresAt }, ""},
-		{"we submitted it in time; the chain took it after the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
-			inv.Status, inv.TxHash, tx.BlockTime = storage.InvoiceSubmitted, tx.Hash, inv.ExpiresAt.Add(time.Hour)
+		{"at the expiry", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.BlockTime = inv.ExpiresAt }, ""},
+		{"we submitted it in time; the chain took it after the expiry", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.Status, inv.TxHash, tx.BlockTime = payments.InvoiceSubmitted, tx.Hash, inv.ExpiresAt.Add(time.Hour)
 		}, ""},
-		{"another tx than the one we submitted, after the expiry", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
-			inv.Status, inv.TxHash, tx.BlockTime = storage.InvoiceSubmitted, strings.Repeat("cd", 32), inv.ExpiresAt.Add(time.Hour)
+		{"another tx than the one we submitted, after the expiry", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+			inv.Status, inv.TxHash, tx.BlockTime = payments.InvoiceSubmitted, strings.Repeat("cd", 32), inv.ExpiresAt.Add(time.Hour)
 		}, payments.CodeInvoiceExpired},
-		{"scripts failed", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.ValidContract = false }, payments.CodeInvalidContract},
-		{"short by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace-- }, payments.CodeAmountInsufficient},
-		{"split over two outputs", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"scripts failed", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.ValidContract = false }, payments.CodeInvalidContract},
+		{"short by one", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace-- }, payments.CodeAmountInsufficient},
+		{"split over two outputs", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.Outputs[0].Lovelace = 1_500_000
 			tx.Outputs = append(tx.Outputs, payments.ChainOutput{Address: tx.Outputs[0].Address, Lovelace: 500_000})
 		}, ""},
-		{"nothing to pay_to", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs = tx.Outputs[1:] }, payments.CodeOutputMissing},
-		{"pay_to only as collateral return", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"nothing to pay_to", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs = tx.Outputs[1:] }, payments.CodeOutputMissing},
+		{"pay_to only as collateral return", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.Outputs[0].Collateral = true
 		}, payments.CodeOutputMissing},
-		{"collateral return does not top up", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"collateral return does not top up", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.Outputs[0].Lovelace = 1_000_000
 			tx.Outputs = append(tx.Outputs, payments.ChainOutput{Address: tx.Outputs[0].Address, Lovelace: 5_000_000, Collateral: true})
 		}, payments.CodeAmountInsufficient},
-		{"same payment key, other stake key", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"same payment key, other stake key", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			other := slices.Clone(tx.Outputs[0].Address)
 			other[len(other)-1] ^= 1
 			tx.Outputs[0].Address = other
 		}, payments.CodeOutputMissing},
-		{"pay_to written in capitals", func(inv *storage.Invoice, _ *payments.ChainTx, _ *payments.Tip) {
+		{"pay_to written in capitals", func(inv *payments.Invoice, _ *payments.ChainTx, _ *payments.Tip) {
 			inv.PayTo = strings.ToUpper(inv.PayTo)
 		}, ""},
-		{"revenue share missing", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"revenue share missing", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.Outputs = slices.Delete(tx.Outputs, 1, 2)
 		}, payments.CodeOutputMissing},
-		{"revenue share short", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[1].Lovelace-- }, payments.CodeAmountInsufficient},
-		{"no memo", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = nil }, payments.CodeMemoMissing},
-		{"memo names another invoice", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = []string{"inv_xy"} }, payments.CodeMemoMissing},
-		{"memo in a sentence", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"revenue share short", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[1].Lovelace-- }, payments.CodeAmountInsufficient},
+		{"no memo", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = nil }, payments.CodeMemoMissing},
+		{"memo names another invoice", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = []string{"inv_xy"} }, payments.CodeMemoMissing},
+		{"memo in a sentence", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			tx.Memo = []string{"T API", "payment for inv_x, thanks"}
 		}, ""},
-		{"memo split over CIP-20 lines", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = []string{"in", "v_x"} }, ""},
-		{"no memo required", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { inv.Memo, tx.Memo = "", nil }, ""},
-		{"native asset paid", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"memo split over CIP-20 lines", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Memo = []string{"in", "v_x"} }, ""},
+		{"no memo required", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { inv.Memo, tx.Memo = "", nil }, ""},
+		{"native asset paid", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.Asset, inv.Lovelace, inv.AmountUnits, inv.Outputs = unit, 0, 7, nil
 			tx.Outputs[0].Lovelace, tx.Outputs[0].Assets = 1_200_000, map[string]uint64{unit: 7}
 		}, ""},
-		{"native asset: lovelace is no substitute", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"native asset: lovelace is no substitute", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.Asset, inv.Lovelace, inv.AmountUnits, inv.Outputs = unit, 0, 7, nil
 			tx.Outputs[0].Lovelace = 100_000_000
 		}, payments.CodeOutputMissing},
-		{"native asset short", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"native asset short", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.Asset, inv.Lovelace, inv.AmountUnits, inv.Outputs = unit, 0, 7, nil
 			tx.Outputs[0].Assets = map[string]uint64{unit: 6, strings.Repeat("cd", 28) + "02": 100}
 		}, payments.CodeAmountInsufficient},
-		{"huge outputs do not wrap around", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"huge outputs do not wrap around", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.AmountUnits, inv.Lovelace = math.MaxUint64, math.MaxUint64
 			tx.Outputs[0].Lovelace = math.MaxUint64
 			tx.Outputs = append(tx.Outputs, payments.ChainOutput{Address: rawAddr(t, shop), Lovelace: 2})
 		}, payments.CodeAmountMismatch},
-		{"the maximum, exactly", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"the maximum, exactly", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.AmountUnits, inv.Lovelace = math.MaxUint64, math.MaxUint64
 			tx.Outputs[0].Lovelace = math.MaxUint64
 		}, ""},
 		// The amount binds the payment to its invoice: paying another open invoice's amount (more,
 		// or less) pays that one, not this one.
-		{"over by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace++ }, payments.CodeAmountMismatch},
-		{"revenue share over by one", func(_ *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[1].Lovelace++ }, payments.CodeAmountMismatch},
-		{"native asset over", func(inv *storage.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
+		{"over by one", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[0].Lovelace++ }, payments.CodeAmountMismatch},
+		{"revenue share over by one", func(_ *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) { tx.Outputs[1].Lovelace++ }, payments.CodeAmountMismatch},
+		{"native asset over", func(inv *payments.Invoice, tx *payments.ChainTx, _ *payments.Tip) {
 			inv.Asset, inv.Lovelace, inv.AmountUnits, inv.Outputs = unit, 0, 7, nil
 			tx.Outputs[0].Lovelace, tx.Outputs[0].Assets = 1_200_000, map[string]uint64{unit: 8}
 		}, payments.CodeAmountMismatch},
@@ -159,7 +158,7 @@ func checkOutcome(t *testing.T, err error, want string) {
 }
 
 // signedTx encodes a transaction paying the base invoice (as a wallet would) and decodes it.
-func signedTx(t *testing.T, inv storage.Invoice, change func(*blockfrostemu.Signed)) *cardano.Tx {
+func signedTx(t *testing.T, inv payments.Invoice, change func(*blockfrostemu.Signed)) *cardano.Tx {
 	t.Helper()
 	s := blockfrostemu.Signed{
 		Outputs: []blockfrostemu.Output{{Address: inv.PayTo, Lovelace: inv.AmountUnits},
@@ -283,7 +282,7 @@ func TestRealTransactionVerifies(t *testing.T) {
 	}
 	out := f.Outputs[0]
 	// Its message is "Minswap: Withdraw liquidity": an invoice whose memo is "Minswap" is named.
-	inv := storage.Invoice{ID: "Minswap", Network: "mainnet", Asset: "ADA", AmountUnits: out.Lovelace, Lovelace: out.Lovelace,
+	inv := payments.Invoice{ID: "Minswap", Network: "mainnet", Asset: "ADA", AmountUnits: out.Lovelace, Lovelace: out.Lovelace,
 		PayTo: out.Address, Memo: "Minswap", CreatedAt: created, ExpiresAt: created.Add(time.Hour)}
 	slot := *tx.TTL - 1
 	checkOutcome(t, payments.VerifySigned(inv, tx, created, slot), "")
@@ -298,11 +297,11 @@ func TestRealTransactionVerifies(t *testing.T) {
 func TestCodes(t *testing.T) {
 	// The ledger's errors are codes of the same list, with the same text.
 	for err, code := range map[error]string{
-		storage.ErrInvoiceNotFound: payments.CodeInvoiceUnknown,
-		storage.ErrInvoiceExpired:  payments.CodeInvoiceExpired,
-		storage.ErrInvoiceConsumed: payments.CodeInvoiceConsumed,
-		storage.ErrRouteMismatch:   payments.CodeRouteMismatch,
-		storage.ErrPaymentUsed:     payments.CodePaymentUsed,
+		payments.ErrInvoiceNotFound: payments.CodeInvoiceUnknown,
+		payments.ErrInvoiceExpired:  payments.CodeInvoiceExpired,
+		payments.ErrInvoiceConsumed: payments.CodeInvoiceConsumed,
+		payments.ErrRouteMismatch:   payments.CodeRouteMismatch,
+		payments.ErrPaymentUsed:     payments.CodePaymentUsed,
 	} {
 		if got := payments.Code(fmt.Errorf("wrapped: %w", err)); got != code || err.Error() != code {
 			t.Errorf("%v: code %q, want %q", err, got, code)

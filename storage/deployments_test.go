@@ -1,39 +1,31 @@
 package storage_test
 
 import (
+	"context"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
-// deployment is a Redis deployment the state must work on besides a single server; start brings
-// it up and returns a constructor of clients (one per process the test stands for).
+// deployment is a Redis deployment the state must work on besides a single server (see
+// redistest.Deployment).
 type deployment struct {
 	name  string
 	start func(t *testing.T) func() redis.UniversalClient
 }
 
-// otherDeployments are Redis Cluster (multi-key steps and scripts within one slot, else
-// CROSSSLOT) and the in-process miniredis that `tbackend dev` embeds.
+// otherDeployments are redistest.OtherDeployments, each client connected as the service connects.
 func otherDeployments() []deployment {
-	return []deployment{
-		{"cluster", func(t *testing.T) func() redis.UniversalClient {
-			addrs := redistest.StartCluster(t)
-			return func() redis.UniversalClient {
-				opts, err := storage.RedisOptions(storage.RedisConfig{ClusterAddrs: addrs})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return redis.NewUniversalClient(opts)
-			}
-		}},
-		{"miniredis", func(t *testing.T) func() redis.UniversalClient {
-			mr := miniredis.RunT(t)
-			return func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: mr.Addr()}) }
-		}},
+	var out []deployment
+	for _, d := range redistest.OtherDeployments(connectCluster) {
+		out = append(out, deployment{d.Name, d.Start})
 	}
+	return out
+}
+
+func connectCluster(addrs []string) (redis.UniversalClient, error) {
+	return storage.OpenRedis(context.Background(), storage.RedisConfig{ClusterAddrs: addrs})
 }

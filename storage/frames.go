@@ -110,7 +110,7 @@ func (f *Frames) Channel(jobID string) string { return f.keys.StreamChannel(jobI
 // "<id>\n<data>" on Channel(jobID), atomically. It returns the frame's id.
 func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string, error) {
 	id, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)},
-		f.Channel(jobID), data, max(f.maxLen, 0), millis(f.ttl)).Text()
+		f.Channel(jobID), data, max(f.maxLen, 0), Millis(f.ttl)).Text()
 	if err != nil {
 		return "", fmt.Errorf("storage: append frame: %w", err)
 	}
@@ -121,7 +121,7 @@ func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string,
 // one of finalTypes (its JSON "type"). data must hold "seq":0, which becomes the number after the
 // last frame's "seq". It returns the id of the stream's final frame.
 func (f *Frames) AppendFinal(ctx context.Context, jobID string, data []byte, finalTypes ...string) (string, error) {
-	args := []any{f.Channel(jobID), data, millis(f.ttl)}
+	args := []any{f.Channel(jobID), data, Millis(f.ttl)}
 	for _, t := range finalTypes {
 		args = append(args, t)
 	}

@@ -61,7 +61,7 @@ func (i *Idempotency) Claim(ctx context.Context, owner, requestID, jobID string)
 	if jobID == "" {
 		return "", false, fmt.Errorf("storage: claim request: %w", ErrEmptyJobID)
 	}
-	res, err := idemClaim.Run(ctx, i.rdb, []string{i.keys.Idempotency(owner, requestID)}, jobID, millis(i.ttl)).Slice()
+	res, err := idemClaim.Run(ctx, i.rdb, []string{i.keys.Idempotency(owner, requestID)}, jobID, Millis(i.ttl)).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("storage: claim request: %w", err)
 	}
@@ -89,9 +89,10 @@ func (i *Idempotency) Release(ctx context.Context, owner, requestID, jobID strin
 	return nil
 }
 
-// millis is a time to live as a script argument: whole milliseconds, at least 1 for any positive
-// duration (so a tiny ttl never turns into "no expiry"), 0 for none.
-func millis(d time.Duration) int64 {
+// Millis is a time to live as a script argument: whole milliseconds, at least 1 for any positive
+// duration (so a tiny ttl never turns into "no expiry"), 0 for none. Exported for the ledger's
+// scripts (storage/ledger).
+func Millis(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}

@@ -137,7 +137,7 @@ func (k Keys) TokenPart(network, part, id string) string {
 	return k.join("ta", network, "part", part, id)
 }
 
-// ---- Payment ledger ----
+// ---- Payment ledger (storage/ledger) ----
 //
 // Every money key (invoices, the request → invoice index, tx claims, balances, debit refs and the
 // ledger stream) carries the one fixed hash tag {ledger}, so all of them live in one Cluster slot.

@@ -1,6 +1,8 @@
 package storage_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -67,6 +69,8 @@ func TestLedgerKeys(t *testing.T) {
 	}
 }
 
+// hashHead is the first 32 hex digits of the SHA-256 of s.
 func hashHead(s string) string {
-	return testTxHash(s)[:32] // testTxHash is the full SHA-256 in hex
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
 }

@@ -1,5 +1,7 @@
 // Package storage holds every piece of the service's state behind small concrete types: API keys,
-// rate limits, usage counters and the pub/sub relay in Redis (objstore/ holds the object store).
+// rate limits, usage counters and the pub/sub relay in Redis (objstore/ holds the object store,
+// ledger/ the payment ledger). It imports no other project package: only storage/ledger imports
+// the domain it persists (payments), and nothing in storage imports the ledger.
 package storage
 
 import (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tbackend/tbackend/workers"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
 func newChainClient(t *testing.T, retries int) (*blockfrostemu.Emulator, func() error) {
@@ -48,7 +49,7 @@ func TestBlockfrostClient(t *testing.T) {
 				emu.SetFaults(tc.fault)
 			}
 			err := get()
-			if got := workers.BlockfrostStatus(err); got != tc.status || (tc.status == 0) != (err == nil) {
+			if got := blockfrosterr.Status(err); got != tc.status || (tc.status == 0) != (err == nil) {
 				t.Fatalf("err %v (status %d), want status %d", err, got, tc.status)
 			}
 			if n := emu.Requests(blockfrostemu.EndpointAsset); n != tc.attempts {
@@ -62,7 +63,7 @@ func TestBlockfrostClient(t *testing.T) {
 		defer stop()
 		bf := workers.NewBlockfrost(workers.BlockfrostConfig{URL: url, ProjectID: "proj"}, nil)
 		_, err := bf.Asset(context.Background(), "279c909f348e533da5808898f87f9a14bb2c3dfbbacccd631d927a3f00000000")
-		if workers.BlockfrostStatus(err) != 404 {
+		if blockfrosterr.Status(err) != 404 {
 			t.Fatalf("err %v", err)
 		}
 	})

@@ -14,14 +14,15 @@ import (
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
+	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
-// PaymentLedger is what the payment check needs of the ledger (storage.Ledger).
+// PaymentLedger is what the payment check needs of the ledger (ledger.Ledger).
 type PaymentLedger interface {
-	Get(ctx context.Context, id string) (storage.Invoice, error)
-	Submitted(ctx context.Context, id, txHash string) (storage.Invoice, error)
-	ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (storage.Invoice, error)
+	Get(ctx context.Context, id string) (payments.Invoice, error)
+	Submitted(ctx context.Context, id, txHash string) (payments.Invoice, error)
+	ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (payments.Invoice, error)
 	RecordError(ctx context.Context, id, code string) error
 	ClaimedBy(ctx context.Context, txHash string) (string, error)
 }
@@ -46,7 +47,7 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed payment payload", 400)
 	}
 	inv, err := p.Ledger.Get(ctx, in.InvoiceID)
-	if errors.Is(err, storage.ErrInvoiceNotFound) {
+	if errors.Is(err, payments.ErrInvoiceNotFound) {
 		return jobs.PaymentResult{InvoiceID: in.InvoiceID, Error: payments.CodeInvoiceUnknown,
 			Message: payments.Message(err)}, nil
 	}
@@ -72,7 +73,7 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 		return nil, err
 	}
 	if owner != "" && owner != inv.ID {
-		return p.refuse(ctx, inv, proof.TxHash, storage.ErrPaymentUsed)
+		return p.refuse(ctx, inv, proof.TxHash, payments.ErrPaymentUsed)
 	}
 	if proof.Kind == payments.ProofSignedTx {
 		return p.submitSigned(ctx, inv, proof)
@@ -81,13 +82,13 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 }
 
 // settled answers without chain calls when the invoice is paid or used already.
-func settled(inv storage.Invoice) (jobs.PaymentResult, bool) {
+func settled(inv payments.Invoice) (jobs.PaymentResult, bool) {
 	res := jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: inv.TxHash}
 	switch inv.Status {
-	case storage.InvoiceConfirmed:
+	case payments.InvoiceConfirmed:
 		// Paid (by this transaction, or by another one: either way the invoice may be used).
 		return res, true
-	case storage.InvoiceConsumed:
+	case payments.InvoiceConsumed:
 		res.Error, res.Message = payments.CodeInvoiceConsumed, "the invoice was used already"
 		return res, true
 	}
@@ -95,7 +96,7 @@ func settled(inv storage.Invoice) (jobs.PaymentResult, bool) {
 }
 
 // checkOnChain verifies the transaction txHash as the chain shows it and confirms the invoice.
-func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash string) (any, error) {
+func (p *Payments) checkOnChain(ctx context.Context, inv payments.Invoice, txHash string) (any, error) {
 	tip, err := p.tip(ctx)
 	if err != nil {
 		return nil, err
@@ -108,14 +109,14 @@ func (p *Payments) checkOnChain(ctx context.Context, inv storage.Invoice, txHash
 }
 
 // judge verifies a transaction as read from the chain and confirms the invoice when it pays it.
-func (p *Payments) judge(ctx context.Context, inv storage.Invoice, view payments.ChainTx, tip payments.Tip) (any, error) {
+func (p *Payments) judge(ctx context.Context, inv payments.Invoice, view payments.ChainTx, tip payments.Tip) (any, error) {
 	txHash := view.Hash
 	err := payments.VerifyTx(inv, view, tip)
 	switch {
 	case errors.Is(err, payments.ErrPending):
 		status := inv.Status
-		if status == storage.InvoiceExpired {
-			status = storage.InvoicePending // paid in time, waiting for confirmations
+		if status == payments.InvoiceExpired {
+			status = payments.InvoicePending // paid in time, waiting for confirmations
 		}
 		return jobs.PaymentResult{InvoiceID: inv.ID, Status: status, TxHash: txHash, Message: payments.Message(err)}, nil
 	case payments.Code(err) != "":
@@ -139,8 +140,8 @@ func (p *Payments) judge(ctx context.Context, inv storage.Invoice, view payments
 
 // submitSigned checks a signed transaction (decoded by ParseProof), submits it and records it
 // as submitted. A transaction just submitted is not in a block yet: the chain is not asked.
-func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof payments.Proof) (any, error) {
-	if inv.Status == storage.InvoiceSubmitted && inv.TxHash == proof.TxHash {
+func (p *Payments) submitSigned(ctx context.Context, inv payments.Invoice, proof payments.Proof) (any, error) {
+	if inv.Status == payments.InvoiceSubmitted && inv.TxHash == proof.TxHash {
 		return p.checkOnChain(ctx, inv, proof.TxHash) // a retry with the transaction we submitted
 	}
 	tip, err := p.tip(ctx)
@@ -151,7 +152,7 @@ func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof 
 		return p.refuse(ctx, inv, proof.TxHash, err)
 	}
 	if _, err := p.Chain.TransactionSubmit(ctx, proof.Raw); err != nil {
-		if BlockfrostStatus(err) != 400 {
+		if blockfrosterr.Status(err) != 400 {
 			return nil, chainUnavailable("/tx/submit", err)
 		}
 		return p.submitRefused(ctx, inv, proof.TxHash, tip)
@@ -166,7 +167,7 @@ func (p *Payments) submitSigned(ctx context.Context, inv storage.Invoice, proof 
 // submitRefused handles a node's refusal. The transaction may be ours already, submitted by an
 // earlier attempt (then its inputs look spent): on chain it is checked like a hash; recorded as
 // submitted it is still on its way. Otherwise the network really refused it.
-func (p *Payments) submitRefused(ctx context.Context, inv storage.Invoice, txHash string, tip payments.Tip) (any, error) {
+func (p *Payments) submitRefused(ctx context.Context, inv payments.Invoice, txHash string, tip payments.Tip) (any, error) {
 	view, err := p.chainTx(ctx, txHash)
 	if err != nil {
 		return nil, err
@@ -186,8 +187,8 @@ func (p *Payments) submitRefused(ctx context.Context, inv storage.Invoice, txHas
 }
 
 // ledgerRefusal turns a Confirm/Submitted refusal into a result.
-func (p *Payments) ledgerRefusal(ctx context.Context, inv storage.Invoice, txHash string, err error) (any, error) {
-	if errors.Is(err, storage.ErrInvoicePaid) {
+func (p *Payments) ledgerRefusal(ctx context.Context, inv payments.Invoice, txHash string, err error) (any, error) {
+	if errors.Is(err, ledger.ErrInvoicePaid) {
 		// Another transaction paid the invoice meanwhile: report the invoice as it is now.
 		cur, gerr := p.Ledger.Get(ctx, inv.ID)
 		if gerr != nil {
@@ -205,9 +206,9 @@ func (p *Payments) ledgerRefusal(ctx context.Context, inv storage.Invoice, txHas
 }
 
 // refuse records the code on the invoice and returns it as the job's result.
-func (p *Payments) refuse(ctx context.Context, inv storage.Invoice, txHash string, err error) (any, error) {
+func (p *Payments) refuse(ctx context.Context, inv payments.Invoice, txHash string, err error) (any, error) {
 	code := payments.Code(err)
-	if rerr := p.Ledger.RecordError(ctx, inv.ID, code); rerr != nil && !errors.Is(rerr, storage.ErrInvoiceNotFound) {
+	if rerr := p.Ledger.RecordError(ctx, inv.ID, code); rerr != nil && !errors.Is(rerr, payments.ErrInvoiceNotFound) {
 		return nil, fmt.Errorf("record payment error: %w", rerr)
 	}
 	return jobs.PaymentResult{InvoiceID: inv.ID, Status: inv.Status, TxHash: txHash, Error: code, Message: payments.Message(err)}, nil
@@ -233,7 +234,7 @@ func (p *Payments) tip(ctx context.Context) (payments.Tip, error) {
 func (p *Payments) chainTx(ctx context.Context, txHash string) (payments.ChainTx, error) {
 	view := payments.ChainTx{Hash: txHash}
 	tc, err := p.Chain.Transaction(ctx, txHash)
-	if BlockfrostStatus(err) == 404 {
+	if blockfrosterr.Status(err) == 404 {
 		return view, nil
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
@@ -25,7 +26,7 @@ import (
 type payEnv struct {
 	t      *testing.T
 	emu    *blockfrostemu.Emulator
-	ledger *storage.Ledger
+	ledger *ledger.Ledger
 	cfg    *payments.Config
 	h      *workers.Payments
 	now    time.Time
@@ -59,7 +60,7 @@ partners:
 	}
 	rdb := redistest.Claim(t)
 	now := func() time.Time { return e.now }
-	e.ledger = storage.NewLedger(rdb, storage.NewKeys(fmt.Sprintf("test-%s:", jobs.NewID())), now)
+	e.ledger = ledger.New(rdb, storage.NewKeys(fmt.Sprintf("test-%s:", jobs.NewID())), now)
 	bf := workers.NewBlockfrost(workers.BlockfrostConfig{URL: url, ProjectID: "proj", RPS: 2000, Burst: 200,
 		Retries: 0, MaxWait: time.Second}, nil)
 	e.h = &workers.Payments{Chain: bf, Ledger: e.ledger, Network: "mainnet", Now: now}
@@ -70,13 +71,13 @@ partners:
 func (e *payEnv) syncClock() { e.now = time.Unix(e.emu.Tip().Time, 0).UTC() }
 
 // open stores a new invoice for route (and partner) created now.
-func (e *payEnv) open(route, partner string) storage.Invoice {
+func (e *payEnv) open(route, partner string) payments.Invoice {
 	e.t.Helper()
 	return e.openFor(route, partner, "addr1wallet")
 }
 
 // openFor is open for wallet (the ledger's wallet: for a batch, "<address> <route>").
-func (e *payEnv) openFor(route, partner, wallet string) storage.Invoice {
+func (e *payEnv) openFor(route, partner, wallet string) payments.Invoice {
 	e.t.Helper()
 	terms, err := e.cfg.Terms(route, partner)
 	if err != nil {
@@ -100,7 +101,7 @@ func (e *payEnv) pay(tx blockfrostemu.Tx) string {
 }
 
 // payment is the transaction that pays inv exactly, with its memo.
-func (e *payEnv) payment(inv storage.Invoice) blockfrostemu.Tx {
+func (e *payEnv) payment(inv payments.Invoice) blockfrostemu.Tx {
 	tx := blockfrostemu.Tx{Outputs: []blockfrostemu.Output{{Address: e.shop, Lovelace: inv.AmountUnits}}}
 	for _, o := range inv.Outputs {
 		tx.Outputs = append(tx.Outputs, blockfrostemu.Output{Address: o.Address, Lovelace: o.AmountUnits})
@@ -145,7 +146,7 @@ func (e *payEnv) mustCheck(invoiceID, header string) jobs.PaymentResult {
 	return r
 }
 
-func (e *payEnv) invoice(id string) storage.Invoice {
+func (e *payEnv) invoice(id string) payments.Invoice {
 	e.t.Helper()
 	inv, err := e.ledger.Get(context.Background(), id)
 	if err != nil {
@@ -167,21 +168,21 @@ func TestPaymentByTxHash(t *testing.T) {
 	hash := e.pay(e.payment(inv))
 
 	// Not in a block yet, then one confirmation of two: pending, and the invoice is untouched.
-	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoicePending, "")
+	wantResult(t, e.mustCheck(inv.ID, hash), payments.InvoicePending, "")
 	e.advance(1)
 	r := e.mustCheck(inv.ID, hash)
-	wantResult(t, r, storage.InvoicePending, "")
+	wantResult(t, r, payments.InvoicePending, "")
 	if r.Message != "transaction "+hash+" has 1 of 2 confirmations" {
 		t.Fatalf("pending detail %q", r.Message)
 	}
-	if got := e.invoice(inv.ID); got.Status != storage.InvoicePending || got.TxHash != "" {
+	if got := e.invoice(inv.ID); got.Status != payments.InvoicePending || got.TxHash != "" {
 		t.Fatalf("a pending check changed the invoice: %+v", got)
 	}
 
 	e.advance(1)
 	r = e.mustCheck(inv.ID, `{"txHash":"`+hash+`"}`)
-	wantResult(t, r, storage.InvoiceConfirmed, "")
-	if got := e.invoice(inv.ID); got.Status != storage.InvoiceConfirmed || got.TxHash != hash || !got.SettledAt.Equal(e.now) {
+	wantResult(t, r, payments.InvoiceConfirmed, "")
+	if got := e.invoice(inv.ID); got.Status != payments.InvoiceConfirmed || got.TxHash != hash || !got.SettledAt.Equal(e.now) {
 		t.Fatalf("ledger %+v", got)
 	}
 	// The payer is the payment key of the spent input (the emulator funds it from the change
@@ -195,7 +196,7 @@ func TestPaymentByTxHash(t *testing.T) {
 	}
 	// A repeated check is answered from the ledger, without asking the chain.
 	e.emu.ResetStats()
-	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(inv.ID, hash), payments.InvoiceConfirmed, "")
 	if n := e.emu.Stats().Requests[blockfrostemu.EndpointTx]; n != 0 {
 		t.Fatalf("%d chain lookups for a confirmed invoice", n)
 	}
@@ -209,7 +210,7 @@ func TestPaymentPartnerAndBatch(t *testing.T) {
 	}
 	hash := e.pay(e.payment(inv))
 	e.advance(2)
-	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(inv.ID, hash), payments.InvoiceConfirmed, "")
 
 	// A batch credits its wallet, so it must be paid from that wallet (payment() pays from "payer").
 	account := e.emu.Address("payer") + " /chat"
@@ -221,8 +222,8 @@ func TestPaymentPartnerAndBatch(t *testing.T) {
 	otherHash := e.pay(e.payment(other))
 	hash = e.pay(e.payment(bulk))
 	e.advance(2)
-	wantResult(t, e.mustCheck(other.ID, otherHash), storage.InvoicePending, payments.CodeWalletMismatch)
-	wantResult(t, e.mustCheck(bulk.ID, hash), storage.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(other.ID, otherHash), payments.InvoicePending, payments.CodeWalletMismatch)
+	wantResult(t, e.mustCheck(bulk.ID, hash), payments.InvoiceConfirmed, "")
 	if b, err := e.ledger.Balance(context.Background(), "bulk", account); err != nil || b.Credits != 10 {
 		t.Fatalf("balance %+v %v", b, err)
 	}
@@ -235,47 +236,47 @@ func TestPaymentRefusals(t *testing.T) {
 	cases := []struct {
 		name    string
 		partner string
-		tx      func(storage.Invoice) blockfrostemu.Tx
+		tx      func(payments.Invoice) blockfrostemu.Tx
 		code    string
 	}{
-		{"amount short", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"amount short", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Outputs[0].Lovelace--
 			return tx
 		}, payments.CodeAmountInsufficient},
-		{"nothing to the shop", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"nothing to the shop", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Outputs[0].Address = payer
 			return tx
 		}, payments.CodeOutputMissing},
-		{"only a collateral return pays the shop", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"only a collateral return pays the shop", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Outputs = tx.Outputs[1:]
 			tx.CollateralReturn = &blockfrostemu.Output{Address: e.shop, Lovelace: inv.AmountUnits}
 			return tx
 		}, payments.CodeOutputMissing},
-		{"scripts failed, collateral to the shop", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"scripts failed, collateral to the shop", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Invalid = true
 			tx.CollateralReturn = &blockfrostemu.Output{Address: e.shop, Lovelace: inv.AmountUnits}
 			return tx
 		}, payments.CodeInvalidContract},
-		{"revenue share missing", "acme", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"revenue share missing", "acme", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Outputs = append(tx.Outputs[:1], tx.Outputs[2:]...)
 			return tx
 		}, payments.CodeOutputMissing},
-		{"revenue share short", "acme", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"revenue share short", "acme", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Outputs[1].Lovelace = inv.Outputs[0].AmountUnits - 1
 			return tx
 		}, payments.CodeAmountInsufficient},
-		{"no memo", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"no memo", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Metadata = nil
 			return tx
 		}, payments.CodeMemoMissing},
-		{"memo of another invoice", "", func(inv storage.Invoice) blockfrostemu.Tx {
+		{"memo of another invoice", "", func(inv payments.Invoice) blockfrostemu.Tx {
 			tx := e.payment(inv)
 			tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.Memo + "x")}
 			return tx
@@ -287,11 +288,11 @@ func TestPaymentRefusals(t *testing.T) {
 			hash := e.pay(c.tx(inv))
 			e.advance(2)
 			r := e.mustCheck(inv.ID, hash)
-			wantResult(t, r, storage.InvoicePending, c.code)
+			wantResult(t, r, payments.InvoicePending, c.code)
 			if r.Message == "" || r.TxHash != hash {
 				t.Fatalf("result %+v", r)
 			}
-			if got := e.invoice(inv.ID); got.Error != c.code || got.Status != storage.InvoicePending {
+			if got := e.invoice(inv.ID); got.Error != c.code || got.Status != payments.InvoicePending {
 				t.Fatalf("ledger %+v", got)
 			}
 		})
@@ -307,19 +308,19 @@ func TestPaymentTiming(t *testing.T) {
 	e.now = e.now.Add(5 * time.Second)
 	inv := e.open("/chat", "")
 	e.advance(2)
-	wantResult(t, e.mustCheck(inv.ID, early), storage.InvoicePending, payments.CodeTooEarly)
+	wantResult(t, e.mustCheck(inv.ID, early), payments.InvoicePending, payments.CodeTooEarly)
 
 	// Included after the invoice expired (300 s = 15 blocks of 20 s).
 	late := e.open("/chat", "")
 	e.advance(16)
 	hash := e.pay(e.payment(late))
 	e.advance(2)
-	wantResult(t, e.mustCheck(late.ID, hash), storage.InvoiceExpired, payments.CodeInvoiceExpired)
+	wantResult(t, e.mustCheck(late.ID, hash), payments.InvoiceExpired, payments.CodeInvoiceExpired)
 
 	// Never on chain, and the invoice ran out meanwhile.
 	gone := e.open("/chat", "")
 	e.advance(16)
-	wantResult(t, e.mustCheck(gone.ID, fmt.Sprintf("%064x", 7)), storage.InvoiceExpired, payments.CodeInvoiceExpired)
+	wantResult(t, e.mustCheck(gone.ID, fmt.Sprintf("%064x", 7)), payments.InvoiceExpired, payments.CodeInvoiceExpired)
 
 	// Included in time, confirmed after the expiry: still a valid payment.
 	slow := e.open("/chat", "")
@@ -327,9 +328,9 @@ func TestPaymentTiming(t *testing.T) {
 	hash = e.pay(e.payment(slow))
 	e.advance(1)
 	r := e.mustCheck(slow.ID, hash)
-	wantResult(t, r, storage.InvoicePending, "")
+	wantResult(t, r, payments.InvoicePending, "")
 	e.advance(5)
-	wantResult(t, e.mustCheck(slow.ID, hash), storage.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(slow.ID, hash), payments.InvoiceConfirmed, "")
 }
 
 // One transaction pays one invoice, ever: its memo may name two, the second is refused.
@@ -340,14 +341,14 @@ func TestPaymentTxReused(t *testing.T) {
 	tx.Metadata = []blockfrostemu.Metadata{blockfrostemu.CIP20(first.Memo + " " + second.Memo)}
 	hash := e.pay(tx)
 	e.advance(2)
-	wantResult(t, e.mustCheck(first.ID, hash), storage.InvoiceConfirmed, "")
-	wantResult(t, e.mustCheck(second.ID, hash), storage.InvoicePending, payments.CodePaymentUsed)
-	if got := e.invoice(second.ID); got.Error != payments.CodePaymentUsed || got.Status != storage.InvoicePending {
+	wantResult(t, e.mustCheck(first.ID, hash), payments.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(second.ID, hash), payments.InvoicePending, payments.CodePaymentUsed)
+	if got := e.invoice(second.ID); got.Error != payments.CodePaymentUsed || got.Status != payments.InvoicePending {
 		t.Fatalf("ledger %+v", got)
 	}
 	// Another proof for a paid invoice does not matter: it stays paid by its transaction.
 	r := e.mustCheck(first.ID, fmt.Sprintf("%064x", 9))
-	if r.Status != storage.InvoiceConfirmed || r.TxHash != hash || r.Error != "" {
+	if r.Status != payments.InvoiceConfirmed || r.TxHash != hash || r.Error != "" {
 		t.Fatalf("paid invoice, other proof: %+v", r)
 	}
 	// A used invoice is refused.
@@ -358,10 +359,10 @@ func TestPaymentTxReused(t *testing.T) {
 	if err := e.ledger.Consume(context.Background(), first.ID, token); err != nil {
 		t.Fatal(err)
 	}
-	wantResult(t, e.mustCheck(first.ID, hash), storage.InvoiceConsumed, payments.CodeInvoiceConsumed)
+	wantResult(t, e.mustCheck(first.ID, hash), payments.InvoiceConsumed, payments.CodeInvoiceConsumed)
 }
 
-func (e *payEnv) signed(inv storage.Invoice, change func(*blockfrostemu.Signed)) (header, id string) {
+func (e *payEnv) signed(inv payments.Invoice, change func(*blockfrostemu.Signed)) (header, id string) {
 	e.t.Helper()
 	s := blockfrostemu.Signed{Outputs: e.payment(inv).Outputs, Seed: inv.ID,
 		Metadata:         []blockfrostemu.Metadata{blockfrostemu.CIP20("Invoice " + inv.Memo)},
@@ -386,25 +387,25 @@ func TestPaymentSignedTx(t *testing.T) {
 	header, id := e.signed(inv, nil)
 
 	r := e.mustCheck(inv.ID, header)
-	if r.Status != storage.InvoiceSubmitted || r.TxHash != id || r.Error != "" {
+	if r.Status != payments.InvoiceSubmitted || r.TxHash != id || r.Error != "" {
 		t.Fatalf("submit: %+v", r)
 	}
 	if p := e.emu.Pending(); len(p) != 1 || p[0] != id {
 		t.Fatalf("mempool %v, want %s", p, id)
 	}
-	if got := e.invoice(inv.ID); got.Status != storage.InvoiceSubmitted || got.TxHash != id {
+	if got := e.invoice(inv.ID); got.Status != payments.InvoiceSubmitted || got.TxHash != id {
 		t.Fatalf("ledger %+v", got)
 	}
 	// The retry with the same transaction does not submit it again.
-	wantResult(t, e.mustCheck(inv.ID, header), storage.InvoiceSubmitted, "")
+	wantResult(t, e.mustCheck(inv.ID, header), payments.InvoiceSubmitted, "")
 	if n := e.emu.Stats().Submitted; n != 1 {
 		t.Fatalf("%d submissions", n)
 	}
 	e.advance(1)
-	wantResult(t, e.mustCheck(inv.ID, header), storage.InvoiceSubmitted, "")
+	wantResult(t, e.mustCheck(inv.ID, header), payments.InvoiceSubmitted, "")
 	e.advance(1)
-	wantResult(t, e.mustCheck(inv.ID, header), storage.InvoiceConfirmed, "")
-	if got := e.invoice(inv.ID); got.Status != storage.InvoiceConfirmed || got.TxHash != id {
+	wantResult(t, e.mustCheck(inv.ID, header), payments.InvoiceConfirmed, "")
+	if got := e.invoice(inv.ID); got.Status != payments.InvoiceConfirmed || got.TxHash != id {
 		t.Fatalf("ledger %+v", got)
 	}
 }
@@ -420,7 +421,7 @@ func TestPaymentSignedTxAlreadyOnChain(t *testing.T) {
 	}
 	e.advance(2)
 	r := e.mustCheck(inv.ID, header)
-	if r.Status != storage.InvoiceConfirmed || r.TxHash != id {
+	if r.Status != payments.InvoiceConfirmed || r.TxHash != id {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -433,7 +434,7 @@ func TestPaymentSignedTxRefusals(t *testing.T) {
 	spend := func(s *blockfrostemu.Signed) { s.Inputs = []blockfrostemu.Input{{TxHash: funding, OutputIndex: 0}} }
 	first := e.open("/chat", "")
 	header, _ := e.signed(first, spend)
-	wantResult(t, e.mustCheck(first.ID, header), storage.InvoiceSubmitted, "")
+	wantResult(t, e.mustCheck(first.ID, header), payments.InvoiceSubmitted, "")
 
 	tip := e.emu.Tip().Slot
 	cases := []struct {
@@ -454,7 +455,7 @@ func TestPaymentSignedTxRefusals(t *testing.T) {
 			inv := e.open("/chat", "")
 			header, _ := e.signed(inv, c.change)
 			before := e.emu.Stats().Submitted
-			wantResult(t, e.mustCheck(inv.ID, header), storage.InvoicePending, c.code)
+			wantResult(t, e.mustCheck(inv.ID, header), payments.InvoicePending, c.code)
 			if e.emu.Stats().Submitted != before {
 				t.Fatal("a refused transaction reached the mempool")
 			}
@@ -462,13 +463,13 @@ func TestPaymentSignedTxRefusals(t *testing.T) {
 	}
 	// Garbage in X-Payment.
 	inv := e.open("/chat", "")
-	wantResult(t, e.mustCheck(inv.ID, "84a0ff"), storage.InvoicePending, payments.CodePaymentMalformed)
+	wantResult(t, e.mustCheck(inv.ID, "84a0ff"), payments.InvoicePending, payments.CodePaymentMalformed)
 	// An expired invoice takes no signed transaction.
 	e.advance(16)
 	header, _ = e.signed(inv, func(s *blockfrostemu.Signed) {
 		s.InvalidHereafter = blockfrostemu.Slot(e.emu.Tip().Slot + 100)
 	})
-	wantResult(t, e.mustCheck(inv.ID, header), storage.InvoiceExpired, payments.CodeInvoiceExpired)
+	wantResult(t, e.mustCheck(inv.ID, header), payments.InvoiceExpired, payments.CodeInvoiceExpired)
 }
 
 func TestPaymentUnknownInvoiceAndOutage(t *testing.T) {
@@ -484,7 +485,7 @@ func TestPaymentUnknownInvoiceAndOutage(t *testing.T) {
 	if !errors.As(err, &je) || je.Status != 503 || je.Code != jobs.CodeUnavailable || je.Permanent || je.RetryAfter == 0 {
 		t.Fatalf("outage: %v (%+v)", err, je)
 	}
-	if got := e.invoice(inv.ID); got.Status != storage.InvoicePending || got.Error != "" {
+	if got := e.invoice(inv.ID); got.Status != payments.InvoicePending || got.Error != "" {
 		t.Fatalf("an outage changed the invoice: %+v", got)
 	}
 	signedInv := e.open("/chat", "")
@@ -494,8 +495,8 @@ func TestPaymentUnknownInvoiceAndOutage(t *testing.T) {
 		t.Fatalf("mempool full: %v", err)
 	}
 	e.emu.ClearFaults()
-	wantResult(t, e.mustCheck(inv.ID, hash), storage.InvoiceConfirmed, "")
-	wantResult(t, e.mustCheck(signedInv.ID, header), storage.InvoiceSubmitted, "")
+	wantResult(t, e.mustCheck(inv.ID, hash), payments.InvoiceConfirmed, "")
+	wantResult(t, e.mustCheck(signedInv.ID, header), payments.InvoiceSubmitted, "")
 }
 
 func TestPaymentPayloadAndNetwork(t *testing.T) {

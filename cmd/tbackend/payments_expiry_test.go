@@ -8,6 +8,7 @@ import (
 
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // Inclusion decides expiry: a payment in a block at or before the invoice's expiry pays it,
@@ -20,8 +21,8 @@ func TestInclusionDecidesExpiry(t *testing.T) {
 	next := tip.Add(20 * time.Second)
 	open := func(id string, expires time.Time, amount uint64) {
 		created := tip.Add(-time.Minute)
-		l := storage.NewLedger(e.rdb, storage.NewKeys(""), func() time.Time { return created })
-		inv := storage.Invoice{ID: id, Route: "/chat", Network: payments.Mainnet, Asset: payments.AssetADA, Decimals: 6,
+		l := ledger.New(e.rdb, storage.NewKeys(""), func() time.Time { return created })
+		inv := payments.Invoice{ID: id, Route: "/chat", Network: payments.Mainnet, Asset: payments.AssetADA, Decimals: 6,
 			AmountUnits: amount, Lovelace: amount, PayTo: e.shop, MinConfirmations: 2, CreatedAt: created, ExpiresAt: expires}
 		if _, _, err := l.Open(context.Background(), inv); err != nil {
 			t.Fatal(err)

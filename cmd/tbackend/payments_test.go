@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/openaiemu"
@@ -499,7 +500,7 @@ func TestPrepaidBatch(t *testing.T) {
 		t.Fatalf("balance after spending: %v", b)
 	}
 	// The ledger, replayed, says the same.
-	st, err := storage.NewLedger(e.rdb, storage.NewKeys(""), time.Now).Replay(context.Background())
+	st, err := ledger.New(e.rdb, storage.NewKeys(""), time.Now).Replay(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/openaiemu"
@@ -197,7 +198,7 @@ func TestPaidStreamWithoutWorker(t *testing.T) {
 	id := d["invoiceId"].(string)
 	// The chain check needs a worker too: confirm the payment in the ledger as one would.
 	tx := strings.Repeat("ab", 32)
-	if _, err := storage.NewLedger(rdb, storage.NewKeys(""), nil).Confirm(context.Background(), id, tx, time.Now()); err != nil {
+	if _, err := ledger.New(rdb, storage.NewKeys(""), nil).Confirm(context.Background(), id, tx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	res := paidStream(t, base, id, tx)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/workers"
+	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
 // payChain is what the payer asks Blockfrost.
@@ -113,7 +113,7 @@ func (c payChain) utxos(ctx context.Context, addr string) ([]cardano.UTxO, error
 	var out []cardano.UTxO
 	for page := 1; ; page++ {
 		list, err := c.api.AddressUTXOs(ctx, addr, blockfrost.APIQueryParams{Count: 100, Page: page})
-		if workers.BlockfrostStatus(err) == http.StatusNotFound {
+		if blockfrosterr.Status(err) == http.StatusNotFound {
 			return out, nil
 		}
 		if err != nil {
@@ -183,7 +183,7 @@ func (c payChain) waitInBlock(ctx context.Context, hash string, wait time.Durati
 		if err == nil {
 			return nil
 		}
-		if workers.BlockfrostStatus(err) != http.StatusNotFound {
+		if blockfrosterr.Status(err) != http.StatusNotFound {
 			return fmt.Errorf("pay: looking up transaction %s: %w", hash, err)
 		}
 		if time.Now().After(deadline) {

@@ -21,6 +21,7 @@ import (
 	"github.com/tbackend/tbackend/api"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
@@ -200,7 +201,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
 		Tokens:      storage.NewTokenCache(s.rdb, s.keys),
 		Payments:    s.cfg.Pay,
-		Ledger:      storage.NewLedger(s.rdb, s.keys, time.Now),
+		Ledger:      ledger.New(s.rdb, s.keys, time.Now),
 		Wallets:     storage.NewWalletAuth(s.rdb, s.keys),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
@@ -240,7 +241,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
 	// Invoices carry their own terms: the worker needs no payments configuration to check them.
 	w.Handle(jobs.TypePaymentConfirm, (&workers.Payments{Chain: chain, Network: s.cfg.Network,
-		Ledger: storage.NewLedger(s.rdb, s.keys, time.Now)}).Handle)
+		Ledger: ledger.New(s.rdb, s.keys, time.Now)}).Handle)
 	s.handleImages(w, metrics)
 	sch, err := s.scheduleRetention(w)
 	if err != nil {

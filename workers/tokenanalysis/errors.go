@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tbackend/tbackend/workers"
+	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
 // ErrAssetNotFound is wrapped by every error that means the requested token does not exist
@@ -72,7 +72,7 @@ func classify(ctx context.Context, source, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("tokenanalysis: %s: %w", source, ctx.Err())
 	}
-	st := workers.BlockfrostStatus(err)
+	st := blockfrosterr.Status(err)
 	switch {
 	case st == 404:
 		return notFound("%s", what)

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // TestLedgerEventShape: each money event names what moved, for whom and for what; steps that move
@@ -112,9 +113,9 @@ type ledgerWorker struct {
 
 // ledgerRefusals are the refusals a random operation may meet; anything else fails the test.
 var ledgerRefusals = []error{
-	storage.ErrInvoiceNotFound, storage.ErrInvoiceExpired, storage.ErrInvoiceConsumed, storage.ErrInvoiceBusy,
-	storage.ErrNotConfirmed, storage.ErrPaymentUsed, storage.ErrNoCredits, storage.ErrInvoicePaid,
-	storage.ErrLeaseLost, storage.ErrCreditRefUsed, storage.ErrNoDebit,
+	payments.ErrInvoiceNotFound, payments.ErrInvoiceExpired, payments.ErrInvoiceConsumed, ledger.ErrInvoiceBusy,
+	ledger.ErrNotConfirmed, payments.ErrPaymentUsed, ledger.ErrNoCredits, ledger.ErrInvoicePaid,
+	ledger.ErrLeaseLost, ledger.ErrCreditRefUsed, ledger.ErrNoDebit,
 }
 
 func (w *ledgerWorld) pick(r *rand.Rand) string {
@@ -260,13 +261,13 @@ func TestLedgerReplayMatchesLiveState(t *testing.T) {
 	}
 }
 
-// liveState reads what the ledger holds now, in LedgerState's shape.
-func liveState(t *testing.T, w *ledgerWorld) storage.LedgerState {
+// liveState reads what the ledger holds now, in ledger.State's shape.
+func liveState(t *testing.T, w *ledgerWorld) ledger.State {
 	t.Helper()
 	ctx := context.Background()
-	st := storage.LedgerState{Invoices: map[string]string{}, Balances: map[string]int64{}, ClaimedTx: map[string]string{}}
+	st := ledger.State{Invoices: map[string]string{}, Balances: map[string]int64{}, ClaimedTx: map[string]string{}}
 	for _, id := range w.opened {
-		if s := w.e.status(t, id); s == storage.InvoiceConfirmed || s == storage.InvoiceConsumed {
+		if s := w.e.status(t, id); s == payments.InvoiceConfirmed || s == payments.InvoiceConsumed {
 			st.Invoices[id] = s // unpaid invoices are no money: the stream does not know them
 		}
 	}

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -15,7 +15,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
@@ -33,7 +35,7 @@ func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).
 func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type ledgerEnv struct {
-	l     *storage.Ledger
+	l     *ledger.Ledger
 	rdb   redis.UniversalClient
 	keys  storage.Keys
 	clock *testClock
@@ -47,13 +49,13 @@ func newLedgerEnv(t testing.TB) *ledgerEnv {
 func newLedgerEnvOn(t testing.TB, rdb redis.UniversalClient) *ledgerEnv {
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
 	clock := newTestClock()
-	return &ledgerEnv{l: storage.NewLedger(rdb, keys, clock.Now), rdb: rdb, keys: keys, clock: clock}
+	return &ledgerEnv{l: ledger.New(rdb, keys, clock.Now), rdb: rdb, keys: keys, clock: clock}
 }
 
 // invoice is a one-call ADA invoice for /chat that expires in 15 minutes.
-func (e *ledgerEnv) invoice(id string) storage.Invoice {
+func (e *ledgerEnv) invoice(id string) payments.Invoice {
 	now := e.clock.Now()
-	return storage.Invoice{
+	return payments.Invoice{
 		ID: id, Route: "/chat", Partner: "acme", Wallet: "addr_test1wallet", Network: "preprod",
 		Asset: "ADA", Decimals: 6, AmountUnits: 1_500_000, Lovelace: 1_500_000, PayTo: "addr_test1payto",
 		Memo: "tb:" + id, MinConfirmations: 2, CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
@@ -61,13 +63,13 @@ func (e *ledgerEnv) invoice(id string) storage.Invoice {
 }
 
 // batch is an invoice that buys credits for (acme, wallet).
-func (e *ledgerEnv) batch(id, wallet string, credits int) storage.Invoice {
+func (e *ledgerEnv) batch(id, wallet string, credits int) payments.Invoice {
 	inv := e.invoice(id)
 	inv.Wallet, inv.BatchTarget = wallet, credits
 	return inv
 }
 
-func (e *ledgerEnv) open(t *testing.T, inv storage.Invoice) storage.Invoice {
+func (e *ledgerEnv) open(t *testing.T, inv payments.Invoice) payments.Invoice {
 	t.Helper()
 	out, reused, err := e.l.Open(context.Background(), inv)
 	if err != nil || reused {
@@ -77,7 +79,7 @@ func (e *ledgerEnv) open(t *testing.T, inv storage.Invoice) storage.Invoice {
 }
 
 // confirmed opens inv and confirms it with tx.
-func (e *ledgerEnv) confirmed(t *testing.T, inv storage.Invoice, tx string) storage.Invoice {
+func (e *ledgerEnv) confirmed(t *testing.T, inv payments.Invoice, tx string) payments.Invoice {
 	t.Helper()
 	e.open(t, inv)
 	out, err := e.l.Confirm(context.Background(), inv.ID, tx, e.clock.Now())
@@ -152,13 +154,13 @@ func TestLedgerOpenGet(t *testing.T) {
 	ctx := context.Background()
 	in := e.invoice("inv_1")
 	in.AmountUnits = math.MaxUint64 // no float anywhere: the largest amount survives exactly
-	in.Outputs = []storage.InvoiceOutput{{Address: "addr_test1partner", AmountUnits: 250_000}}
+	in.Outputs = []payments.InvoiceOutput{{Address: "addr_test1partner", AmountUnits: 250_000}}
 	in.Split, in.RequestKey = "additional", "rk-1"
 	in.Status, in.TxHash, in.Error = "consumed", testTxHash("x"), "forged" // ignored by Open
 
 	got := e.open(t, in)
 	want := in
-	want.Status, want.TxHash, want.Error = storage.InvoicePending, "", ""
+	want.Status, want.TxHash, want.Error = payments.InvoicePending, "", ""
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Open returned\n%+v, want\n%+v", got, want)
 	}
@@ -175,37 +177,37 @@ func TestLedgerOpenGet(t *testing.T) {
 		t.Fatalf("invoice TTL = %v, %v; want its 15 min window plus %v", ttl, err, grace)
 	}
 
-	if _, _, err := e.l.Open(ctx, e.invoice("inv_1")); !errors.Is(err, storage.ErrInvoiceExists) {
+	if _, _, err := e.l.Open(ctx, e.invoice("inv_1")); !errors.Is(err, ledger.ErrInvoiceExists) {
 		t.Fatalf("Open of a taken id: %v, want ErrInvoiceExists", err)
 	}
 	for _, id := range []string{"inv_nope", "", string(make([]byte, 300))} {
-		if _, err := e.l.Get(ctx, id); !errors.Is(err, storage.ErrInvoiceNotFound) {
+		if _, err := e.l.Get(ctx, id); !errors.Is(err, payments.ErrInvoiceNotFound) {
 			t.Errorf("Get(%.10q): %v, want ErrInvoiceNotFound", id, err)
 		}
 	}
 
 	e.clock.Advance(15 * time.Minute)
-	if s := e.status(t, "inv_1"); s != storage.InvoiceExpired {
+	if s := e.status(t, "inv_1"); s != payments.InvoiceExpired {
 		t.Fatalf("pending past expiry reads %q, want expired", s)
 	}
 }
 
 func TestLedgerOpenRefusesBadInvoices(t *testing.T) {
 	e := newLedgerEnv(t)
-	cases := map[string]func(*storage.Invoice){
-		"no id":            func(i *storage.Invoice) { i.ID = "" },
-		"huge id":          func(i *storage.Invoice) { i.ID = string(make([]byte, 257)) },
-		"no route":         func(i *storage.Invoice) { i.Route = "" },
-		"negative batch":   func(i *storage.Invoice) { i.BatchTarget = -1 },
-		"batch, no wallet": func(i *storage.Invoice) { i.BatchTarget, i.Wallet = 10, "" },
-		"expires now":      func(i *storage.Invoice) { i.ExpiresAt = e.clock.Now() },
-		"expired already":  func(i *storage.Invoice) { i.ExpiresAt = e.clock.Now().Add(-time.Hour) },
-		"no expiry (zero)": func(i *storage.Invoice) { i.ExpiresAt = time.Time{} },
+	cases := map[string]func(*payments.Invoice){
+		"no id":            func(i *payments.Invoice) { i.ID = "" },
+		"huge id":          func(i *payments.Invoice) { i.ID = string(make([]byte, 257)) },
+		"no route":         func(i *payments.Invoice) { i.Route = "" },
+		"negative batch":   func(i *payments.Invoice) { i.BatchTarget = -1 },
+		"batch, no wallet": func(i *payments.Invoice) { i.BatchTarget, i.Wallet = 10, "" },
+		"expires now":      func(i *payments.Invoice) { i.ExpiresAt = e.clock.Now() },
+		"expired already":  func(i *payments.Invoice) { i.ExpiresAt = e.clock.Now().Add(-time.Hour) },
+		"no expiry (zero)": func(i *payments.Invoice) { i.ExpiresAt = time.Time{} },
 	}
 	for name, mutate := range cases {
 		inv := e.invoice("inv_bad")
 		mutate(&inv)
-		if _, _, err := e.l.Open(context.Background(), inv); !errors.Is(err, storage.ErrLedgerInput) {
+		if _, _, err := e.l.Open(context.Background(), inv); !errors.Is(err, ledger.ErrLedgerInput) {
 			t.Errorf("%s: Open = %v, want ErrLedgerInput", name, err)
 		}
 	}
@@ -217,14 +219,14 @@ func TestLedgerOpenRefusesBadInvoices(t *testing.T) {
 func TestLedgerOpenReusesPendingRequest(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	with := func(id, rk string) storage.Invoice { inv := e.invoice(id); inv.RequestKey = rk; return inv }
+	with := func(id, rk string) payments.Invoice { inv := e.invoice(id); inv.RequestKey = rk; return inv }
 
 	first := e.open(t, with("inv_a", "rk-1"))
 	again, reused, err := e.l.Open(ctx, with("inv_b", "rk-1"))
 	if err != nil || !reused || again.ID != first.ID || !reflect.DeepEqual(again, first) {
 		t.Fatalf("second Open of rk-1 = %s reused %v, %v; want inv_a reused", again.ID, reused, err)
 	}
-	if _, err := e.l.Get(ctx, "inv_b"); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if _, err := e.l.Get(ctx, "inv_b"); !errors.Is(err, payments.ErrInvoiceNotFound) {
 		t.Fatalf("the reusing Open stored its own invoice too: %v", err)
 	}
 	if other := e.open(t, with("inv_c", "rk-2")); other.ID != "inv_c" {
@@ -286,13 +288,13 @@ func TestLedgerRecordError(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.l.Get(ctx, "inv_1")
-	if err != nil || got.Error != "payment_amount_short" || got.Status != storage.InvoicePending {
+	if err != nil || got.Error != "payment_amount_short" || got.Status != payments.InvoicePending {
 		t.Fatalf("after RecordError: %+v, %v", got, err)
 	}
 	if e.events(t) != before {
 		t.Fatal("RecordError wrote a money event")
 	}
-	if err := e.l.RecordError(ctx, "inv_nope", "x"); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if err := e.l.RecordError(ctx, "inv_nope", "x"); !errors.Is(err, payments.ErrInvoiceNotFound) {
 		t.Fatalf("RecordError on an unknown invoice: %v", err)
 	}
 	if n, _ := e.rdb.Exists(ctx, e.keys.LedgerInvoice("inv_nope")).Result(); n != 0 {

@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import "github.com/redis/go-redis/v9"
 
@@ -6,7 +6,7 @@ import "github.com/redis/go-redis/v9"
 // atomic step on Redis. Conventions shared by every script:
 //
 //   - KEYS[1] is the ledger stream, KEYS[2] the invoice or balance the change is about; every key
-//     carries the {ledger} hash tag, so a script never spans Cluster slots (see Keys.ledger).
+//     carries the {ledger} hash tag, so a script never spans Cluster slots (storage/keys.go).
 //   - ARGV[1] is the caller's clock in Unix milliseconds (leases, expiry, event times).
 //   - The reply is {code} or {code, payload}: "ok" or one of the codes errFromCode maps to an
 //     error. Invoice payloads are the invoice hash as HGETALL returns it, read after the change.

@@ -1,10 +1,13 @@
-package storage
+package ledger
 
 import (
 	"context"
 	"crypto/rand"
 	"fmt"
 	"time"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Reserve lets exactly one request run on a confirmed invoice: confirmed → in use (reads as
@@ -14,23 +17,23 @@ import (
 // step (ErrNoCredits when they were all spent). Errors: ErrInvoiceNotFound, ErrNotConfirmed,
 // ErrInvoiceConsumed, ErrInvoiceBusy, ErrInvoiceExpired (never paid and past expiry). The token
 // identifies this reservation to Consume and Release.
-func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Duration) (inv Invoice, token string, err error) {
+func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Duration) (inv payments.Invoice, token string, err error) {
 	if lease <= 0 {
-		return Invoice{}, "", fmt.Errorf("%w: lease must be positive", ErrLedgerInput)
+		return payments.Invoice{}, "", fmt.Errorf("%w: lease must be positive", ErrLedgerInput)
 	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
-		return Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
+		return payments.Invoice{}, "", fmt.Errorf("ledger: reserve invoice: %w", err)
 	}
 	token = rand.Text()
 	now := l.nowMs()
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerBalance(partner, wallet)}
-	code, payload, err := l.run(ctx, luaReserve, keys, now, route, token, now+millis(lease), partner, wallet)
+	code, payload, err := l.run(ctx, luaReserve, keys, now, route, token, now+storage.Millis(lease), partner, wallet)
 	if err != nil {
-		return Invoice{}, "", fmt.Errorf("storage: reserve invoice: %w", err)
+		return payments.Invoice{}, "", fmt.Errorf("ledger: reserve invoice: %w", err)
 	}
 	if inv, err = l.invoiceReply(code, payload); err != nil {
-		return Invoice{}, "", err
+		return payments.Invoice{}, "", err
 	}
 	return inv, token, nil
 }
@@ -39,12 +42,12 @@ func (l *Ledger) Reserve(ctx context.Context, id, route string, lease time.Durat
 // consumed. ErrLeaseLost when token does not hold it, ErrInvoiceConsumed when already consumed.
 func (l *Ledger) Consume(ctx context.Context, id, token string) error {
 	if id == "" || len(id) > maxLedgerID {
-		return ErrInvoiceNotFound
+		return payments.ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id)}
-	code, payload, err := l.run(ctx, luaConsume, keys, l.nowMs(), token, millis(ledgerRetention))
+	code, payload, err := l.run(ctx, luaConsume, keys, l.nowMs(), token, storage.Millis(ledgerRetention))
 	if err != nil {
-		return fmt.Errorf("storage: consume invoice: %w", err)
+		return fmt.Errorf("ledger: consume invoice: %w", err)
 	}
 	if code != "ok" {
 		return errFromCode(code, payload)
@@ -66,12 +69,12 @@ func (l *Ledger) ReleaseWithError(ctx context.Context, id, token, reason string)
 	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
-		return fmt.Errorf("storage: release invoice: %w", err)
+		return fmt.Errorf("ledger: release invoice: %w", err)
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerBalance(partner, wallet)}
 	code, payload, err := l.run(ctx, luaRelease, keys, l.nowMs(), token, partner, wallet, reason)
 	if err != nil {
-		return fmt.Errorf("storage: release invoice: %w", err)
+		return fmt.Errorf("ledger: release invoice: %w", err)
 	}
 	if code != "ok" {
 		return errFromCode(code, payload)

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 func TestLedgerReserveRefusals(t *testing.T) {
@@ -37,13 +38,13 @@ func TestLedgerReserveRefusals(t *testing.T) {
 		id, route string
 		want      error
 	}{
-		{"nope", "/chat", storage.ErrInvoiceNotFound},
-		{"", "/chat", storage.ErrInvoiceNotFound},
-		{"paid", "/images/generate", storage.ErrRouteMismatch},
-		{"pending", "/chat", storage.ErrNotConfirmed},
-		{"submitted", "/chat", storage.ErrNotConfirmed},
-		{"busy", "/chat", storage.ErrInvoiceBusy},
-		{"consumed", "/chat", storage.ErrInvoiceConsumed},
+		{"nope", "/chat", payments.ErrInvoiceNotFound},
+		{"", "/chat", payments.ErrInvoiceNotFound},
+		{"paid", "/images/generate", payments.ErrRouteMismatch},
+		{"pending", "/chat", ledger.ErrNotConfirmed},
+		{"submitted", "/chat", ledger.ErrNotConfirmed},
+		{"busy", "/chat", ledger.ErrInvoiceBusy},
+		{"consumed", "/chat", payments.ErrInvoiceConsumed},
 	}
 	check := func() {
 		t.Helper()
@@ -54,13 +55,13 @@ func TestLedgerReserveRefusals(t *testing.T) {
 		}
 	}
 	check()
-	if _, _, err := e.l.Reserve(ctx, "paid", "/chat", 0); !errors.Is(err, storage.ErrLedgerInput) {
+	if _, _, err := e.l.Reserve(ctx, "paid", "/chat", 0); !errors.Is(err, ledger.ErrLedgerInput) {
 		t.Errorf("Reserve without a lease: %v", err)
 	}
 
 	// Past the payment window: the unpaid one has expired, a paid one still runs.
 	e.clock.Advance(20 * time.Minute)
-	cases[3].want = storage.ErrInvoiceExpired
+	cases[3].want = payments.ErrInvoiceExpired
 	cases[5].want = nil // the lease ran out too: busy is taken over
 	check()
 	if _, _, err := e.l.Reserve(ctx, "paid", "/chat", time.Minute); err != nil {
@@ -74,25 +75,25 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 	e.confirmed(t, e.invoice("inv_1"), testTxHash("1"))
 
 	inv, token, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
-	if err != nil || token == "" || inv.ID != "inv_1" || inv.Status != storage.InvoiceConfirmed {
+	if err != nil || token == "" || inv.ID != "inv_1" || inv.Status != payments.InvoiceConfirmed {
 		t.Fatalf("Reserve = %+v %q, %v", inv, token, err)
 	}
-	if s := e.status(t, "inv_1"); s != storage.InvoiceConfirmed {
+	if s := e.status(t, "inv_1"); s != payments.InvoiceConfirmed {
 		t.Fatalf("an invoice in use reads %q, want confirmed", s)
 	}
-	if err := e.l.Release(ctx, "inv_1", "not-the-token"); !errors.Is(err, storage.ErrLeaseLost) {
+	if err := e.l.Release(ctx, "inv_1", "not-the-token"); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("Release with another token: %v", err)
 	}
-	if err := e.l.Consume(ctx, "inv_1", ""); !errors.Is(err, storage.ErrLeaseLost) {
+	if err := e.l.Consume(ctx, "inv_1", ""); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("Consume without a token: %v", err)
 	}
 	if err := e.l.Release(ctx, "inv_1", token); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
-	if err := e.l.Release(ctx, "inv_1", token); !errors.Is(err, storage.ErrLeaseLost) {
+	if err := e.l.Release(ctx, "inv_1", token); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("second Release: %v", err)
 	}
-	if err := e.l.Consume(ctx, "inv_1", token); !errors.Is(err, storage.ErrLeaseLost) {
+	if err := e.l.Consume(ctx, "inv_1", token); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("Consume after Release: %v", err)
 	}
 
@@ -103,25 +104,25 @@ func TestLedgerReserveConsumeRelease(t *testing.T) {
 	if err := e.l.Consume(ctx, "inv_1", token2); err != nil {
 		t.Fatalf("Consume: %v", err)
 	}
-	if s := e.status(t, "inv_1"); s != storage.InvoiceConsumed {
+	if s := e.status(t, "inv_1"); s != payments.InvoiceConsumed {
 		t.Fatalf("after Consume: %s", s)
 	}
 	if ttl, _ := e.rdb.PTTL(ctx, e.keys.LedgerInvoice("inv_1")).Result(); ttl < 29*24*time.Hour || ttl > 30*24*time.Hour {
 		t.Fatalf("a consumed invoice keeps TTL %v, want the 30 day retention", ttl)
 	}
-	if err := e.l.Consume(ctx, "inv_1", token2); !errors.Is(err, storage.ErrInvoiceConsumed) {
+	if err := e.l.Consume(ctx, "inv_1", token2); !errors.Is(err, payments.ErrInvoiceConsumed) {
 		t.Fatalf("Consume after Consume: %v", err)
 	}
-	if err := e.l.Release(ctx, "inv_1", token2); !errors.Is(err, storage.ErrInvoiceConsumed) {
+	if err := e.l.Release(ctx, "inv_1", token2); !errors.Is(err, payments.ErrInvoiceConsumed) {
 		t.Fatalf("Release after Consume: %v", err)
 	}
 
 	e.open(t, e.invoice("inv_2"))
 	for name, f := range map[string]func(context.Context, string, string) error{"Consume": e.l.Consume, "Release": e.l.Release} {
-		if err := f(ctx, "inv_2", "x"); !errors.Is(err, storage.ErrNotConfirmed) {
+		if err := f(ctx, "inv_2", "x"); !errors.Is(err, ledger.ErrNotConfirmed) {
 			t.Errorf("%s of a pending invoice: %v", name, err)
 		}
-		if err := f(ctx, "nope", "x"); !errors.Is(err, storage.ErrInvoiceNotFound) {
+		if err := f(ctx, "nope", "x"); !errors.Is(err, payments.ErrInvoiceNotFound) {
 			t.Errorf("%s of an unknown invoice: %v", name, err)
 		}
 	}
@@ -146,7 +147,7 @@ func TestLedgerReserveRace(t *testing.T) {
 		}
 		return err
 	})
-	if len(tokens) != 1 || errs[""] != 1 || errs[storage.ErrInvoiceBusy.Error()] != n-1 {
+	if len(tokens) != 1 || errs[""] != 1 || errs[ledger.ErrInvoiceBusy.Error()] != n-1 {
 		t.Fatalf("%d concurrent Reserves: %v; want one token, the rest busy", n, errs)
 	}
 	if err := e.l.Consume(ctx, "inv_1", tokens[0]); err != nil {
@@ -165,7 +166,7 @@ func TestLedgerLeaseExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(2*time.Minute - time.Millisecond)
-	if _, _, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute); !errors.Is(err, storage.ErrInvoiceBusy) {
+	if _, _, err := e.l.Reserve(ctx, "inv_1", "/chat", time.Minute); !errors.Is(err, ledger.ErrInvoiceBusy) {
 		t.Fatalf("Reserve within the lease: %v, want busy", err)
 	}
 	e.clock.Advance(time.Millisecond)
@@ -174,7 +175,7 @@ func TestLedgerLeaseExpiry(t *testing.T) {
 		t.Fatalf("Reserve after the lease ran out: %v", err)
 	}
 	for name, f := range map[string]func(context.Context, string, string) error{"Consume": e.l.Consume, "Release": e.l.Release} {
-		if err := f(ctx, "inv_1", crashed); !errors.Is(err, storage.ErrLeaseLost) {
+		if err := f(ctx, "inv_1", crashed); !errors.Is(err, ledger.ErrLeaseLost) {
 			t.Fatalf("late %s of the crashed holder: %v, want ErrLeaseLost", name, err)
 		}
 	}
@@ -227,10 +228,10 @@ func TestLedgerBatchReservation(t *testing.T) {
 	if _, err := e.l.Debit(ctx, "acme", "w2", "job-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.l.Reserve(ctx, "inv_c", "/chat", time.Minute); !errors.Is(err, storage.ErrNoCredits) {
+	if _, _, err := e.l.Reserve(ctx, "inv_c", "/chat", time.Minute); !errors.Is(err, ledger.ErrNoCredits) {
 		t.Fatalf("Reserve of a batch whose credits are spent: %v, want ErrNoCredits", err)
 	}
-	if s := e.status(t, "inv_c"); s != storage.InvoiceConfirmed || e.credits(t, "acme", "w2") != 0 {
+	if s := e.status(t, "inv_c"); s != payments.InvoiceConfirmed || e.credits(t, "acme", "w2") != 0 {
 		t.Fatalf("after the refused Reserve: %s, credits %d", s, e.credits(t, "acme", "w2"))
 	}
 }
@@ -249,10 +250,10 @@ func TestLedgerReleaseWithError(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.l.Get(ctx, "inv_1")
-	if err != nil || got.Status != storage.InvoiceConfirmed || got.Error != "stream_upstream_error" {
+	if err != nil || got.Status != payments.InvoiceConfirmed || got.Error != "stream_upstream_error" {
 		t.Fatalf("after the release: %+v, %v", got, err)
 	}
-	if err := e.l.ReleaseWithError(ctx, "inv_1", token, "again"); !errors.Is(err, storage.ErrLeaseLost) {
+	if err := e.l.ReleaseWithError(ctx, "inv_1", token, "again"); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("second release with the same token: %v, want ErrLeaseLost", err)
 	}
 	if _, token, err = e.l.Reserve(ctx, "inv_1", "/chat", time.Minute); err != nil {
@@ -264,7 +265,7 @@ func TestLedgerReleaseWithError(t *testing.T) {
 	if got, _ := e.l.Get(ctx, "inv_1"); got.Error != "stream_upstream_error" {
 		t.Fatalf("a release without a reason changed the error to %q", got.Error)
 	}
-	if err := e.l.ReleaseWithError(ctx, "inv_1", token, strings.Repeat("x", 300)); !errors.Is(err, storage.ErrLedgerInput) {
+	if err := e.l.ReleaseWithError(ctx, "inv_1", token, strings.Repeat("x", 300)); !errors.Is(err, ledger.ErrLedgerInput) {
 		t.Fatalf("an overlong reason: %v", err)
 	}
 }

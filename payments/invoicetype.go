@@ -1,9 +1,6 @@
-package storage
+package payments
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // Invoice statuses as callers see them (GET /payments/status). A confirmed invoice whose paid
 // request is running is still "confirmed" to the outside.
@@ -65,26 +62,3 @@ type Invoice struct {
 	SettledAt time.Time `json:"settledAt,omitzero"` // when it was confirmed
 	Error     string    `json:"error,omitempty"`    // last verification error code, for GET /payments/status
 }
-
-// Balance is a (partner, wallet) prepaid credit balance.
-type Balance struct {
-	Partner   string    `json:"partner"`
-	Wallet    string    `json:"wallet"`
-	Credits   int64     `json:"credits"`
-	UpdatedAt time.Time `json:"updatedAt,omitzero"`
-}
-
-// Ledger errors. Their messages are the stable error codes callers see in a 402's detail.error.
-var (
-	ErrInvoiceNotFound = errors.New("invoice_unknown")
-	ErrInvoiceExpired  = errors.New("invoice_expired")
-	ErrInvoiceConsumed = errors.New("invoice_consumed")
-	ErrInvoiceBusy     = errors.New("invoice_in_use") // another request is running on this paid invoice
-	ErrRouteMismatch   = errors.New("invoice_route_mismatch")
-	ErrNotConfirmed    = errors.New("invoice_not_confirmed")
-	ErrPaymentUsed     = errors.New("payment_already_used")
-	ErrNoCredits       = errors.New("insufficient_credits")
-	// ErrAmountsTaken: every unique amount of the invoice's range is held by an open invoice to the
-	// same (PayTo, Asset); nothing was opened. Retry after a while (amounts free up as invoices expire).
-	ErrAmountsTaken = errors.New("invoice_amounts_exhausted")
-)

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"

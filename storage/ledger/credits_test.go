@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // TestLedgerDebitRace: 50 calls race for 10 credits; exactly 10 get one, the balance ends at 0.
@@ -29,7 +29,7 @@ func TestLedgerDebitRace(t *testing.T) {
 		}
 		return err
 	})
-	if errs[""] != 10 || errs[storage.ErrNoCredits.Error()] != 40 {
+	if errs[""] != 10 || errs[ledger.ErrNoCredits.Error()] != 40 {
 		t.Fatalf("50 Debits of 10 credits: %v", errs)
 	}
 	slices.Sort(left)
@@ -39,7 +39,7 @@ func TestLedgerDebitRace(t *testing.T) {
 	if c := e.credits(t, "acme", "w1"); c != 0 {
 		t.Fatalf("balance = %d, want 0", c)
 	}
-	if _, err := e.l.Debit(ctx, "acme", "nobody", "job-x"); !errors.Is(err, storage.ErrNoCredits) {
+	if _, err := e.l.Debit(ctx, "acme", "nobody", "job-x"); !errors.Is(err, ledger.ErrNoCredits) {
 		t.Fatalf("Debit of an empty balance: %v", err)
 	}
 	if c := e.credits(t, "acme", "nobody"); c != 0 {
@@ -52,7 +52,7 @@ func TestLedgerRefund(t *testing.T) {
 	ctx := context.Background()
 	e.confirmed(t, e.batch("inv_b", "w1", 2), testTxHash("b"))
 
-	if err := e.l.Refund(ctx, "acme", "w1", "job-never"); !errors.Is(err, storage.ErrNoDebit) {
+	if err := e.l.Refund(ctx, "acme", "w1", "job-never"); !errors.Is(err, ledger.ErrNoDebit) {
 		t.Fatalf("Refund of a ref never debited: %v", err)
 	}
 	if left, err := e.l.Debit(ctx, "acme", "w1", "job-1"); err != nil || left != 1 {
@@ -60,7 +60,7 @@ func TestLedgerRefund(t *testing.T) {
 	}
 	// Only the balance the ref was debited from gets it back.
 	for _, other := range [][2]string{{"acme", "w2"}, {"", "w1"}, {"other", "w1"}} {
-		if err := e.l.Refund(ctx, other[0], other[1], "job-1"); !errors.Is(err, storage.ErrNoDebit) {
+		if err := e.l.Refund(ctx, other[0], other[1], "job-1"); !errors.Is(err, ledger.ErrNoDebit) {
 			t.Fatalf("Refund of job-1 to %v: %v", other, err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestLedgerRefund(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ref := range []string{"job-1", "job-2"} {
-		if _, err := e.l.Debit(ctx, "acme", "w1", ref); !errors.Is(err, storage.ErrCreditRefUsed) {
+		if _, err := e.l.Debit(ctx, "acme", "w1", ref); !errors.Is(err, ledger.ErrCreditRefUsed) {
 			t.Fatalf("Debit with used ref %s: %v", ref, err)
 		}
 	}
@@ -91,7 +91,7 @@ func TestLedgerRefund(t *testing.T) {
 		"Refund, no wallet": func() error { return e.l.Refund(ctx, "acme", "", "r") },
 		"Refund, no ref":    func() error { return e.l.Refund(ctx, "acme", "w1", "") },
 	} {
-		if err := call(); !errors.Is(err, storage.ErrLedgerInput) {
+		if err := call(); !errors.Is(err, ledger.ErrLedgerInput) {
 			t.Errorf("%s: %v, want ErrLedgerInput", name, err)
 		}
 	}

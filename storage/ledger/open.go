@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import (
 	"context"
@@ -11,35 +11,38 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Open stores a new pending invoice (inv.ID set by the caller, unique; Status, TxHash, SettledAt
 // and Error are ignored; CreatedAt defaults to now). When inv.RequestKey is set and a pending,
 // unexpired invoice with the same RequestKey exists, it returns that one and reused=true instead:
 // concurrent Opens of one request give one invoice.
-func (l *Ledger) Open(ctx context.Context, inv Invoice) (out Invoice, reused bool, err error) {
+func (l *Ledger) Open(ctx context.Context, inv payments.Invoice) (out payments.Invoice, reused bool, err error) {
 	now := l.now()
 	if inv.CreatedAt.IsZero() {
 		inv.CreatedAt = now
 	}
-	inv.Status, inv.TxHash, inv.SettledAt, inv.Error = InvoicePending, "", time.Time{}, ""
+	inv.Status, inv.TxHash, inv.SettledAt, inv.Error = payments.InvoicePending, "", time.Time{}, ""
 	if err := checkNewInvoice(inv, now); err != nil {
-		return Invoice{}, false, err
+		return payments.Invoice{}, false, err
 	}
 	fields, err := invoiceFields(inv)
 	if err != nil {
-		return Invoice{}, false, err
+		return payments.Invoice{}, false, err
 	}
 	// The index may move between our read and the script (another Open, or its expiry); the script
 	// then says "retry". Each retry means another caller made progress, so a few suffice.
 	for range 8 {
 		keys, args, err := l.openArgs(ctx, inv, now, fields)
 		if err != nil {
-			return Invoice{}, false, err
+			return payments.Invoice{}, false, err
 		}
 		code, payload, err := l.run(ctx, luaOpen, keys, args...)
 		if err != nil {
-			return Invoice{}, false, fmt.Errorf("storage: open invoice: %w", err)
+			return payments.Invoice{}, false, fmt.Errorf("ledger: open invoice: %w", err)
 		}
 		if code == "retry" {
 			continue
@@ -47,7 +50,7 @@ func (l *Ledger) Open(ctx context.Context, inv Invoice) (out Invoice, reused boo
 		out, err := l.invoiceReply(code, payload)
 		return out, code == "reused", err
 	}
-	return Invoice{}, false, fmt.Errorf("storage: open invoice: request index kept moving")
+	return payments.Invoice{}, false, fmt.Errorf("ledger: open invoice: request index kept moving")
 }
 
 // amountGrace is how long an invoice's unique amount stays taken after the invoice expires: a
@@ -61,14 +64,14 @@ const amountGrace = 5 * time.Minute
 const maxAmountProbes = 1024
 
 // openArgs reads which invoice the request index names now and builds luaOpen's arguments.
-func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, fields []any) ([]string, []any, error) {
+func (l *Ledger) openArgs(ctx context.Context, inv payments.Invoice, now time.Time, fields []any) ([]string, []any, error) {
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(inv.ID), l.keys.LedgerAmounts(inv.PayTo, inv.Asset)}
 	seen := ""
 	if inv.RequestKey != "" {
 		idx := l.keys.LedgerRequest(inv.RequestKey)
 		cur, err := l.rdb.Get(ctx, idx).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("storage: open invoice: %w", err)
+			return nil, nil, fmt.Errorf("ledger: open invoice: %w", err)
 		}
 		keys = append(keys, idx)
 		if cur != "" {
@@ -81,7 +84,7 @@ func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, field
 	if inv.AmountOffsets > 0 {
 		start = rand.Uint64N(inv.AmountOffsets)
 	}
-	args := append([]any{now.UnixMilli(), seen, millis(window + unpaidGrace(inv.MinConfirmations)), millis(window),
+	args := append([]any{now.UnixMilli(), seen, storage.Millis(window + unpaidGrace(inv.MinConfirmations)), storage.Millis(window),
 		strconv.FormatUint(inv.AmountOffsets, 10), start, inv.ExpiresAt.Add(amountGrace).UnixMilli(),
 		strconv.FormatUint(inv.AmountUnits, 10), maxAmountProbes}, fields...)
 	return keys, args, nil
@@ -91,7 +94,7 @@ func (l *Ledger) openArgs(ctx context.Context, inv Invoice, now time.Time, field
 const maxAmountOffsets = 1_000_000
 
 // checkNewInvoice refuses invoices the ledger could not keep its promises for.
-func checkNewInvoice(inv Invoice, now time.Time) error {
+func checkNewInvoice(inv payments.Invoice, now time.Time) error {
 	switch {
 	case inv.ID == "" || len(inv.ID) > maxLedgerID:
 		return fmt.Errorf("%w: invoice id must have 1 to %d bytes", ErrLedgerInput, maxLedgerID)
@@ -111,14 +114,14 @@ func checkNewInvoice(inv Invoice, now time.Time) error {
 	return nil
 }
 
-// invoiceFields is the invoice hash of a new invoice (see ledger_lua.go), as HSET arguments.
-func invoiceFields(inv Invoice) ([]any, error) {
+// invoiceFields is the invoice hash of a new invoice (see lua.go), as HSET arguments.
+func invoiceFields(inv payments.Invoice) ([]any, error) {
 	doc, err := json.Marshal(inv)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open invoice: %w", err)
+		return nil, fmt.Errorf("ledger: open invoice: %w", err)
 	}
 	return []any{
-		"id", inv.ID, "doc", doc, "status", InvoicePending, "route", inv.Route,
+		"id", inv.ID, "doc", doc, "status", payments.InvoicePending, "route", inv.Route,
 		"partner", inv.Partner, "wallet", inv.Wallet, "batch", inv.BatchTarget,
 		"expires", inv.ExpiresAt.UnixMilli(), "amount", strconv.FormatUint(inv.AmountUnits, 10),
 		"asset", inv.Asset, "tx", "", "settled", "", "error", "", "token", "", "lease", 0,

@@ -1,4 +1,11 @@
-package storage
+// Package ledger is the money state of pay-per-call in Redis: it persists the payment domain's
+// invoices (payments.Invoice, the statuses, the refusals with a public code), the transactions that
+// paid them, prepaid credit balances and the append-only stream of every money event.
+//
+// It imports payments, never the reverse: the domain defines what an invoice is and which refusals
+// callers see, the ledger keeps them. Its Redis keys are built with the others in storage/keys.go
+// (every key of the service in one place, under one prefix); storage itself knows no domain.
+package ledger
 
 import (
 	"context"
@@ -9,10 +16,29 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
-// Ledger errors beyond the contract's (invoice.go). The first three are codes a caller may show.
+// Balance is a (partner, wallet) prepaid credit balance.
+type Balance struct {
+	Partner   string    `json:"partner"`
+	Wallet    string    `json:"wallet"`
+	Credits   int64     `json:"credits"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+}
+
+// Ledger errors. The refusals with a public payment code (unknown, expired or consumed invoice, route
+// mismatch, used payment) are the payments package's sentinels (payments.ErrInvoiceNotFound, …);
+// these are the ledger's own. The messages of the first seven are codes a caller may see.
 var (
+	ErrInvoiceBusy  = errors.New("invoice_in_use") // another request is running on this paid invoice
+	ErrNotConfirmed = errors.New("invoice_not_confirmed")
+	ErrNoCredits    = errors.New("insufficient_credits")
+	// ErrAmountsTaken: every unique amount of the invoice's range is held by an open invoice to the
+	// same (PayTo, Asset); nothing was opened. Retry after a while (amounts free up as invoices expire).
+	ErrAmountsTaken = errors.New("invoice_amounts_exhausted")
 	// ErrInvoicePaid: Submitted or Confirm with a transaction other than the one that paid the
 	// invoice already. The other transaction stays unclaimed.
 	ErrInvoicePaid = errors.New("invoice_already_paid")
@@ -24,11 +50,11 @@ var (
 	ErrCreditRefUsed = errors.New("credit_ref_used")
 	// ErrNoDebit: Refund of a ref that this (partner, wallet) never debited (or whose record
 	// passed its retention).
-	ErrNoDebit = errors.New("storage: no debit for this ref")
+	ErrNoDebit = errors.New("ledger: no debit for this ref")
 	// ErrInvoiceExists: Open with an id that is taken.
-	ErrInvoiceExists = errors.New("storage: invoice id exists")
+	ErrInvoiceExists = errors.New("ledger: invoice id exists")
 	// ErrLedgerInput wraps every argument the ledger refuses before asking Redis.
-	ErrLedgerInput = errors.New("storage: invalid ledger input")
+	ErrLedgerInput = errors.New("ledger: invalid ledger input")
 )
 
 // ledgerRetention is how long settled records stay: an invoice after its paid call, a debit record
@@ -50,16 +76,16 @@ const maxLedgerID = 256
 
 // Ledger is the money state of pay-per-call: invoices, the transactions that paid them, prepaid
 // credit balances, and the append-only stream of every money event (Replay folds it back into
-// state). Each change is one Lua script (ledger_lua.go), so it is atomic across api and worker
+// state). Each change is one Lua script (lua.go), so it is atomic across api and worker
 // replicas and its event can never be missing or extra.
 type Ledger struct {
 	rdb  redis.UniversalClient
-	keys Keys
+	keys storage.Keys
 	now  func() time.Time
 }
 
-// NewLedger returns a ledger. now is the clock for expiry and leases (nil: time.Now).
-func NewLedger(rdb redis.UniversalClient, keys Keys, now func() time.Time) *Ledger {
+// New returns a ledger. now is the clock for expiry and leases (nil: time.Now).
+func New(rdb redis.UniversalClient, keys storage.Keys, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
@@ -69,38 +95,38 @@ func NewLedger(rdb redis.UniversalClient, keys Keys, now func() time.Time) *Ledg
 func (l *Ledger) nowMs() int64 { return l.now().UnixMilli() }
 
 // Get returns the invoice with its current status (pending past ExpiresAt reads as expired).
-func (l *Ledger) Get(ctx context.Context, id string) (Invoice, error) {
+func (l *Ledger) Get(ctx context.Context, id string) (payments.Invoice, error) {
 	if id == "" || len(id) > maxLedgerID {
-		return Invoice{}, ErrInvoiceNotFound
+		return payments.Invoice{}, payments.ErrInvoiceNotFound
 	}
 	h, err := l.rdb.HGetAll(ctx, l.keys.LedgerInvoice(id)).Result()
 	if err != nil {
-		return Invoice{}, fmt.Errorf("storage: get invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: get invoice: %w", err)
 	}
 	if len(h) == 0 {
-		return Invoice{}, ErrInvoiceNotFound
+		return payments.Invoice{}, payments.ErrInvoiceNotFound
 	}
 	return l.decodeInvoice(h)
 }
 
 // decodeInvoice rebuilds an Invoice from its hash, with the status callers see.
-func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
-	var inv Invoice
+func (l *Ledger) decodeInvoice(h map[string]string) (payments.Invoice, error) {
+	var inv payments.Invoice
 	if err := json.Unmarshal([]byte(h["doc"]), &inv); err != nil {
-		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: %w", h["id"], err)
 	}
 	expires, err := strconv.ParseInt(h["expires"], 10, 64)
 	if err != nil {
-		return Invoice{}, fmt.Errorf("storage: invoice %.64q: expires: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: expires: %w", h["id"], err)
 	}
 	if err := uniqueAmount(&inv, h["amount"]); err != nil {
-		return Invoice{}, fmt.Errorf("storage: invoice %.64q: %w", h["id"], err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: %w", h["id"], err)
 	}
 	inv.Status = publicStatus(h["status"], expires, l.nowMs())
 	inv.TxHash, inv.Error, inv.Payer = h["tx"], h["error"], h["payer"]
 	if s := h["settled"]; s != "" {
 		if inv.SettledAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return Invoice{}, fmt.Errorf("storage: invoice %.64q: settled: %w", h["id"], err)
+			return payments.Invoice{}, fmt.Errorf("ledger: invoice %.64q: settled: %w", h["id"], err)
 		}
 	}
 	return inv, nil
@@ -108,7 +134,7 @@ func (l *Ledger) decodeInvoice(h map[string]string) (Invoice, error) {
 
 // uniqueAmount sets the amount Open drew (the document holds the amount before it). Lovelace
 // mirrors AmountUnits on ADA invoices, so it follows.
-func uniqueAmount(inv *Invoice, field string) error {
+func uniqueAmount(inv *payments.Invoice, field string) error {
 	if inv.AmountOffsets == 0 || field == "" {
 		return nil
 	}
@@ -128,9 +154,9 @@ func uniqueAmount(inv *Invoice, field string) error {
 func publicStatus(status string, expiresMs, nowMs int64) string {
 	switch {
 	case status == statusInUse:
-		return InvoiceConfirmed
-	case status == InvoicePending && nowMs >= expiresMs:
-		return InvoiceExpired
+		return payments.InvoiceConfirmed
+	case status == payments.InvoicePending && nowMs >= expiresMs:
+		return payments.InvoiceExpired
 	}
 	return status
 }
@@ -155,23 +181,23 @@ func (l *Ledger) run(ctx context.Context, s *redis.Script, keys []string, args .
 }
 
 // invoiceReply turns a script's reply into the invoice, or the error its code names.
-func (l *Ledger) invoiceReply(code string, payload []any) (Invoice, error) {
+func (l *Ledger) invoiceReply(code string, payload []any) (payments.Invoice, error) {
 	if code != "ok" && code != "reused" {
-		return Invoice{}, errFromCode(code, payload)
+		return payments.Invoice{}, errFromCode(code, payload)
 	}
 	if len(payload) != 1 {
-		return Invoice{}, fmt.Errorf("storage: ledger reply without the invoice")
+		return payments.Invoice{}, fmt.Errorf("ledger: ledger reply without the invoice")
 	}
 	flat, ok := payload[0].([]any)
 	if !ok || len(flat)%2 != 0 {
-		return Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice %v", payload[0])
+		return payments.Invoice{}, fmt.Errorf("ledger: ledger reply: malformed invoice %v", payload[0])
 	}
 	h := make(map[string]string, len(flat)/2)
 	for i := 0; i < len(flat); i += 2 {
 		k, ok1 := flat[i].(string)
 		v, ok2 := flat[i+1].(string)
 		if !ok1 || !ok2 {
-			return Invoice{}, fmt.Errorf("storage: ledger reply: malformed invoice field %v", flat[i])
+			return payments.Invoice{}, fmt.Errorf("ledger: ledger reply: malformed invoice field %v", flat[i])
 		}
 		h[k] = v
 	}
@@ -182,19 +208,19 @@ func (l *Ledger) invoiceReply(code string, payload []any) (Invoice, error) {
 func errFromCode(code string, payload []any) error {
 	switch code {
 	case "not_found":
-		return ErrInvoiceNotFound
+		return payments.ErrInvoiceNotFound
 	case "expired":
-		return ErrInvoiceExpired
+		return payments.ErrInvoiceExpired
 	case "consumed":
-		return ErrInvoiceConsumed
+		return payments.ErrInvoiceConsumed
 	case "busy":
 		return ErrInvoiceBusy
 	case "route":
-		return ErrRouteMismatch
+		return payments.ErrRouteMismatch
 	case "not_confirmed":
 		return ErrNotConfirmed
 	case "tx_used":
-		return ErrPaymentUsed
+		return payments.ErrPaymentUsed
 	case "no_credits":
 		return ErrNoCredits
 	case "paid":
@@ -211,5 +237,5 @@ func errFromCode(code string, payload []any) error {
 		return ErrAmountsTaken
 	}
 	// "mismatch", "bad_state": the stored record contradicts itself or this code.
-	return fmt.Errorf("storage: ledger refused: %s %v", code, payload)
+	return fmt.Errorf("ledger: ledger refused: %s %v", code, payload)
 }

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 func TestLedgerSubmitted(t *testing.T) {
@@ -19,7 +20,7 @@ func TestLedgerSubmitted(t *testing.T) {
 	tx1, tx2 := testTxHash("1"), testTxHash("2")
 
 	got, err := e.l.Submitted(ctx, "inv_1", tx1)
-	if err != nil || got.Status != storage.InvoiceSubmitted || got.TxHash != tx1 {
+	if err != nil || got.Status != payments.InvoiceSubmitted || got.TxHash != tx1 {
 		t.Fatalf("Submitted = %+v, %v", got, err)
 	}
 	// The transaction we submitted may land after the unpaid grace: its invoice stays for it.
@@ -28,7 +29,7 @@ func TestLedgerSubmitted(t *testing.T) {
 	}
 	// Idempotent: same answer, no new events.
 	before := e.events(t)
-	if got, err := e.l.Submitted(ctx, "inv_1", tx1); err != nil || got.Status != storage.InvoiceSubmitted {
+	if got, err := e.l.Submitted(ctx, "inv_1", tx1); err != nil || got.Status != payments.InvoiceSubmitted {
 		t.Fatalf("second Submitted = %+v, %v", got, err)
 	}
 	if e.events(t) != before {
@@ -36,29 +37,29 @@ func TestLedgerSubmitted(t *testing.T) {
 	}
 	// The tx is claimed: no other invoice may take it, in any spelling.
 	for _, tx := range []string{tx1, strings.ToUpper(tx1)} {
-		if _, err := e.l.Submitted(ctx, "inv_2", tx); !errors.Is(err, storage.ErrPaymentUsed) {
+		if _, err := e.l.Submitted(ctx, "inv_2", tx); !errors.Is(err, payments.ErrPaymentUsed) {
 			t.Fatalf("Submitted of inv_1's tx for inv_2: %v, want ErrPaymentUsed", err)
 		}
-		if _, err := e.l.Confirm(ctx, "inv_2", tx, e.clock.Now()); !errors.Is(err, storage.ErrPaymentUsed) {
+		if _, err := e.l.Confirm(ctx, "inv_2", tx, e.clock.Now()); !errors.Is(err, payments.ErrPaymentUsed) {
 			t.Fatalf("Confirm of inv_1's tx for inv_2: %v, want ErrPaymentUsed", err)
 		}
 	}
-	if s := e.status(t, "inv_2"); s != storage.InvoicePending {
+	if s := e.status(t, "inv_2"); s != payments.InvoicePending {
 		t.Fatalf("inv_2 after refused claims: %s", s)
 	}
 	// A resubmission with another tx keeps both claimed for inv_1; the newest is the one shown.
 	if got, err := e.l.Submitted(ctx, "inv_1", tx2); err != nil || got.TxHash != tx2 {
 		t.Fatalf("resubmission = %+v, %v", got, err)
 	}
-	if _, err := e.l.Submitted(ctx, "inv_2", tx1); !errors.Is(err, storage.ErrPaymentUsed) {
+	if _, err := e.l.Submitted(ctx, "inv_2", tx1); !errors.Is(err, payments.ErrPaymentUsed) {
 		t.Fatalf("the first tx was freed by the resubmission: %v", err)
 	}
 	// The first tx landing confirms inv_1 after all.
-	if got, err := e.l.Confirm(ctx, "inv_1", tx1, e.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed || got.TxHash != tx1 {
+	if got, err := e.l.Confirm(ctx, "inv_1", tx1, e.clock.Now()); err != nil || got.Status != payments.InvoiceConfirmed || got.TxHash != tx1 {
 		t.Fatalf("Confirm after submission = %+v, %v", got, err)
 	}
 	// Once paid, another tx is refused and stays free for other invoices.
-	if _, err := e.l.Submitted(ctx, "inv_1", testTxHash("3")); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Submitted(ctx, "inv_1", testTxHash("3")); !errors.Is(err, ledger.ErrInvoicePaid) {
 		t.Fatalf("Submitted of another tx on a paid invoice: %v, want ErrInvoicePaid", err)
 	}
 	if _, err := e.l.Submitted(ctx, "inv_2", testTxHash("3")); err != nil {
@@ -66,11 +67,11 @@ func TestLedgerSubmitted(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "abc", tx1[:63] + "g", tx1 + "00"} {
-		if _, err := e.l.Submitted(ctx, "inv_2", bad); !errors.Is(err, storage.ErrLedgerInput) {
+		if _, err := e.l.Submitted(ctx, "inv_2", bad); !errors.Is(err, ledger.ErrLedgerInput) {
 			t.Errorf("Submitted with tx %q: %v, want ErrLedgerInput", bad, err)
 		}
 	}
-	if _, err := e.l.Submitted(ctx, "inv_nope", testTxHash("4")); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if _, err := e.l.Submitted(ctx, "inv_nope", testTxHash("4")); !errors.Is(err, payments.ErrInvoiceNotFound) {
 		t.Fatalf("Submitted on an unknown invoice: %v", err)
 	}
 	if n, _ := e.rdb.Exists(ctx, e.keys.LedgerTxClaim(testTxHash("4"))).Result(); n != 0 {
@@ -86,7 +87,7 @@ func TestLedgerConfirm(t *testing.T) {
 	at := e.clock.Now().Add(3 * time.Minute)
 
 	got, err := e.l.Confirm(ctx, "inv_1", strings.ToUpper(tx), at)
-	if err != nil || got.Status != storage.InvoiceConfirmed || got.TxHash != tx || !got.SettledAt.Equal(at) {
+	if err != nil || got.Status != payments.InvoiceConfirmed || got.TxHash != tx || !got.SettledAt.Equal(at) {
 		t.Fatalf("Confirm = %+v, %v", got, err)
 	}
 	// Paid and unused: the caller's money, so the record no longer expires.
@@ -95,23 +96,23 @@ func TestLedgerConfirm(t *testing.T) {
 	}
 	// Idempotent.
 	before := e.events(t)
-	if got, err := e.l.Confirm(ctx, "inv_1", tx, at.Add(time.Hour)); err != nil || got.Status != storage.InvoiceConfirmed || !got.SettledAt.Equal(at) {
+	if got, err := e.l.Confirm(ctx, "inv_1", tx, at.Add(time.Hour)); err != nil || got.Status != payments.InvoiceConfirmed || !got.SettledAt.Equal(at) {
 		t.Fatalf("second Confirm = %+v, %v", got, err)
 	}
 	if e.events(t) != before {
 		t.Fatal("a repeated Confirm wrote events")
 	}
-	if _, err := e.l.Confirm(ctx, "inv_1", testTxHash("pay-2"), at); !errors.Is(err, storage.ErrInvoicePaid) {
+	if _, err := e.l.Confirm(ctx, "inv_1", testTxHash("pay-2"), at); !errors.Is(err, ledger.ErrInvoicePaid) {
 		t.Fatalf("Confirm with a second tx: %v, want ErrInvoicePaid", err)
 	}
-	if _, err := e.l.Confirm(ctx, "inv_nope", testTxHash("pay-3"), at); !errors.Is(err, storage.ErrInvoiceNotFound) {
+	if _, err := e.l.Confirm(ctx, "inv_nope", testTxHash("pay-3"), at); !errors.Is(err, payments.ErrInvoiceNotFound) {
 		t.Fatalf("Confirm of an unknown invoice: %v", err)
 	}
 
 	// Past its expiry an unpaid invoice still confirms: the verifier decided the tx was in time.
 	e.open(t, e.invoice("inv_late"))
 	e.clock.Advance(time.Hour)
-	if got, err := e.l.Confirm(ctx, "inv_late", testTxHash("late"), e.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed {
+	if got, err := e.l.Confirm(ctx, "inv_late", testTxHash("late"), e.clock.Now()); err != nil || got.Status != payments.InvoiceConfirmed {
 		t.Fatalf("Confirm of an expired pending invoice = %+v, %v", got, err)
 	}
 
@@ -123,7 +124,7 @@ func TestLedgerConfirm(t *testing.T) {
 	if err := e.l.Consume(ctx, "inv_1", token); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := e.l.Confirm(ctx, "inv_1", tx, at); err != nil || got.Status != storage.InvoiceConsumed {
+	if got, err := e.l.Confirm(ctx, "inv_1", tx, at); err != nil || got.Status != payments.InvoiceConsumed {
 		t.Fatalf("Confirm of a consumed invoice with its tx = %+v, %v", got, err)
 	}
 }
@@ -169,7 +170,7 @@ func TestLedgerOneTxOneInvoice(t *testing.T) {
 	if _, err := e.l.Confirm(ctx, "inv_1", tx, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.l.Confirm(ctx, "inv_2", tx, e.clock.Now()); !errors.Is(err, storage.ErrPaymentUsed) {
+	if _, err := e.l.Confirm(ctx, "inv_2", tx, e.clock.Now()); !errors.Is(err, payments.ErrPaymentUsed) {
 		t.Fatalf("second invoice: %v, want ErrPaymentUsed", err)
 	}
 
@@ -182,14 +183,14 @@ func TestLedgerOneTxOneInvoice(t *testing.T) {
 		_, err := e.l.Confirm(ctx, fmt.Sprintf("race_%d", i), shared, e.clock.Now())
 		return err
 	})
-	if errs[""] != 1 || errs[storage.ErrPaymentUsed.Error()] != n-1 {
+	if errs[""] != 1 || errs[payments.ErrPaymentUsed.Error()] != n-1 {
 		t.Fatalf("%d invoices racing for one tx: %v; want one winner", n, errs)
 	}
 	if c := e.credits(t, "acme", "w-race"); c != 5 {
 		t.Fatalf("credits = %d, want one batch (5)", c)
 	}
 	owner, err := e.rdb.Get(ctx, e.keys.LedgerTxClaim(shared)).Result()
-	if err != nil || e.status(t, owner) != storage.InvoiceConfirmed {
+	if err != nil || e.status(t, owner) != payments.InvoiceConfirmed {
 		t.Fatalf("claim names %q (%v), which is not the confirmed invoice", owner, err)
 	}
 }

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -7,20 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/storage/ledger"
+	"github.com/tbackend/tbackend/storage/redistest"
 )
 
 // TestLedgerDeployments runs a whole payment through the other deployments the ledger must work
 // on: Redis Cluster (every script's keys in one slot, else CROSSSLOT) and the in-process
 // miniredis of `tbackend dev`. Two clients stand for the api and the worker.
 func TestLedgerDeployments(t *testing.T) {
-	for _, c := range otherDeployments() {
-		t.Run(c.name, func(t *testing.T) {
-			newClient := c.start(t)
+	connect := func(addrs []string) (redis.UniversalClient, error) {
+		return storage.OpenRedis(context.Background(), storage.RedisConfig{ClusterAddrs: addrs})
+	}
+	for _, c := range redistest.OtherDeployments(connect) {
+		t.Run(c.Name, func(t *testing.T) {
+			newClient := c.Start(t)
 			apiRDB, workerRDB := newClient(), newClient()
 			t.Cleanup(func() { _ = apiRDB.Close(); _ = workerRDB.Close() })
 			api := newLedgerEnvOn(t, apiRDB)
-			worker := &ledgerEnv{l: storage.NewLedger(workerRDB, api.keys, api.clock.Now), rdb: workerRDB, keys: api.keys, clock: api.clock}
+			worker := &ledgerEnv{l: ledger.New(workerRDB, api.keys, api.clock.Now), rdb: workerRDB, keys: api.keys, clock: api.clock}
 			ledgerRoundTrip(t, api, worker)
 		})
 	}
@@ -49,17 +57,17 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 	if err := worker.l.RecordError(ctx, "inv_1", "tx_not_found"); err != nil {
 		t.Fatalf("RecordError: %v", err)
 	}
-	if got, err := worker.l.Confirm(ctx, "inv_1", tx, worker.clock.Now()); err != nil || got.Status != storage.InvoiceConfirmed {
+	if got, err := worker.l.Confirm(ctx, "inv_1", tx, worker.clock.Now()); err != nil || got.Status != payments.InvoiceConfirmed {
 		t.Fatalf("Confirm = %+v, %v", got, err)
 	}
-	if _, err := worker.l.Confirm(ctx, "inv_2", tx, worker.clock.Now()); !errors.Is(err, storage.ErrPaymentUsed) {
+	if _, err := worker.l.Confirm(ctx, "inv_2", tx, worker.clock.Now()); !errors.Is(err, payments.ErrPaymentUsed) {
 		t.Fatalf("Confirm of a used tx: %v", err)
 	}
 	_, token, err := api.l.Reserve(ctx, "inv_1", "/chat", time.Minute)
 	if err != nil {
 		t.Fatalf("Reserve: %v", err)
 	}
-	if _, _, err := worker.l.Reserve(ctx, "inv_1", "/chat", time.Minute); !errors.Is(err, storage.ErrInvoiceBusy) {
+	if _, _, err := worker.l.Reserve(ctx, "inv_1", "/chat", time.Minute); !errors.Is(err, ledger.ErrInvoiceBusy) {
 		t.Fatalf("second Reserve: %v", err)
 	}
 	if err := api.l.Consume(ctx, "inv_1", token); err != nil {
@@ -75,15 +83,15 @@ func ledgerRoundTrip(t *testing.T, api, worker *ledgerEnv) {
 		t.Fatalf("second Refund: %v, credits %d; want 2", err, api.credits(t, "acme", "w1"))
 	}
 	got, err := api.l.Get(ctx, "inv_1")
-	if err != nil || got.Status != storage.InvoiceConsumed || got.Error != "tx_not_found" || got.TxHash != tx {
+	if err != nil || got.Status != payments.InvoiceConsumed || got.Error != "tx_not_found" || got.TxHash != tx {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
 	st, err := worker.l.Replay(ctx)
 	if err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	want := storage.LedgerState{
-		Invoices:  map[string]string{"inv_1": storage.InvoiceConsumed}, // inv_2 is unpaid: no money, no event
+	want := ledger.State{
+		Invoices:  map[string]string{"inv_1": payments.InvoiceConsumed}, // inv_2 is unpaid: no money, no event
 		Balances:  map[string]int64{"acme|w1": 2},
 		ClaimedTx: map[string]string{tx: "inv_1"},
 	}

@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func (l *Ledger) ClaimedBy(ctx context.Context, txHash string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("storage: read tx claim: %w", err)
+		return "", fmt.Errorf("ledger: read tx claim: %w", err)
 	}
 	return id, nil
 }

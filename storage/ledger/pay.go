@@ -1,4 +1,4 @@
-package storage
+package ledger
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // canonicalTx returns a Cardano transaction id (32 bytes, hex) in lower case. Hex decoding ignores
@@ -27,18 +30,18 @@ func canonicalTx(txHash string) (string, error) {
 // Submitted records that we submitted a signed tx for the invoice: it claims txHash for the
 // invoice (ErrPaymentUsed when another invoice holds it) and moves pending|submitted → submitted.
 // Idempotent for the same tx; ErrInvoicePaid when the invoice was paid by another tx.
-func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (Invoice, error) {
+func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (payments.Invoice, error) {
 	tx, err := canonicalTx(txHash)
 	if err != nil {
-		return Invoice{}, err
+		return payments.Invoice{}, err
 	}
 	if id == "" || len(id) > maxLedgerID {
-		return Invoice{}, ErrInvoiceNotFound
+		return payments.Invoice{}, payments.ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx)}
-	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx, millis(ledgerRetention))
+	code, payload, err := l.run(ctx, luaSubmitted, keys, l.nowMs(), tx, storage.Millis(ledgerRetention))
 	if err != nil {
-		return Invoice{}, fmt.Errorf("storage: invoice submitted: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: invoice submitted: %w", err)
 	}
 	return l.invoiceReply(code, payload)
 }
@@ -48,26 +51,26 @@ func (l *Ledger) Submitted(ctx context.Context, id, txHash string) (Invoice, err
 // also credits a batch invoice's (Partner, Wallet) with BatchTarget credits. Idempotent when the
 // invoice is paid with this tx already (no second credit); ErrInvoicePaid with another tx. Expiry
 // is the verifier's call: a valid tx confirms an expired pending invoice too.
-func (l *Ledger) Confirm(ctx context.Context, id, txHash string, at time.Time) (Invoice, error) {
+func (l *Ledger) Confirm(ctx context.Context, id, txHash string, at time.Time) (payments.Invoice, error) {
 	return l.ConfirmPaidBy(ctx, id, txHash, at, "")
 }
 
 // ConfirmPaidBy is Confirm that also records who paid: payer is the payment key credential (hex)
 // of the transaction's paying input, or "". A repeat of an idempotent confirm keeps the first.
-func (l *Ledger) ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (Invoice, error) {
+func (l *Ledger) ConfirmPaidBy(ctx context.Context, id, txHash string, at time.Time, payer string) (payments.Invoice, error) {
 	tx, err := canonicalTx(txHash)
 	if err != nil {
-		return Invoice{}, err
+		return payments.Invoice{}, err
 	}
 	partner, wallet, err := l.owner(ctx, id)
 	if err != nil {
-		return Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: confirm invoice: %w", err)
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id), l.keys.LedgerTxClaim(tx),
 		l.keys.LedgerBalance(partner, wallet)}
 	code, payload, err := l.run(ctx, luaConfirm, keys, l.nowMs(), tx, at.UTC().Format(time.RFC3339Nano), partner, wallet, strings.ToLower(payer))
 	if err != nil {
-		return Invoice{}, fmt.Errorf("storage: confirm invoice: %w", err)
+		return payments.Invoice{}, fmt.Errorf("ledger: confirm invoice: %w", err)
 	}
 	inv, err := l.invoiceReply(code, payload)
 	if err == nil {
@@ -80,7 +83,7 @@ func (l *Ledger) ConfirmPaidBy(ctx context.Context, id, txHash string, at time.T
 // claimed, and a later one of the same amount pays no older invoice (CodeTooEarly). Only this
 // invoice's hold is removed (a later invoice that took the amount after the hold ran out has
 // another release time). A failure only keeps the amount held until then, so it is not an error.
-func (l *Ledger) releaseAmount(ctx context.Context, inv Invoice) {
+func (l *Ledger) releaseAmount(ctx context.Context, inv payments.Invoice) {
 	if inv.AmountOffsets == 0 {
 		return
 	}
@@ -99,7 +102,7 @@ return 0
 // reading them before the script is safe; the script checks them again.
 func (l *Ledger) owner(ctx context.Context, id string) (partner, wallet string, err error) {
 	if id == "" || len(id) > maxLedgerID {
-		return "", "", ErrInvoiceNotFound
+		return "", "", payments.ErrInvoiceNotFound
 	}
 	v, err := l.rdb.HMGet(ctx, l.keys.LedgerInvoice(id), "partner", "wallet").Result()
 	if err != nil {
@@ -108,7 +111,7 @@ func (l *Ledger) owner(ctx context.Context, id string) (partner, wallet string, 
 	p, ok1 := v[0].(string)
 	w, ok2 := v[1].(string)
 	if !ok1 || !ok2 {
-		return "", "", ErrInvoiceNotFound
+		return "", "", payments.ErrInvoiceNotFound
 	}
 	return p, w, nil
 }
@@ -120,12 +123,12 @@ func (l *Ledger) RecordError(ctx context.Context, id, code string) error {
 		return fmt.Errorf("%w: error code longer than %d bytes", ErrLedgerInput, maxLedgerID)
 	}
 	if id == "" || len(id) > maxLedgerID {
-		return ErrInvoiceNotFound
+		return payments.ErrInvoiceNotFound
 	}
 	keys := []string{l.keys.LedgerEvents(), l.keys.LedgerInvoice(id)}
 	res, _, err := l.run(ctx, luaRecordError, keys, l.nowMs(), code)
 	if err != nil {
-		return fmt.Errorf("storage: record invoice error: %w", err)
+		return fmt.Errorf("ledger: record invoice error: %w", err)
 	}
 	if res != "ok" {
 		return errFromCode(res, nil)

@@ -1,10 +1,12 @@
-package storage
+package ledger
 
 import (
 	"context"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/tbackend/tbackend/storage"
 )
 
 // Debit takes one prepaid credit of (partner, wallet) for ref (the job or request it pays for),
@@ -15,16 +17,16 @@ func (l *Ledger) Debit(ctx context.Context, partner, wallet, ref string) (remain
 		return 0, err
 	}
 	code, payload, err := l.run(ctx, luaDebit, l.creditKeys(partner, wallet, ref),
-		l.nowMs(), partner, wallet, ref, millis(ledgerRetention))
+		l.nowMs(), partner, wallet, ref, storage.Millis(ledgerRetention))
 	if err != nil {
-		return 0, fmt.Errorf("storage: debit credit: %w", err)
+		return 0, fmt.Errorf("ledger: debit credit: %w", err)
 	}
 	if code != "ok" {
 		return 0, errFromCode(code, payload)
 	}
 	left, ok := payload[0].(int64)
 	if !ok {
-		return 0, fmt.Errorf("storage: debit credit: unexpected reply %v", payload)
+		return 0, fmt.Errorf("ledger: debit credit: unexpected reply %v", payload)
 	}
 	return left, nil
 }
@@ -38,7 +40,7 @@ func (l *Ledger) Refund(ctx context.Context, partner, wallet, ref string) error 
 	code, payload, err := l.run(ctx, luaRefund, l.creditKeys(partner, wallet, ref),
 		l.nowMs(), partner, wallet, ref)
 	if err != nil {
-		return fmt.Errorf("storage: refund credit: %w", err)
+		return fmt.Errorf("ledger: refund credit: %w", err)
 	}
 	if code != "ok" {
 		return errFromCode(code, payload)
@@ -65,17 +67,17 @@ func (l *Ledger) Balance(ctx context.Context, partner, wallet string) (Balance, 
 	b := Balance{Partner: partner, Wallet: wallet}
 	v, err := l.rdb.HMGet(ctx, l.keys.LedgerBalance(partner, wallet), "credits", "updated").Result()
 	if err != nil {
-		return Balance{}, fmt.Errorf("storage: balance: %w", err)
+		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
 	}
 	if s, ok := v[0].(string); ok {
 		if b.Credits, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return Balance{}, fmt.Errorf("storage: balance credits %q: %w", s, err)
+			return Balance{}, fmt.Errorf("ledger: balance credits %q: %w", s, err)
 		}
 	}
 	if s, ok := v[1].(string); ok {
 		ms, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return Balance{}, fmt.Errorf("storage: balance updated %q: %w", s, err)
+			return Balance{}, fmt.Errorf("ledger: balance updated %q: %w", s, err)
 		}
 		b.UpdatedAt = time.UnixMilli(ms).UTC()
 	}

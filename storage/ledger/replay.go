@@ -1,13 +1,15 @@
-package storage
+package ledger
 
 import (
 	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/tbackend/tbackend/payments"
 )
 
-// LedgerState is the money state the ledger stream implies.
-type LedgerState struct {
+// State is the money state the ledger stream implies.
+type State struct {
 	Invoices  map[string]string // paid invoice id → confirmed or consumed (unpaid ones are no money)
 	Balances  map[string]int64  // partner + "|" + wallet → credits
 	ClaimedTx map[string]string // tx hash → the invoice it paid
@@ -18,17 +20,17 @@ const replayPage = 1000
 
 // Replay reads the whole ledger stream, oldest first, and folds it into the state it implies. It is
 // the audit of the live state: both are written by the same atomic steps, so they must agree.
-func (l *Ledger) Replay(ctx context.Context) (LedgerState, error) {
-	st := LedgerState{Invoices: map[string]string{}, Balances: map[string]int64{}, ClaimedTx: map[string]string{}}
+func (l *Ledger) Replay(ctx context.Context) (State, error) {
+	st := State{Invoices: map[string]string{}, Balances: map[string]int64{}, ClaimedTx: map[string]string{}}
 	start := "-"
 	for {
 		msgs, err := l.rdb.XRangeN(ctx, l.keys.LedgerEvents(), start, "+", replayPage).Result()
 		if err != nil {
-			return LedgerState{}, fmt.Errorf("storage: replay ledger: %w", err)
+			return State{}, fmt.Errorf("ledger: replay ledger: %w", err)
 		}
 		for _, m := range msgs {
 			if err := st.apply(m.Values); err != nil {
-				return LedgerState{}, fmt.Errorf("storage: replay ledger: event %s: %w", m.ID, err)
+				return State{}, fmt.Errorf("ledger: replay ledger: event %s: %w", m.ID, err)
 			}
 		}
 		if len(msgs) < replayPage {
@@ -39,7 +41,7 @@ func (l *Ledger) Replay(ctx context.Context) (LedgerState, error) {
 }
 
 // apply folds one event into the state.
-func (st *LedgerState) apply(ev map[string]any) error {
+func (st *State) apply(ev map[string]any) error {
 	field := func(name string) string { s, _ := ev[name].(string); return s }
 	id, tx := field("invoice"), field("tx")
 	switch kind := field("type"); kind {
@@ -49,9 +51,9 @@ func (st *LedgerState) apply(ev map[string]any) error {
 		}
 		st.ClaimedTx[tx] = id
 	case "confirmed", "reserved", "released":
-		st.Invoices[id] = InvoiceConfirmed
+		st.Invoices[id] = payments.InvoiceConfirmed
 	case "consumed":
-		st.Invoices[id] = InvoiceConsumed
+		st.Invoices[id] = payments.InvoiceConsumed
 	case "invoice_created", "submitted":
 		// Written before unpaid invoices stopped being ledger events: no money moved.
 	case "credited", "debited", "refunded", "spent":

@@ -1,4 +1,4 @@
-package storage_test
+package ledger_test
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/payments"
+	"github.com/tbackend/tbackend/storage/ledger"
 )
 
 // Open draws an amount no other open invoice to the same (payTo, asset) asks for, whatever the
@@ -19,7 +20,7 @@ func TestLedgerUniqueAmounts(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
 	const offsets = 20
-	open := func(id string, base uint64) (storage.Invoice, error) {
+	open := func(id string, base uint64) (payments.Invoice, error) {
 		inv := e.invoice(id)
 		inv.AmountUnits, inv.Lovelace, inv.AmountOffsets = base, base, offsets
 		out, _, err := e.l.Open(ctx, inv)
@@ -47,7 +48,7 @@ func TestLedgerUniqueAmounts(t *testing.T) {
 	// 1_000_000's range is full (some of its amounts are held by the other price's invoices).
 	full := 0
 	for i := range 10 {
-		if _, err := open(fmt.Sprintf("full_%d", i), 1_000_000); errors.Is(err, storage.ErrAmountsTaken) {
+		if _, err := open(fmt.Sprintf("full_%d", i), 1_000_000); errors.Is(err, ledger.ErrAmountsTaken) {
 			full++
 		} else if err != nil {
 			t.Fatal(err)
@@ -64,7 +65,7 @@ func TestLedgerUniqueAmounts(t *testing.T) {
 	}
 	// Past the expiry the amounts are still held (a late payment may be on its way), then free.
 	e.clock.Advance(15*time.Minute + time.Second)
-	if _, err := open("late", 1_000_000); !errors.Is(err, storage.ErrAmountsTaken) {
+	if _, err := open("late", 1_000_000); !errors.Is(err, ledger.ErrAmountsTaken) {
 		t.Fatalf("within the grace: %v", err)
 	}
 	e.clock.Advance(5 * time.Minute)
@@ -74,7 +75,7 @@ func TestLedgerUniqueAmounts(t *testing.T) {
 	// A range that would pass 2^64 is refused before Redis is asked.
 	huge := e.invoice("huge")
 	huge.AmountUnits, huge.AmountOffsets = math.MaxUint64-3, 10
-	if _, _, err := e.l.Open(ctx, huge); !errors.Is(err, storage.ErrLedgerInput) {
+	if _, _, err := e.l.Open(ctx, huge); !errors.Is(err, ledger.ErrLedgerInput) {
 		t.Fatalf("overflowing range: %v", err)
 	}
 }
@@ -118,7 +119,7 @@ func TestLedgerUniqueAmountsConcurrent(t *testing.T) {
 	if dup != "" {
 		t.Fatal(dup)
 	}
-	if errs[""]+errs[storage.ErrAmountsTaken.Error()] != 60 || len(owner) != 50 || errs[storage.ErrAmountsTaken.Error()] == 0 {
+	if errs[""]+errs[ledger.ErrAmountsTaken.Error()] != 60 || len(owner) != 50 || errs[ledger.ErrAmountsTaken.Error()] == 0 {
 		t.Fatalf("%d amounts for 55 requests in a range of 50 (results %v)", len(owner), errs)
 	}
 }
@@ -128,7 +129,7 @@ func TestLedgerUniqueAmountsConcurrent(t *testing.T) {
 func TestLedgerPaidInvoiceFreesItsAmount(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
-	open := func(id string) (storage.Invoice, error) {
+	open := func(id string) (payments.Invoice, error) {
 		inv := e.invoice(id)
 		inv.AmountOffsets = 1
 		out, _, err := e.l.Open(ctx, inv)
@@ -138,7 +139,7 @@ func TestLedgerPaidInvoiceFreesItsAmount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := open("waiting"); !errors.Is(err, storage.ErrAmountsTaken) {
+	if _, err := open("waiting"); !errors.Is(err, ledger.ErrAmountsTaken) {
 		t.Fatalf("one amount, two invoices: %v", err)
 	}
 	if _, err := e.l.Confirm(ctx, paid.ID, testTxHash("paid"), e.clock.Now()); err != nil {
@@ -162,7 +163,7 @@ func TestLedgerPaidInvoiceFreesItsAmount(t *testing.T) {
 	}
 	again := e.invoice("again")
 	again.PayTo, again.AmountOffsets, again.CreatedAt, again.ExpiresAt = "addr_test1late", 1, e.clock.Now(), e.clock.Now().Add(15*time.Minute)
-	if _, _, err := e.l.Open(ctx, again); !errors.Is(err, storage.ErrAmountsTaken) {
+	if _, _, err := e.l.Open(ctx, again); !errors.Is(err, ledger.ErrAmountsTaken) {
 		t.Fatalf("the late confirmation freed another invoice's amount: %v", err)
 	}
 }
