@@ -296,8 +296,7 @@ func topoCheckHub(t *testing.T, a, b redis.UniversalClient, keys storage.Keys) {
 	// Several channels, so that on Cluster they hash to different nodes' slots: PUBLISH must reach
 	// a subscriber connected to any node.
 	for i := range 4 {
-		channel := keys.Notices(fmt.Sprintf("topo-%d", i))
-		for _, c := range []struct {
+		for j, c := range []struct {
 			name    string
 			sub     *storage.Hub
 			publish func(ctx context.Context, channel string, msg []byte) error
@@ -305,6 +304,9 @@ func topoCheckHub(t *testing.T, a, b redis.UniversalClient, keys storage.Keys) {
 			{"hub a ← publisher b", ha, storage.NewPublisher(b).Publish},
 			{"hub b ← hub a", hb, ha.Publish},
 		} {
+			// A channel per case: on Cluster a PUBLISH reaches other nodes over the cluster bus, so
+			// an earlier case's message can still arrive at a node the next subscriber just joined.
+			channel := keys.Notices(fmt.Sprintf("topo-%d-%d", i, j))
 			msgs, leave, err := c.sub.Subscribe(ctx, channel)
 			if err != nil {
 				t.Fatalf("%s: subscribe %s: %v", c.name, channel, err)
