@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 type imagesResp struct {

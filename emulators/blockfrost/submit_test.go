@@ -11,8 +11,8 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/internal/testfiles"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // fixtureTx is one entry of testdata/cardano/transactions.json (repository root).

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 type completion struct {

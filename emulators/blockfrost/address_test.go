@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/internal/testfiles"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // The CIP-19 test vectors: addresses built from their credentials are byte-for-byte the CIP's.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 const testKey = "sk-test-emulator"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 type chunk struct {

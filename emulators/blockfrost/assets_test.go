@@ -12,8 +12,8 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/internal/testfiles"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 func TestSNEKAsset(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 // wait blocks until cond holds for the emulator's counters (or fails after 10s).

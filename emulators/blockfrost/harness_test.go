@@ -12,7 +12,7 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 const testProject = "mainnetTestProject0123456789abcdef"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 func TestBlocksLatest(t *testing.T) {

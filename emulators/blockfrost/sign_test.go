@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tbackend/tbackend/cardano"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 // A transaction built by EncodeTx decodes with the cardano package to the same id and content,
