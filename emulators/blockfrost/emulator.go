@@ -37,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
 // The endpoints, as the spec names their paths (below /api/v0); counters and faults use them.
@@ -216,7 +218,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.isZero() {
 		w.Header().Set(FaultHeader, f.String()) // what was applied, for debugging
 	}
-	if !sleepCtx(r.Context(), f.Delay) {
+	if !ctxsleep.For(r.Context(), f.Delay) {
 		return
 	}
 	if faultError(w, f) {

@@ -296,21 +296,6 @@ func faultError(w http.ResponseWriter, f Fault) bool {
 	return true
 }
 
-// sleepCtx waits d or until ctx ends; it reports whether the full wait happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // halfWriter buffers a 200 answer and sends only its first half (FaultMalformed).
 type halfWriter struct {
 	http.ResponseWriter

@@ -33,6 +33,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
 // maxBody bounds request bodies (image uploads included).
@@ -217,7 +219,7 @@ func (e *Emulator) begin(w http.ResponseWriter, r *http.Request, ep Endpoint, bo
 	if !stream {
 		delay += f.FirstTokenDelay
 	}
-	if !sleepCtx(r.Context(), delay) {
+	if !ctxsleep.For(r.Context(), delay) {
 		e.update(func(s *Stats) { s.RequestsCanceled++ })
 		return f, false
 	}
@@ -232,7 +234,7 @@ func (e *Emulator) begin(w http.ResponseWriter, r *http.Request, ep Endpoint, bo
 func (e *Emulator) finish(w http.ResponseWriter, r *http.Request, f Fault, v any) {
 	switch f.Kind {
 	case FaultStall:
-		if sleepCtx(r.Context(), f.stallFor()) {
+		if ctxsleep.For(r.Context(), f.stallFor()) {
 			cut(w, false)
 		} else {
 			e.update(func(s *Stats) { s.RequestsCanceled++ })
@@ -300,7 +302,7 @@ func (e *Emulator) stream(w http.ResponseWriter, r *http.Request, f Fault, event
 	if pace <= 0 {
 		pace = time.Duration(e.chunkDelay.Load())
 	}
-	if !sleepCtx(ctx, f.FirstTokenDelay) {
+	if !ctxsleep.For(ctx, f.FirstTokenDelay) {
 		canceled()
 		return
 	}
@@ -318,7 +320,7 @@ func (e *Emulator) stream(w http.ResponseWriter, r *http.Request, f Fault, event
 		if i == after {
 			switch f.Kind {
 			case FaultStall:
-				if sleepCtx(ctx, f.stallFor()) {
+				if ctxsleep.For(ctx, f.stallFor()) {
 					aborted()
 					cut(w, true)
 				} else {
@@ -348,7 +350,7 @@ func (e *Emulator) stream(w http.ResponseWriter, r *http.Request, f Fault, event
 		if i == len(events) {
 			break
 		}
-		if i > 0 && !sleepCtx(ctx, pace) {
+		if i > 0 && !ctxsleep.For(ctx, pace) {
 			canceled()
 			return
 		}

@@ -361,21 +361,6 @@ func writeFaultError(w http.ResponseWriter, f Fault, e *apiError) {
 	writeAPIError(w, e)
 }
 
-// sleepCtx waits d or until ctx ends; it reports whether the full wait happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // Stats is a snapshot of the emulator's counters.
 type Stats struct {
 	// Requests counts requests per endpoint that passed the API-key check.
