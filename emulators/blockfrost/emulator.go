@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/internal/control"
 	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
@@ -78,11 +79,8 @@ type Emulator struct {
 	chain     *chain
 	tokens    map[string]Token
 
-	mu           sync.Mutex
-	faults       []*faultSlot
-	headerFaults map[string]*faultSlot
-	stats        Stats
-	changed      chan struct{}
+	rules    control.Rules[Fault]
+	counters *control.Counters[Stats]
 
 	live      time.Duration
 	stopLive  chan struct{}
@@ -133,10 +131,8 @@ func New(projectID string, opts ...Option) *Emulator {
 		tipSlot = now
 	}
 	e := &Emulator{ProjectID: projectID, mux: http.NewServeMux(), network: o.network, params: p,
-		chain: newChain(o.network, p, tipHeight, tipSlot), changed: make(chan struct{}),
-		headerFaults: map[string]*faultSlot{}, live: o.live, now: o.now}
-	e.stats = Stats{Requests: map[string]int64{}, Paths: map[string]int64{}, InFlight: map[string]int64{},
-		MaxInFlight: map[string]int64{}}
+		chain: newChain(o.network, p, tipHeight, tipSlot), counters: control.NewCounters(newStats(), cloneStats),
+		live: o.live, now: o.now}
 	e.tokens = buildDataset(e.chain)
 	e.registerRoutes()
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeInvalidPath(w) })
@@ -198,9 +194,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if endpoint != EndpointHealth {
 		got := r.Header.Get("project_id")
 		if got == "" || (e.ProjectID != "" && got != e.ProjectID) {
-			e.mu.Lock()
-			e.stats.Forbidden++
-			e.mu.Unlock()
+			e.counters.Update(func(s *Stats) { s.Forbidden++ })
 			msg := "Invalid project token."
 			if got == "" {
 				msg = "Missing project token. Please include project_id in your request."

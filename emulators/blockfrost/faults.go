@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tbackend/tbackend/emulators/internal/control"
 )
 
 // FaultHeader overrides the fault of one request: its value is a fault spec (see ParseFault).
 // With times=N (and after=M) the spec is counted per distinct header value, so a client that
 // sends the same header on every retry sees M successes, then N failures, then successes.
-const FaultHeader = "X-Emulator-Fault"
+const FaultHeader = control.Header
 
 // FaultKind is what goes wrong.
 type FaultKind string
@@ -79,54 +81,54 @@ func (f Fault) isZero() bool { return f.Kind == FaultNone && f.Delay == 0 }
 // endpoint, path. Durations use Go syntax; a bare number is milliseconds.
 func ParseFault(spec string) (Fault, error) {
 	var f Fault
-	for _, part := range strings.Split(spec, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
+	err := control.ParseSpec(spec, func(k string) error {
+		kind, ok := faultKinds[strings.ToLower(k)]
+		if !ok {
+			return fmt.Errorf("unknown fault kind %q", strings.ToLower(k))
 		}
-		k, v, hasValue := strings.Cut(part, "=")
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
-		if !hasValue {
-			kind, ok := faultKinds[k]
-			if !ok {
-				return Fault{}, fmt.Errorf("unknown fault kind %q", k)
-			}
-			if f.Kind != FaultNone && f.Kind != kind {
-				return Fault{}, fmt.Errorf("two fault kinds: %q and %q", f.Kind, kind)
-			}
-			f.Kind = kind
-			continue
+		if f.Kind != FaultNone && f.Kind != kind {
+			return fmt.Errorf("two fault kinds: %q and %q", f.Kind, kind)
 		}
-		switch k {
-		case "slow", "delay", "retry_after":
-			d, err := parseDuration(v)
-			if err != nil {
-				return Fault{}, fmt.Errorf("%s: %w", k, err)
-			}
-			if k == "retry_after" {
-				f.RetryAfter = d
-			} else {
-				f.Delay = d
-			}
-		case "times", "after":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return Fault{}, fmt.Errorf("%s must be a non-negative integer", k)
-			}
-			if k == "times" {
-				f.Times = n
-			} else {
-				f.After = n
-			}
-		case "endpoint":
-			f.Endpoint = v
-		case "path":
-			f.Path = v
-		default:
-			return Fault{}, fmt.Errorf("unknown fault parameter %q", k)
-		}
+		f.Kind = kind
+		return nil
+	}, f.setParam)
+	if err != nil {
+		return Fault{}, err
 	}
 	return f, nil
+}
+
+// setParam sets one key=value item of a fault spec.
+func (f *Fault) setParam(k, v string) error {
+	switch k = strings.ToLower(k); k {
+	case "slow", "delay", "retry_after":
+		d, err := parseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		if k == "retry_after" {
+			f.RetryAfter = d
+		} else {
+			f.Delay = d
+		}
+	case "times", "after":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s must be a non-negative integer", k)
+		}
+		if k == "times" {
+			f.Times = n
+		} else {
+			f.After = n
+		}
+	case "endpoint":
+		f.Endpoint = v
+	case "path":
+		f.Path = v
+	default:
+		return fmt.Errorf("unknown fault parameter %q", k)
+	}
+	return nil
 }
 
 func parseDuration(v string) (time.Duration, error) {
@@ -171,100 +173,45 @@ func (f Fault) matches(endpoint, path string) bool {
 	return (f.Endpoint == "" || f.Endpoint == endpoint) && (f.Path == "" || f.Path == path)
 }
 
-type faultSlot struct {
-	f    Fault
-	seen int // matching requests so far
-}
-
-// take reports whether this matching request gets the fault, counting it.
-func (s *faultSlot) take() (apply, exhausted bool) {
-	s.seen++
-	if s.seen <= s.f.After {
-		return false, false
-	}
-	if s.f.Times > 0 && s.seen-s.f.After > s.f.Times {
-		return false, true
-	}
-	return true, s.f.Times > 0 && s.seen-s.f.After == s.f.Times
-}
+// Window lets After matching requests through, then fails Times of them (0: all the rest).
+func (f Fault) Window() (after, times int) { return f.After, f.Times }
 
 // SetFaults replaces the emulator-wide faults (none clears them). For each request the first
 // fault that matches it and is not used up applies.
-func (e *Emulator) SetFaults(faults ...Fault) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = e.faults[:0]
-	for _, f := range faults {
-		e.faults = append(e.faults, &faultSlot{f: f})
-	}
-}
+func (e *Emulator) SetFaults(faults ...Fault) { e.rules.Set(faults...) }
 
 // AddFault appends an emulator-wide fault after the existing ones.
-func (e *Emulator) AddFault(f Fault) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &faultSlot{f: f})
-}
+func (e *Emulator) AddFault(f Fault) { e.rules.Add(f) }
 
 // ClearFaults removes every emulator-wide fault (and forgets header-fault counts).
-func (e *Emulator) ClearFaults() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = nil
-	e.headerFaults = map[string]*faultSlot{}
-}
+func (e *Emulator) ClearFaults() { e.rules.Clear() }
 
 var errBadFault = errors.New("blockfrostemu: bad " + FaultHeader)
 
 // faultFor picks the fault of one request: the header's, else the first matching
 // emulator-wide fault.
 func (e *Emulator) faultFor(r *http.Request, endpoint, path string) (Fault, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	matches := func(f Fault) bool { return f.matches(endpoint, path) }
 	if spec := r.Header.Get(FaultHeader); spec != "" {
 		f, err := ParseFault(spec)
 		if err != nil {
 			return Fault{}, fmt.Errorf("%w: %v", errBadFault, err)
 		}
-		if !f.matches(endpoint, path) {
+		if !matches(f) || !e.rules.TakeHeader(spec, f) {
 			return Fault{}, nil
 		}
-		s, ok := e.headerFaults[spec]
-		if !ok {
-			s = &faultSlot{f: f}
-			e.headerFaults[spec] = s
-		}
-		if apply, _ := s.take(); !apply {
-			return Fault{}, nil
-		}
-		e.noteFaultLocked(f)
+		e.noteFault(f)
 		return f, nil
 	}
-	for i := 0; i < len(e.faults); i++ {
-		s := e.faults[i]
-		if !s.f.matches(endpoint, path) {
-			continue
-		}
-		apply, exhausted := s.take()
-		if exhausted {
-			e.faults = append(e.faults[:i:i], e.faults[i+1:]...)
-			i--
-		}
-		if !apply {
-			continue
-		}
-		e.noteFaultLocked(s.f)
-		return s.f, nil
-	}
-	return Fault{}, nil
+	f, _ := e.rules.Pick(matches)
+	e.noteFault(f)
+	return f, nil
 }
 
-func (e *Emulator) noteFaultLocked(f Fault) {
-	if f.isZero() {
-		return
+func (e *Emulator) noteFault(f Fault) {
+	if !f.isZero() {
+		e.counters.Update(func(s *Stats) { s.Faults++ })
 	}
-	e.stats.Faults++
-	e.notifyLocked()
 }
 
 // faultError answers an error-kind fault; it reports false for other kinds.
@@ -347,91 +294,60 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the counters.
-func (e *Emulator) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.statsLocked()
+func (e *Emulator) Stats() Stats { return e.counters.Snapshot() }
+
+func newStats() Stats {
+	return Stats{Requests: map[string]int64{}, Paths: map[string]int64{}, InFlight: map[string]int64{},
+		MaxInFlight: map[string]int64{}}
 }
 
-func (e *Emulator) statsLocked() Stats {
-	s := e.stats
-	s.Requests = maps.Clone(e.stats.Requests)
-	s.Paths = maps.Clone(e.stats.Paths)
-	s.InFlight = maps.Clone(e.stats.InFlight)
-	s.MaxInFlight = maps.Clone(e.stats.MaxInFlight)
+func cloneStats(s Stats) Stats {
+	s.Requests = maps.Clone(s.Requests)
+	s.Paths = maps.Clone(s.Paths)
+	s.InFlight = maps.Clone(s.InFlight)
+	s.MaxInFlight = maps.Clone(s.MaxInFlight)
 	return s
 }
 
 // Requests returns how many requests reached an endpoint (an Endpoint* constant).
 func (e *Emulator) Requests(endpoint string) int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats.Requests[endpoint]
+	return control.Read(e.counters, func(s *Stats) int64 { return s.Requests[endpoint] })
 }
 
 // PathRequests returns how many requests asked for exactly this path and query (below /api/v0,
 // query parameters in any order), e.g. "/assets/<unit>/addresses?page=2".
 func (e *Emulator) PathRequests(pathAndQuery string) int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats.Paths[canonicalPath(pathAndQuery)]
+	p := canonicalPath(pathAndQuery)
+	return control.Read(e.counters, func(s *Stats) int64 { return s.Paths[p] })
 }
 
 // ResetStats zeroes the counters (requests still being answered stay in InFlight).
 func (e *Emulator) ResetStats() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	inflight := e.stats.InFlight
-	e.stats = Stats{Requests: map[string]int64{}, Paths: map[string]int64{}, InFlight: inflight,
-		MaxInFlight: map[string]int64{}}
-	for k, v := range inflight {
-		if v > 0 {
-			e.stats.MaxInFlight[k] = v
+	e.counters.Update(func(s *Stats) {
+		inflight := s.InFlight
+		*s = newStats()
+		s.InFlight = inflight
+		for k, v := range inflight {
+			if v > 0 {
+				s.MaxInFlight[k] = v
+			}
 		}
-	}
-	e.notifyLocked()
+	})
 }
 
 // WaitFor blocks until cond holds for the counters or ctx ends.
 func (e *Emulator) WaitFor(ctx context.Context, cond func(Stats) bool) error {
-	for {
-		e.mu.Lock()
-		ch := e.changed
-		s := e.statsLocked()
-		e.mu.Unlock()
-		if cond(s) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), fmt.Errorf("blockfrostemu: condition not met; stats %+v", e.Stats()))
-		}
-	}
-}
-
-// notifyLocked wakes WaitFor callers; e.mu must be held.
-func (e *Emulator) notifyLocked() {
-	close(e.changed)
-	e.changed = make(chan struct{})
+	return e.counters.WaitFor(ctx, "blockfrostemu", cond)
 }
 
 // begin counts a request; the returned func ends it.
 func (e *Emulator) begin(endpoint, path string) func() {
-	e.mu.Lock()
-	e.stats.Total++
-	e.stats.Requests[endpoint]++
-	e.stats.Paths[path]++
-	e.stats.InFlight[endpoint]++
-	if n := e.stats.InFlight[endpoint]; n > e.stats.MaxInFlight[endpoint] {
-		e.stats.MaxInFlight[endpoint] = n
-	}
-	e.notifyLocked()
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		e.stats.InFlight[endpoint]--
-		e.notifyLocked()
-		e.mu.Unlock()
-	}
+	e.counters.Update(func(s *Stats) {
+		s.Total++
+		s.Requests[endpoint]++
+		s.Paths[path]++
+		s.InFlight[endpoint]++
+		s.MaxInFlight[endpoint] = max(s.MaxInFlight[endpoint], s.InFlight[endpoint])
+	})
+	return func() { e.counters.Update(func(s *Stats) { s.InFlight[endpoint]-- }) }
 }

@@ -707,10 +707,7 @@ func (e *Emulator) submit(w http.ResponseWriter, r *http.Request, _ map[string]s
 	balance(tx, d.withdrawn)
 	c.enqueue(tx)
 	c.mu.Unlock()
-	e.mu.Lock()
-	e.stats.Submitted++
-	e.notifyLocked()
-	e.mu.Unlock()
+	e.counters.Update(func(s *Stats) { s.Submitted++ })
 	WriteJSON(w, http.StatusOK, tx.hash)
 }
 

@@ -133,8 +133,6 @@ func (e *Emulator) Fund(address string, lovelace uint64) (string, error) {
 	c.txs[rec.hash] = rec
 	c.place(rec, c.tip)
 	c.mu.Unlock()
-	e.mu.Lock()
-	e.notifyLocked()
-	e.mu.Unlock()
+	e.counters.Notify()
 	return rec.hash, nil
 }

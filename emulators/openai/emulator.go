@@ -30,10 +30,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/internal/control"
 	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
@@ -49,10 +49,8 @@ type Emulator struct {
 	Models []string
 	mux    *http.ServeMux
 
-	mu      sync.Mutex
-	faults  []*faultSlot
-	stats   Stats
-	changed chan struct{}
+	rules    control.Rules[Fault]
+	counters *control.Counters[Stats]
 
 	chunkDelay atomic.Int64
 	files      *fileStore
@@ -63,8 +61,9 @@ func New(key string, models ...string) *Emulator {
 	if len(models) == 0 {
 		models = []string{"gpt-4o-mini", "gpt-image-1"}
 	}
-	e := &Emulator{Key: key, Models: models, mux: http.NewServeMux(), changed: make(chan struct{}),
-		files: newFileStore(512)}
+	e := &Emulator{Key: key, Models: models, mux: http.NewServeMux(),
+		counters: control.NewCounters(Stats{Requests: map[Endpoint]int64{}}, cloneStats),
+		files:    newFileStore(512)}
 	e.mux.HandleFunc("GET /v1/models", e.listModels)
 	e.mux.HandleFunc("GET /v1/models/{model...}", e.retrieveModel)
 	e.mux.HandleFunc("POST /v1/chat/completions", e.chatCompletions)
@@ -291,12 +290,12 @@ func (e *Emulator) stream(w http.ResponseWriter, r *http.Request, f Fault, event
 	_ = rc.Flush()
 
 	e.update(func(s *Stats) { s.StreamsStarted++; s.OpenStreams++ })
-	outcome := &e.stats.StreamsCompleted
+	outcome := func(s *Stats) *int64 { return &s.StreamsCompleted }
 	defer func() {
-		e.update(func(s *Stats) { s.OpenStreams--; *outcome++ })
+		e.update(func(s *Stats) { s.OpenStreams--; *outcome(s)++ })
 	}()
-	canceled := func() { outcome = &e.stats.StreamsCanceled }
-	aborted := func() { outcome = &e.stats.StreamsAborted }
+	canceled := func() { outcome = func(s *Stats) *int64 { return &s.StreamsCanceled } }
+	aborted := func() { outcome = func(s *Stats) *int64 { return &s.StreamsAborted } }
 
 	pace := f.ChunkDelay
 	if pace <= 0 {

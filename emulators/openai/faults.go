@@ -2,14 +2,16 @@ package openaiemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tbackend/tbackend/emulators/internal/control"
 )
 
 // Endpoint names an emulated endpoint, for request counters and for scoping faults.
@@ -69,7 +71,7 @@ var faultKinds = []FaultKind{FaultRateLimit, FaultQuota, FaultServerError, Fault
 // FaultHeader is the per-request fault override. Its value is Fault.String()'s syntax, for
 // example "stall;after=3", "rate_limit;retry_after=2s", "delay=300ms", or "none" to shield a
 // request from the emulator-wide faults. A request carrying the header ignores SetFaults.
-const FaultHeader = "X-Emulator-Fault"
+const FaultHeader = control.Header
 
 // FaultDirective starts an in-prompt fault override, for tests that reach the emulator through
 // a service that does not forward headers: a chat message text or an image prompt containing
@@ -154,56 +156,51 @@ func (f Fault) String() string {
 // chunk_delay, retry_after and stall_for (durations in time.ParseDuration form).
 func ParseFault(s string) (Fault, error) {
 	var f Fault
-	for item := range strings.SplitSeq(s, ";") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
+	err := control.ParseSpec(s, func(k string) error {
+		if k == "none" {
+			return nil
 		}
-		k, v, hasValue := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !hasValue {
-			if k == "none" {
-				continue
-			}
-			kind := FaultKind(k)
-			known := false
-			for _, fk := range faultKinds {
-				known = known || fk == kind
-			}
-			if !known {
-				return Fault{}, fmt.Errorf("unknown fault kind %q", k)
-			}
-			f.Kind = kind
-			continue
+		if !slices.Contains(faultKinds, FaultKind(k)) {
+			return fmt.Errorf("unknown fault kind %q", k)
 		}
-		if k == "after" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return Fault{}, fmt.Errorf("after: want a non-negative integer, got %q", v)
-			}
-			f.After = n
-			continue
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return Fault{}, fmt.Errorf("%s: want a duration, got %q", k, v)
-		}
-		switch k {
-		case "delay":
-			f.Delay = d
-		case "first_token_delay":
-			f.FirstTokenDelay = d
-		case "chunk_delay":
-			f.ChunkDelay = d
-		case "retry_after":
-			f.RetryAfter = d
-		case "stall_for":
-			f.StallFor = d
-		default:
-			return Fault{}, fmt.Errorf("unknown fault parameter %q", k)
-		}
+		f.Kind = FaultKind(k)
+		return nil
+	}, f.setParam)
+	if err != nil {
+		return Fault{}, err
 	}
 	return f, nil
+}
+
+// setParam sets one key=value item of the FaultHeader syntax.
+func (f *Fault) setParam(k, v string) error {
+	if k == "after" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("after: want a non-negative integer, got %q", v)
+		}
+		f.After = n
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%s: want a duration, got %q", k, v)
+	}
+	switch k {
+	case "delay":
+		f.Delay = d
+	case "first_token_delay":
+		f.FirstTokenDelay = d
+	case "chunk_delay":
+		f.ChunkDelay = d
+	case "retry_after":
+		f.RetryAfter = d
+	case "stall_for":
+		f.StallFor = d
+	default:
+		return fmt.Errorf("unknown fault parameter %q", k)
+	}
+	return nil
 }
 
 // extractDirective finds and removes FaultDirective overrides in text.
@@ -222,31 +219,19 @@ func extractDirective(text string) (clean, spec string, found bool) {
 	}
 }
 
-type faultSlot struct {
-	f    Fault
-	left int // remaining uses when f.Times > 0
-}
+// Window makes emulator-wide faults apply to the next Times matching requests (0: until
+// cleared). After counts stream events, not requests, so no request is let through first.
+func (f Fault) Window() (after, times int) { return 0, f.Times }
 
 // SetFaults replaces the emulator-wide faults (none clears them). For each request the first
 // fault whose Endpoint matches and whose Times are not used up applies.
-func (e *Emulator) SetFaults(faults ...Fault) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = e.faults[:0]
-	for _, f := range faults {
-		e.faults = append(e.faults, &faultSlot{f: f, left: f.Times})
-	}
-}
+func (e *Emulator) SetFaults(faults ...Fault) { e.rules.Set(faults...) }
 
 // AddFault appends an emulator-wide fault after the existing ones.
-func (e *Emulator) AddFault(f Fault) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults = append(e.faults, &faultSlot{f: f, left: f.Times})
-}
+func (e *Emulator) AddFault(f Fault) { e.rules.Add(f) }
 
 // ClearFaults removes every emulator-wide fault.
-func (e *Emulator) ClearFaults() { e.SetFaults() }
+func (e *Emulator) ClearFaults() { e.rules.Clear() }
 
 // SetChunkDelay paces every stream: the delay between two stream events (default 0).
 func (e *Emulator) SetChunkDelay(d time.Duration) { e.chunkDelay.Store(int64(d)) }
@@ -276,35 +261,15 @@ func (e *Emulator) faultFor(r *http.Request, ep Endpoint, directive string, hasD
 		e.noteFault(f)
 		return f, nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, s := range e.faults {
-		if s.f.Endpoint != "" && s.f.Endpoint != ep {
-			continue
-		}
-		if s.f.Times > 0 {
-			s.left--
-			if s.left <= 0 {
-				e.faults = append(e.faults[:i:i], e.faults[i+1:]...)
-			}
-		}
-		if !s.f.isZero() {
-			e.stats.Faults++
-			e.notifyLocked()
-		}
-		return s.f, nil
-	}
-	return Fault{}, nil
+	f, _ := e.rules.Pick(func(f Fault) bool { return f.Endpoint == "" || f.Endpoint == ep })
+	e.noteFault(f)
+	return f, nil
 }
 
 func (e *Emulator) noteFault(f Fault) {
-	if f.isZero() {
-		return
+	if !f.isZero() {
+		e.counters.Update(func(s *Stats) { s.Faults++ })
 	}
-	e.mu.Lock()
-	e.stats.Faults++
-	e.notifyLocked()
-	e.mu.Unlock()
 }
 
 // errorForFault returns the error answer of an error-kind fault, or nil.
@@ -384,84 +349,40 @@ type Stats struct {
 	Faults int64
 }
 
-// Stats returns a snapshot of the counters.
-func (e *Emulator) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.stats
-	s.Requests = maps.Clone(e.stats.Requests)
-	if s.Requests == nil {
-		s.Requests = map[Endpoint]int64{}
-	}
+func cloneStats(s Stats) Stats {
+	s.Requests = maps.Clone(s.Requests)
 	return s
 }
 
+// Stats returns a snapshot of the counters.
+func (e *Emulator) Stats() Stats { return e.counters.Snapshot() }
+
 // Requests returns how many requests reached ep.
 func (e *Emulator) Requests(ep Endpoint) int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats.Requests[ep]
+	return control.Read(e.counters, func(s *Stats) int64 { return s.Requests[ep] })
 }
 
 // OpenStreams returns the number of streams being written right now.
 func (e *Emulator) OpenStreams() int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats.OpenStreams
+	return control.Read(e.counters, func(s *Stats) int64 { return s.OpenStreams })
 }
 
 // CanceledStreams returns how many streams the client abandoned before the end.
 func (e *Emulator) CanceledStreams() int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats.StreamsCanceled
+	return control.Read(e.counters, func(s *Stats) int64 { return s.StreamsCanceled })
 }
 
 // ResetStats zeroes every counter except OpenStreams.
 func (e *Emulator) ResetStats() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.stats = Stats{OpenStreams: e.stats.OpenStreams}
-	e.notifyLocked()
+	e.counters.Update(func(s *Stats) { *s = Stats{Requests: map[Endpoint]int64{}, OpenStreams: s.OpenStreams} })
 }
 
 // WaitFor blocks until cond holds for the counters or ctx ends (streams notice a client
 // leaving asynchronously, so tests wait for e.g. CanceledStreams rather than poll).
 func (e *Emulator) WaitFor(ctx context.Context, cond func(Stats) bool) error {
-	for {
-		e.mu.Lock()
-		ch := e.changed
-		e.mu.Unlock()
-		if cond(e.Stats()) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), fmt.Errorf("openaiemu: condition not met; stats %+v", e.Stats()))
-		}
-	}
+	return e.counters.WaitFor(ctx, "openaiemu", cond)
 }
 
-// notifyLocked wakes WaitFor callers; e.mu must be held.
-func (e *Emulator) notifyLocked() {
-	close(e.changed)
-	e.changed = make(chan struct{})
-}
+func (e *Emulator) count(ep Endpoint) { e.update(func(s *Stats) { s.Requests[ep]++ }) }
 
-func (e *Emulator) count(ep Endpoint) {
-	e.mu.Lock()
-	if e.stats.Requests == nil {
-		e.stats.Requests = map[Endpoint]int64{}
-	}
-	e.stats.Requests[ep]++
-	e.notifyLocked()
-	e.mu.Unlock()
-}
-
-func (e *Emulator) update(fn func(s *Stats)) {
-	e.mu.Lock()
-	fn(&e.stats)
-	e.notifyLocked()
-	e.mu.Unlock()
-}
+func (e *Emulator) update(fn func(s *Stats)) { e.counters.Update(fn) }
