@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // Asset is an amount of one native asset (unit = policy id + hex asset name).
@@ -59,20 +61,16 @@ type Metadata struct {
 func CIP20(lines ...string) Metadata {
 	msg := []any{}
 	for _, l := range lines {
-		for len(l) > 64 {
-			cut := 64
-			for cut > 0 && !isRuneStart(l[cut]) {
-				cut--
-			}
-			msg = append(msg, l[:cut])
-			l = l[cut:]
+		parts := cardano.MemoLines(l)
+		if len(parts) == 0 {
+			parts = []string{""} // an empty line stays a line
 		}
-		msg = append(msg, l)
+		for _, p := range parts {
+			msg = append(msg, p)
+		}
 	}
-	return Metadata{Label: 674, JSON: map[string]any{"msg": msg}}
+	return Metadata{Label: cardano.CIP20Label, JSON: map[string]any{"msg": msg}}
 }
-
-func isRuneStart(b byte) bool { return b&0xc0 != 0x80 }
 
 // Tx describes a transaction for AddTx. Zero values get realistic defaults: a fee from the
 // mainnet fee formula (155381 + 44 × size), a size estimated from the content, a derived hash.
@@ -348,7 +346,7 @@ func (c *chain) asset(unit string) *assetRec {
 		return a
 	}
 	policy, name := unit[:56], unit[56:]
-	fp, _ := Fingerprint(policy, name)
+	fp, _ := cardano.AssetFingerprint(policy, name)
 	a := &assetRec{unit: unit, policy: policy, name: name, fingerprint: fp, supply: new(big.Int),
 		holderIdx: map[string]int{}}
 	c.assets[unit] = a

@@ -3,6 +3,8 @@ package blockfrostemu
 import (
 	"fmt"
 	"sort"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // Tip returns the latest block.
@@ -65,7 +67,7 @@ func (e *Emulator) SlotTime(slot int64) int64 { return e.params.slotTime(slot) }
 // Address returns a deterministic base address (payment key + stake key) of the emulator's
 // network derived from label: handy payers and payees for tests.
 func (e *Emulator) Address(label string) string {
-	return mustAddress(e.network, BaseKeyKey, keyHash("test/pay/"+label), keyHash("test/stake/"+label))
+	return mustAddress(e.network, cardano.AddrBaseKeyKey, keyHash("test/pay/"+label), keyHash("test/stake/"+label))
 }
 
 // Token returns a token of the data set by key (TokenSNEK, TokenHerd, …).

@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // The data set every emulator starts with: deterministic, built in code, consistent with the
@@ -113,7 +115,7 @@ func buildDataset(c *chain) map[string]Token {
 	}
 	// HERD: closed policy, minted ~347 days before the tip; the policy closed 10 days later.
 	herdLock := tipSlot - 29_000_000
-	herdPolicy := All(Sig(keyHash("herd")), Before(herdLock))
+	herdPolicy := all(sig(keyHash("herd")), before(herdLock))
 	b.fungible(fungibleSpec{key: TokenHerd, name: "HERD", policy: herdPolicy, kind: "closed",
 		supply: 1_000_000_000_000_000, holders: herdHolders, mintSlot: tipSlot - 30_000_000,
 		spacing: 500, ttl: &herdLock,
@@ -121,7 +123,7 @@ func buildDataset(c *chain) map[string]Token {
 			Ticker: strPtr("HERD"), URL: strPtr("https://herd.example"), Decimals: intPtr(6)}})
 
 	// FLOOD: open policy (one signature, no time lock), minted three times and burned once.
-	floodPolicy := Sig(keyHash("flood"))
+	floodPolicy := sig(keyHash("flood"))
 	fl := b.fungible(fungibleSpec{key: TokenFlood, name: "FLOOD", policy: floodPolicy, kind: "open",
 		supply: 1_000_000_000_000, holders: 40, mintSlot: tipSlot - 18_000_000, spacing: 900})
 	treasury := fl.treasury
@@ -140,8 +142,8 @@ func buildDataset(c *chain) map[string]Token {
 
 	// LATER: minted before a past slot; minting opens again after a future slot.
 	laterClose := tipSlot - 10_000_000
-	laterPolicy := Any(All(Sig(keyHash("later")), Before(laterClose)),
-		All(Sig(keyHash("later")), After(tipSlot+5_000_000)))
+	laterPolicy := anyOf(all(sig(keyHash("later")), before(laterClose)),
+		all(sig(keyHash("later")), after(tipSlot+5_000_000)))
 	b.fungible(fungibleSpec{key: TokenLater, name: "LATER", policy: laterPolicy, kind: "timelocked",
 		supply: 21_000_000_000_000, holders: 30, mintSlot: tipSlot - 12_000_000, spacing: 700, ttl: &laterClose})
 
@@ -151,7 +153,7 @@ func buildDataset(c *chain) map[string]Token {
 		plutusScript[i] = byte(b.rng.UintN(256))
 	}
 	plutusScript[0] = 0x59 // CBOR byte string head, as serialised scripts start
-	plutoPolicy := plutusScriptHash(2, plutusScript)
+	plutoPolicy := plutusScriptHash(cardano.LanguagePlutus2, plutusScript)
 	c.scripts[plutoPolicy] = &scriptRec{hash: plutoPolicy, typ: "plutusV2", size: len(plutusScript)}
 	pl := b.fungible(fungibleSpec{key: TokenPluto, name: "PLUTO", policyID: plutoPolicy, kind: "plutus",
 		supply: 600_000_000, holders: 25, mintSlot: tipSlot - 4_000_000, spacing: 300, redeemers: 1})
@@ -172,7 +174,7 @@ func buildDataset(c *chain) map[string]Token {
 
 type fungibleSpec struct {
 	key, name string
-	policy    NativeScript
+	policy    cardano.Script
 	policyID  string // for Plutus policies
 	kind      string
 	supply    uint64
@@ -205,7 +207,7 @@ func (b *builder) fungible(s fungibleSpec) fungibleResult {
 	b.c.asset(unit).offchain = s.offchain
 	plan := b.distribution(s.name, s.supply, s.holders)
 	b.distribute(s.name, unit, plan, s.mintSlot, s.spacing, s.ttl, s.redeemers)
-	fp, _ := Fingerprint(policyID, unit[56:])
+	fp, _ := cardano.AssetFingerprint(policyID, unit[56:])
 	b.tokens[s.key] = Token{Key: s.key, Unit: unit, PolicyID: policyID, AssetName: unit[56:], Fingerprint: fp, Policy: s.kind}
 	return fungibleResult{unit: unit, treasury: plan[0].address}
 }
@@ -219,7 +221,7 @@ func (b *builder) snek() {
 	if err := json.Unmarshal(snekRegistryJSON, &reg); err != nil {
 		panic(err)
 	}
-	policy := All(Sig(keyHash("snek-synthetic")), Before(snekLockSlot))
+	policy := all(sig(keyHash("snek-synthetic")), before(snekLockSlot))
 	b.c.scripts[snekPolicyID] = &scriptRec{hash: snekPolicyID, typ: "timelock", native: &policy}
 	a := b.c.asset(SNEKUnit)
 	a.offchain = &offchainMeta{Name: reg.Name, Description: reg.Description, Ticker: strPtr(reg.Ticker),
@@ -227,7 +229,7 @@ func (b *builder) snek() {
 	plan := b.distribution("SNEK", snekTotal, snekHolders)
 	lock := int64(snekLockSlot)
 	b.distribute("SNEK", SNEKUnit, plan, snekMintSlot, 2000, &lock, 0)
-	fp, _ := Fingerprint(snekPolicyID, snekAssetName)
+	fp, _ := cardano.AssetFingerprint(snekPolicyID, snekAssetName)
 	b.tokens[TokenSNEK] = Token{Key: TokenSNEK, Unit: SNEKUnit, PolicyID: snekPolicyID, AssetName: snekAssetName,
 		Fingerprint: fp, Policy: "closed"}
 }
@@ -257,17 +259,17 @@ func (b *builder) distribution(label string, supply uint64, n int) []holderPlan 
 			var a string
 			switch r := rng.Float64(); {
 			case rank < 8 && rank%3 != 1: // the largest holders: DEX pools and vaults
-				a = mustAddress(net, BaseScriptKey, scriptPool[rank%len(scriptPool)], stakePool[rng.IntN(len(stakePool))])
+				a = mustAddress(net, cardano.AddrBaseScriptKey, scriptPool[rank%len(scriptPool)], stakePool[rng.IntN(len(stakePool))])
 			case r < 0.62:
-				a = mustAddress(net, BaseKeyKey, pay, stakePool[rng.IntN(len(stakePool))])
+				a = mustAddress(net, cardano.AddrBaseKeyKey, pay, stakePool[rng.IntN(len(stakePool))])
 			case r < 0.80:
-				a = mustAddress(net, EnterpriseKey, pay, nil)
+				a = mustAddress(net, cardano.AddrEnterpriseKey, pay, nil)
 			case r < 0.90:
-				a = mustAddress(net, BaseScriptKey, scriptPool[rng.IntN(len(scriptPool))], stakePool[rng.IntN(len(stakePool))])
+				a = mustAddress(net, cardano.AddrBaseScriptKey, scriptPool[rng.IntN(len(scriptPool))], stakePool[rng.IntN(len(stakePool))])
 			case r < 0.95:
-				a = mustAddress(net, BaseScriptScript, scriptPool[rng.IntN(len(scriptPool))], scriptPool[rng.IntN(len(scriptPool))])
+				a = mustAddress(net, cardano.AddrBaseScriptScript, scriptPool[rng.IntN(len(scriptPool))], scriptPool[rng.IntN(len(scriptPool))])
 			default:
-				a = mustAddress(net, EnterpriseScript, seedHash28(fmt.Sprintf("escript/%s/%d/%d", label, rank, attempt)), nil)
+				a = mustAddress(net, cardano.AddrEnterpriseScript, seedHash28(fmt.Sprintf("escript/%s/%d/%d", label, rank, attempt)), nil)
 			}
 			if !seen[a] {
 				seen[a] = true
@@ -275,7 +277,7 @@ func (b *builder) distribution(label string, supply uint64, n int) []holderPlan 
 			}
 		}
 	}
-	treasury := mustAddress(net, EnterpriseKey, keyHash(label+"/treasury"), nil)
+	treasury := mustAddress(net, cardano.AddrEnterpriseKey, keyHash(label+"/treasury"), nil)
 	seen[treasury] = true
 
 	others := n - 1
@@ -390,14 +392,14 @@ func (b *builder) simpleTx(label, addr string, mint []Mint) *txRec {
 // and their reference NFTs (held at a script address with inline datums).
 func (b *builder) cip68(tipSlot int64) {
 	net := b.c.net
-	policy := AtLeast(2, Sig(keyHash("tree/a")), Sig(keyHash("tree/b")), Sig(keyHash("tree/c")))
+	policy := atLeast(2, sig(keyHash("tree/a")), sig(keyHash("tree/b")), sig(keyHash("tree/c")))
 	policyID, _ := policy.Hash()
 	b.c.scripts[policyID] = &scriptRec{hash: policyID, typ: "timelock", native: &policy}
 	const refLabel, nftLabel, ftLabel = "000643b0", "000de140", "0014df10"
 	treeName, acornName := hex.EncodeToString([]byte("TREE")), hex.EncodeToString([]byte("Acorn0001"))
 	treeRef, treeFT := policyID+refLabel+treeName, policyID+ftLabel+treeName
 	acornRef, acornNFT := policyID+refLabel+acornName, policyID+nftLabel+acornName
-	lockAddr := mustAddress(net, EnterpriseScript, seedHash28("tree/metadata-lock"), nil)
+	lockAddr := mustAddress(net, cardano.AddrEnterpriseScript, seedHash28("tree/metadata-lock"), nil)
 
 	ftMeta := [][2]any{{"name", "Tree"}, {"description", "A CIP-68 fungible token (blockfrostemu data set)."},
 		{"ticker", "TREE"}, {"url", "https://tree.example"}, {"decimals", int64(6)}}
@@ -437,7 +439,7 @@ func (b *builder) cip68(tipSlot int64) {
 	ft.onchain, ft.standard = onchain(ftMeta), &std
 	nft.onchain, nft.standard = onchain(nftMeta), &std
 	for key, unit := range map[string]string{TokenTree: treeFT, TokenTreeRef: treeRef, TokenAcorn: acornNFT, TokenAcornRef: acornRef} {
-		fp, _ := Fingerprint(policyID, unit[56:])
+		fp, _ := cardano.AssetFingerprint(policyID, unit[56:])
 		b.tokens[key] = Token{Key: key, Unit: unit, PolicyID: policyID, AssetName: unit[56:], Fingerprint: fp,
 			Policy: "multisig"}
 	}
@@ -445,19 +447,19 @@ func (b *builder) cip68(tipSlot int64) {
 
 // cip68Datum encodes constr 0 [metadata map with byte-string keys and values, version 1].
 func cip68Datum(meta [][2]any) []byte {
-	d := cborAppendHead(nil, 6, 121)
-	d = cborAppendHead(d, 4, 2)
-	d = cborAppendHead(d, 5, uint64(len(meta)))
+	m := make(cardano.MetadataMap, 0, len(meta))
 	for _, kv := range meta {
-		d = cborAppendBytes(d, []byte(kv[0].(string)))
-		switch v := kv[1].(type) {
-		case string:
-			d = cborAppendBytes(d, []byte(v))
-		case int64:
-			d = cborAppendInt(d, v)
+		v := kv[1]
+		if str, ok := v.(string); ok {
+			v = []byte(str)
 		}
+		m = append(m, cardano.MetadataPair{Key: []byte(kv[0].(string)), Value: v})
 	}
-	return cborAppendInt(d, 1)
+	d, err := cardano.EncodeData(cardano.Constr{Index: 0, Fields: []any{m, int64(1)}})
+	if err != nil {
+		panic(err) // the data set's own values
+	}
+	return d
 }
 
 // place applies the planned transactions in chain order.

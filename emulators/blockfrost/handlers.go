@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // The JSON bodies, with fields in the order of the spec's schemas (Blockfrost serialises with
@@ -281,11 +283,11 @@ func (e *Emulator) blockLatest(w http.ResponseWriter, _ *http.Request, _ map[str
 func (e *Emulator) blockJSON(b *blockRec, tipHeight int64) blockJSON {
 	epoch, epochSlot := e.params.epochOf(b.slot)
 	pool := seedHash28(fmt.Sprintf("pool/%s/%d", e.network, b.height%97))
-	vrf := bech32Encode("vrf_vk", seedHash32(fmt.Sprintf("vrf/%s/%d", e.network, b.height%97)))
+	vrf := mustBech32("vrf_vk", seedHash32(fmt.Sprintf("vrf/%s/%d", e.network, b.height%97)))
 	opcert := hex.EncodeToString(seedHash32(fmt.Sprintf("opcert/%s/%d", e.network, b.height%97)))
 	counter := strconv.FormatInt(b.height%97%23, 10)
 	out := blockJSON{Time: b.time, Height: b.height, Hash: b.hash, Slot: b.slot, Epoch: epoch, EpochSlot: epochSlot,
-		SlotLeader: bech32Encode("pool", pool), Size: 3, TxCount: len(b.txs), BlockVRF: &vrf, OpCert: &opcert,
+		SlotLeader: mustBech32("pool", pool), Size: 3, TxCount: len(b.txs), BlockVRF: &vrf, OpCert: &opcert,
 		OpCertCounter: &counter, PreviousBlock: nullable(e.chain.blockHash(b.height - 1)),
 		Confirmations: tipHeight - b.height}
 	if b.height < tipHeight {
@@ -533,7 +535,7 @@ func (e *Emulator) scriptJSON(w http.ResponseWriter, _ *http.Request, params map
 		return
 	}
 	out := struct {
-		JSON *NativeScript `json:"json"`
+		JSON *cardano.Script `json:"json"`
 	}{s.native}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -670,10 +672,10 @@ func (e *Emulator) submit(w http.ResponseWriter, r *http.Request, _ map[string]s
 		writeBadRequest(w, submitError(era, fmt.Sprintf("ConwayUtxowFailure (UtxoFailure (MaxTxSizeUTxO %d %d))", len(body), maxTxSize)))
 		return
 	}
-	want := e.params.networkID
+	want := int(e.params.networkID)
 	for id := range d.networkIDs {
 		if id != want {
-			name := map[byte]string{0: "Testnet", 1: "Mainnet"}[want]
+			name := map[int]string{0: "Testnet", 1: "Mainnet"}[want]
 			writeBadRequest(w, submitError(era, fmt.Sprintf("ConwayUtxowFailure (UtxoFailure (WrongNetwork %s (fromList [...])))", name)))
 			return
 		}

@@ -1,15 +1,15 @@
 package blockfrostemu
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strconv"
-
-	"golang.org/x/crypto/blake2b"
 
 	"github.com/tbackend/tbackend/cardano"
 )
@@ -33,232 +33,173 @@ type Signed struct {
 	Seed     string // varies the funding input, so equal specs get different ids
 }
 
-// EncodeTx builds the CBOR of a signed Conway transaction (map-form outputs, tag-258 sets, a
-// placeholder vkey witness). Its id is what /tx/submit answers and what the cardano package
-// computes; the witness is not a real signature, which the emulator does not check.
+// signer signs every EncodeTx transaction: a fixed key, since the emulator checks no
+// signatures; the witness is still a real one, as a wallet would produce.
+var signer = ed25519.NewKeyFromSeed(seedHash32("signed/key"))
+
+// EncodeTx builds the CBOR of a signed Conway transaction with the cardano package. Its id is
+// what /tx/submit answers and what cardano.DecodeTx computes.
 func EncodeTx(s Signed) ([]byte, error) {
 	if len(s.Outputs) == 0 {
 		return nil, errors.New("blockfrostemu: a transaction needs at least one output")
 	}
+	body, err := s.body()
+	if err != nil {
+		return nil, fmt.Errorf("blockfrostemu: %w", err)
+	}
+	tx, _, err := cardano.EncodeSignedTx(body, signer, !s.Invalid)
+	if err != nil {
+		return nil, fmt.Errorf("blockfrostemu: %w", err)
+	}
+	return tx, nil
+}
+
+// TxID returns the id of a serialised transaction (hex), or why it does not decode.
+func TxID(raw []byte) (string, error) {
+	tx, err := cardano.DecodeTx(raw)
+	if err != nil {
+		return "", err
+	}
+	return tx.IDHex(), nil
+}
+
+func (s Signed) body() (cardano.TxBody, error) {
 	ins := s.Inputs
 	if len(ins) == 0 {
-		ins = []Input{{TxHash: fmt.Sprintf("%x", seedHash32("signed/funding/"+s.Seed))}}
+		ins = []Input{{TxHash: hex.EncodeToString(seedHash32("signed/funding/" + s.Seed))}}
 	}
-	var body fieldMap
-	inputs, err := encodeInputs(ins)
-	if err != nil {
-		return nil, err
+	b := cardano.TxBody{Fee: s.Fee, NetworkID: s.NetworkID}
+	if b.Fee == 0 {
+		b.Fee = 200_000
 	}
-	body.add(0, inputs)
-	outs := cborAppendHead(nil, 4, uint64(len(s.Outputs)))
+	var err error
+	if b.Inputs, err = cardanoInputs(ins); err != nil {
+		return b, err
+	}
 	for i, o := range s.Outputs {
-		enc, err := encodeOutput(o)
+		co, err := cardanoOutput(o)
 		if err != nil {
-			return nil, fmt.Errorf("blockfrostemu: output %d: %w", i, err)
+			return b, fmt.Errorf("output %d: %w", i, err)
 		}
-		outs = append(outs, enc...)
+		b.Outputs = append(b.Outputs, co)
 	}
-	body.add(1, outs)
-	fee := s.Fee
-	if fee == 0 {
-		fee = 200_000
+	if b.TTL, err = slotOf(s.InvalidHereafter); err != nil {
+		return b, err
 	}
-	body.add(2, cborAppendHead(nil, 0, fee))
-	for _, slot := range []*int64{s.InvalidHereafter, s.InvalidBefore} {
-		if slot != nil && *slot < 0 {
-			return nil, errors.New("blockfrostemu: validity slots must be ≥ 0")
-		}
-	}
-	if s.InvalidHereafter != nil {
-		body.add(3, cborAppendHead(nil, 0, uint64(*s.InvalidHereafter)))
-	}
-	aux, err := encodeAux(s.Metadata)
-	if err != nil {
-		return nil, err
-	}
-	if len(aux) != 1 || aux[0] != 0xf6 { // not null: the body commits to the metadata
-		sum := blake2b.Sum256(aux)
-		body.add(7, append(cborAppendHead(nil, 2, 32), sum[:]...))
-	}
-	if s.InvalidBefore != nil {
-		body.add(8, cborAppendHead(nil, 0, uint64(*s.InvalidBefore)))
+	if b.ValidityStart, err = slotOf(s.InvalidBefore); err != nil {
+		return b, err
 	}
 	if s.CollateralReturn != nil {
-		col, _ := encodeInputs([]Input{{TxHash: fmt.Sprintf("%x", seedHash32("signed/collateral/"+s.Seed))}})
-		body.add(13, col)
-	}
-	if s.NetworkID != nil {
-		body.add(15, cborAppendHead(nil, 0, *s.NetworkID))
-	}
-	if s.CollateralReturn != nil {
-		enc, err := encodeOutput(*s.CollateralReturn)
+		b.Collateral, _ = cardanoInputs([]Input{{TxHash: hex.EncodeToString(seedHash32("signed/collateral/" + s.Seed))}})
+		co, err := cardanoOutput(*s.CollateralReturn)
 		if err != nil {
-			return nil, fmt.Errorf("blockfrostemu: collateral return: %w", err)
+			return b, fmt.Errorf("collateral return: %w", err)
 		}
-		body.add(16, enc)
+		b.CollateralReturn = &co
 	}
-	tx := cborAppendHead(nil, 4, 4)
-	tx = append(tx, body.bytes()...)
-	tx = append(tx, placeholderWitnesses()...)
-	tx = append(tx, map[bool]byte{true: 0xf5, false: 0xf4}[!s.Invalid])
-	return append(tx, aux...), nil
+	b.Metadata, err = metadataValues(s.Metadata)
+	return b, err
 }
 
-// fieldMap is a CBOR map with unsigned keys, added in ascending order.
-type fieldMap struct {
-	n    int
-	data []byte
+func slotOf(slot *int64) (*uint64, error) {
+	if slot == nil {
+		return nil, nil
+	}
+	if *slot < 0 {
+		return nil, errors.New("validity slots must be ≥ 0")
+	}
+	u := uint64(*slot)
+	return &u, nil
 }
 
-func (m *fieldMap) add(key uint64, value []byte) {
-	m.n++
-	m.data = append(cborAppendHead(m.data, 0, key), value...)
-}
-
-func (m *fieldMap) bytes() []byte { return append(cborAppendHead(nil, 5, uint64(m.n)), m.data...) }
-
-func encodeInputs(ins []Input) ([]byte, error) {
-	b := cborAppendHead(nil, 6, 258)
-	b = cborAppendHead(b, 4, uint64(len(ins)))
+func cardanoInputs(ins []Input) ([]cardano.Input, error) {
+	out := make([]cardano.Input, len(ins))
 	for i, in := range ins {
 		if !isHex(in.TxHash, 64) || in.OutputIndex < 0 {
-			return nil, fmt.Errorf("blockfrostemu: input %d: want a 64-hex tx hash and an index ≥ 0", i)
+			return nil, fmt.Errorf("input %d: want a 64-hex tx hash and an index ≥ 0", i)
 		}
-		id, _ := hex.DecodeString(in.TxHash)
-		b = cborAppendHead(b, 4, 2)
-		b = cborAppendBytes(b, id)
-		b = cborAppendHead(b, 0, uint64(in.OutputIndex))
+		out[i] = cardano.Input{TxID: in.TxHash, Index: uint32(in.OutputIndex)}
 	}
-	return b, nil
+	return out, nil
 }
 
-// encodeOutput writes the post-Alonzo map form {0: address, 1: value}.
-func encodeOutput(o Output) ([]byte, error) {
+func cardanoOutput(o Output) (cardano.Output, error) {
 	a, err := cardano.ParseAddress(o.Address)
 	if err != nil {
-		return nil, err
+		return cardano.Output{}, err
 	}
-	b := cborAppendHead(nil, 5, 2)
-	b = cborAppendHead(b, 0, 0)
-	b = cborAppendBytes(b, a.Raw)
-	b = cborAppendHead(b, 0, 1)
-	if len(o.Assets) == 0 {
-		return cborAppendHead(b, 0, o.Lovelace), nil
-	}
-	policies := map[string]map[string]uint64{}
+	out := cardano.Output{Address: a, Lovelace: o.Lovelace}
 	for _, as := range o.Assets {
-		if len(as.Unit) < 56 || !isHex(as.Unit, -1) || len(as.Unit)%2 != 0 {
-			return nil, fmt.Errorf("asset unit %q is not policy id + asset name hex", as.Unit)
+		if len(as.Unit) < 56 || !isHex(as.Unit, -1) {
+			return cardano.Output{}, fmt.Errorf("asset unit %q is not policy id + asset name hex", as.Unit)
+		}
+		if out.Assets == nil {
+			out.Assets = map[string]map[string]uint64{}
 		}
 		p, n := as.Unit[:56], as.Unit[56:]
-		if policies[p] == nil {
-			policies[p] = map[string]uint64{}
+		if out.Assets[p] == nil {
+			out.Assets[p] = map[string]uint64{}
 		}
-		policies[p][n] += as.Quantity
+		out.Assets[p][n] += as.Quantity
 	}
-	b = cborAppendHead(b, 4, 2)
-	b = cborAppendHead(b, 0, o.Lovelace)
-	b = cborAppendHead(b, 5, uint64(len(policies)))
-	for _, p := range sortedKeys(policies) {
-		b = cborAppendBytes(b, mustHex(p))
-		names := policies[p]
-		b = cborAppendHead(b, 5, uint64(len(names)))
-		for _, n := range sortedKeys(names) {
-			b = cborAppendBytes(b, mustHex(n))
-			b = cborAppendHead(b, 0, names[n])
-		}
-	}
-	return b, nil
+	return out, nil
 }
 
-// placeholderWitnesses is {0: set of one [vkey, signature]} with zero bytes.
-func placeholderWitnesses() []byte {
-	b := cborAppendHead(nil, 5, 1)
-	b = cborAppendHead(b, 0, 0)
-	b = cborAppendHead(b, 6, 258)
-	b = cborAppendHead(b, 4, 1)
-	b = cborAppendHead(b, 4, 2)
-	b = cborAppendBytes(b, make([]byte, 32))
-	return cborAppendBytes(b, make([]byte, 64))
-}
-
-// encodeAux writes null, or tag 259 {0: {label: metadatum}}.
-func encodeAux(md []Metadata) ([]byte, error) {
+// metadataValues turns the JSON-like Metadata into the metadatum values cardano encodes.
+func metadataValues(md []Metadata) (map[uint64]any, error) {
 	if len(md) == 0 {
-		return []byte{0xf6}, nil
+		return nil, nil
 	}
-	b := cborAppendHead(nil, 6, 259)
-	b = cborAppendHead(b, 5, 1)
-	b = cborAppendHead(b, 0, 0)
-	b = cborAppendHead(b, 5, uint64(len(md)))
+	out := make(map[uint64]any, len(md))
 	for _, m := range md {
-		b = cborAppendHead(b, 0, m.Label)
-		var err error
-		if b, err = appendMetadatum(b, m.JSON); err != nil {
-			return nil, fmt.Errorf("blockfrostemu: metadata label %d: %w", m.Label, err)
+		v, err := metadatum(m.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("metadata label %d: %w", m.Label, err)
 		}
+		out[m.Label] = v
 	}
-	return b, nil
+	return out, nil
 }
 
-func appendMetadatum(b []byte, v any) ([]byte, error) {
+func metadatum(v any) (any, error) {
 	switch x := v.(type) {
-	case string:
-		return cborAppendText(b, x), nil
+	case string, int64, uint64:
+		return x, nil
 	case int:
-		return cborAppendInt(b, int64(x)), nil
-	case int64:
-		return cborAppendInt(b, x), nil
-	case uint64:
-		return cborAppendHead(b, 0, x), nil
+		return int64(x), nil
 	case json.Number:
 		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return cborAppendInt(b, n), nil
+			return n, nil
 		}
 		if n, ok := new(big.Int).SetString(string(x), 10); ok && n.IsUint64() {
-			return cborAppendHead(b, 0, n.Uint64()), nil
+			return n.Uint64(), nil
 		}
 		return nil, fmt.Errorf("number %s is not a 64-bit integer", x)
 	case []string:
-		b = cborAppendHead(b, 4, uint64(len(x)))
-		for _, s := range x {
-			b = cborAppendText(b, s)
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
 		}
-		return b, nil
+		return out, nil
 	case []any:
-		b = cborAppendHead(b, 4, uint64(len(x)))
-		for _, e := range x {
+		out := make([]any, len(x))
+		for i, e := range x {
 			var err error
-			if b, err = appendMetadatum(b, e); err != nil {
+			if out[i], err = metadatum(e); err != nil {
 				return nil, err
 			}
 		}
-		return b, nil
+		return out, nil
 	case map[string]any:
-		b = cborAppendHead(b, 5, uint64(len(x)))
-		for _, k := range sortedKeys(x) {
-			b = cborAppendText(b, k)
-			var err error
-			if b, err = appendMetadatum(b, x[k]); err != nil {
+		out := make(cardano.MetadataMap, 0, len(x))
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			e, err := metadatum(x[k])
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, cardano.MetadataPair{Key: k, Value: e})
 		}
-		return b, nil
+		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported metadata value %T", v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// mustHex decodes hex that was checked already.
-func mustHex(s string) []byte {
-	b, _ := hex.DecodeString(s)
-	return b
 }
