@@ -75,7 +75,7 @@ func appendValue(b []byte, v any, plutus bool, depth int) ([]byte, error) {
 		return appendChunked(b, majorBytes, x, plutus), nil
 	case string:
 		if plutus {
-			return nil, errors.New("Plutus data has no text strings")
+			return nil, errors.New("text strings are not Plutus data")
 		}
 		return append(appendHead(b, majorText, uint64(len(x))), x...), nil
 	case []any:
