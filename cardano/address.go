@@ -380,3 +380,38 @@ func (a Address) NetworkName() string {
 		return "unknown"
 	}
 }
+
+// NewShelleyAddress builds a Shelley address of header type typ on network (0 testnet,
+// 1 mainnet) from 28-byte credential hashes: base types (0–3) take payment and stake,
+// enterprise types (6–7) payment only, reward types (14–15) stake only. Pointer addresses are
+// not built.
+func NewShelleyAddress(typ, network int, payment, stake []byte) (Address, error) {
+	if network < 0 || network > 0x0f {
+		return Address{}, fmt.Errorf("%w: network %d does not fit the header", ErrAddress, network)
+	}
+	var parts [][]byte
+	switch typ {
+	case AddrBaseKeyKey, AddrBaseScriptKey, AddrBaseKeyScript, AddrBaseScriptScript:
+		parts = [][]byte{payment, stake}
+	case AddrEnterpriseKey, AddrEnterpriseScript:
+		parts = [][]byte{payment}
+		if stake != nil {
+			return Address{}, fmt.Errorf("%w: an enterprise address has no stake credential", ErrAddress)
+		}
+	case AddrRewardKey, AddrRewardScript:
+		parts = [][]byte{stake}
+		if payment != nil {
+			return Address{}, fmt.Errorf("%w: a reward address has no payment credential", ErrAddress)
+		}
+	default:
+		return Address{}, fmt.Errorf("%w: cannot build header type %d", ErrAddress, typ)
+	}
+	raw := []byte{byte(typ<<4 | network)}
+	for _, p := range parts {
+		if len(p) != CredentialLength {
+			return Address{}, fmt.Errorf("%w: credentials must be %d bytes", ErrAddress, CredentialLength)
+		}
+		raw = append(raw, p...)
+	}
+	return AddressFromBytes(raw)
+}

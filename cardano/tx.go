@@ -15,14 +15,15 @@ import (
 // ErrTx is wrapped by every transaction decoding error.
 var ErrTx = errors.New("cardano: invalid transaction")
 
-// Transaction body keys (CDDL, Shelley to Conway) that DecodeTx reads. Other keys
-// (certificates, withdrawals, updates, script data hash, votes…) are checked for
-// well-formedness only.
+// Transaction body keys (CDDL, Shelley to Conway) that DecodeTx reads. Other keys (updates,
+// script data hash, votes…) are checked for well-formedness only.
 const (
 	bodyInputs           = 0
 	bodyOutputs          = 1
 	bodyFee              = 2
 	bodyTTL              = 3
+	bodyCertificates     = 4
+	bodyWithdrawals      = 5
 	bodyAuxDataHash      = 7
 	bodyValidityStart    = 8
 	bodyMint             = 9
@@ -30,6 +31,16 @@ const (
 	bodyNetworkID        = 15
 	bodyCollateralReturn = 16
 	bodyReferenceInputs  = 18
+	bodyDonation         = 22
+)
+
+// Witness set keys DecodeTx reads: the scripts a transaction reveals and its redeemers.
+const (
+	witnessNative    = 1
+	witnessPlutus1   = 3
+	witnessRedeemers = 5
+	witnessPlutus2   = 6
+	witnessPlutus3   = 7
 )
 
 // tagAuxData marks the post-Alonzo auxiliary data map {0: metadata, 1: native scripts, 2–4: Plutus}.
@@ -48,6 +59,9 @@ type Output struct {
 	Assets       map[string]map[string]uint64 // policy id hex → asset name hex → quantity; nil if none
 	HasDatum     bool                         // datum hash or inline datum
 	HasScriptRef bool                         // reference script (Babbage+)
+	DatumHash    []byte                       // the datum's blake2b-256 (for an inline datum too); nil: none
+	InlineDatum  []byte                       // the CBOR of an inline datum (Babbage+); nil: none
+	ScriptRef    *TxScript                    // the reference script when it decodes (HasScriptRef says one is there)
 }
 
 // Quantity returns the amount of unit ("lovelace", or policy id hex followed by asset name hex)
@@ -72,7 +86,8 @@ func splitUnit(unit string) (policy, name string, ok bool) {
 	return unit[:2*PolicyIDLength], unit[2*PolicyIDLength:], true
 }
 
-// Tx is a decoded signed transaction. Witnesses are checked for well-formedness but not decoded.
+// Tx is a decoded signed transaction. Witnesses are checked for well-formedness; of them only
+// the scripts and the redeemer count are read, best effort (judging witnesses is the ledger's).
 type Tx struct {
 	ID               [32]byte // blake2b-256 of the original body bytes
 	Inputs           []Input
@@ -89,6 +104,27 @@ type Tx struct {
 	Metadata         map[uint64]any // label → value, see MetadataMap for the value types; nil if none
 	IsValid          bool           // false: phase-2 validation failed (4th element false)
 	AuxDataHash      []byte         // body key 7: blake2b-256 of the auxiliary data; nil if none
+	Certificates     []Certificate  // body key 4, in order
+	Withdrawals      []Withdrawal   // body key 5, in wire order
+	Donation         uint64         // body key 22: lovelace given to the treasury (Conway)
+	Scripts          []TxScript     // the native and Plutus scripts the witnesses reveal (those that decode)
+	Redeemers        int            // how many redeemers the witnesses carry
+}
+
+// Certificate is one certificate of a transaction body: its CDDL kind (0 stake registration,
+// 1 deregistration, 2 delegation, 3 pool registration, 4 pool retirement, 5 genesis delegation,
+// 6 MIR, 7–13 Conway's registration, deregistration and delegation forms, 14–18 governance).
+type Certificate struct {
+	Kind uint64
+	// Coin is the deposit (kinds 7, 11, 12, 13) or refund (kind 8) a Conway certificate states;
+	// 0 for kinds that state none (the older kinds take the protocol's deposit implicitly).
+	Coin uint64
+}
+
+// Withdrawal takes rewards from a reward account.
+type Withdrawal struct {
+	Account  Address // a reward address
+	Lovelace uint64
 }
 
 // IDHex returns the transaction id in lower-case hex.
@@ -165,6 +201,7 @@ func DecodeTx(cborBytes []byte) (*Tx, error) {
 	if err := tx.decodeBody(body); err != nil {
 		return nil, err
 	}
+	tx.readWitnesses(top[1])
 	if err := tx.decodeAux(aux); err != nil {
 		return nil, fmt.Errorf("%w: auxiliary data: %v", ErrTx, err)
 	}
@@ -249,6 +286,21 @@ func (t *Tx) decodeBody(body cbor.RawMessage) error {
 			return fail(bodyReferenceInputs, "reference inputs", err)
 		}
 	}
+	if raw, ok := fields[bodyCertificates]; ok {
+		if t.Certificates, err = decodeCertificates(raw); err != nil {
+			return fail(bodyCertificates, "certificates", err)
+		}
+	}
+	if raw, ok := fields[bodyWithdrawals]; ok {
+		if t.Withdrawals, err = decodeWithdrawals(raw); err != nil {
+			return fail(bodyWithdrawals, "withdrawals", err)
+		}
+	}
+	if raw, ok := fields[bodyDonation]; ok {
+		if t.Donation, err = decodeUint(raw); err != nil {
+			return fail(bodyDonation, "treasury donation", err)
+		}
+	}
 	if raw, ok := fields[bodyCollateralReturn]; ok {
 		o, err := decodeOutput(raw)
 		if err != nil {
@@ -330,7 +382,7 @@ func decodeOutput(raw cbor.RawMessage) (Output, error) {
 			if err != nil || len(h) != 32 {
 				return Output{}, errors.New("datum hash must be 32 bytes")
 			}
-			o.HasDatum = true
+			o.HasDatum, o.DatumHash = true, h
 		}
 	case majorMap:
 		var fields map[uint64]cbor.RawMessage
@@ -345,14 +397,15 @@ func decodeOutput(raw cbor.RawMessage) (Output, error) {
 			return Output{}, errors.New("map output without value (key 1)")
 		}
 		if d, ok := fields[2]; ok {
-			opt, err := arrayItems(d)
-			if err != nil || len(opt) != 2 {
-				return Output{}, errors.New("datum option is not [kind, datum]")
+			if err := o.decodeDatumOption(d); err != nil {
+				return Output{}, err
 			}
-			o.HasDatum = true
 		}
-		if _, ok := fields[3]; ok {
+		if ref, ok := fields[3]; ok {
 			o.HasScriptRef = true
+			if s, err := decodeScriptRef(ref); err == nil {
+				o.ScriptRef = &s
+			}
 		}
 	default:
 		return Output{}, errors.New("output is neither an array nor a map")

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/storage/redistest"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 // bin is the tbackend binary built once for the whole suite.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 // noticeLimit is the bound on how late a caller may learn that its job's worker died.

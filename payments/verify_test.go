@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 const pending = "pending" // a wanted outcome of VerifyTx: ErrPending

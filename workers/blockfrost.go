@@ -10,6 +10,8 @@ import (
 
 	"github.com/blockfrost/blockfrost-go"
 	"golang.org/x/time/rate"
+
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
 // BlockfrostConfig sets up the chain data client.
@@ -83,7 +85,7 @@ func (t *chainTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		res, err := t.next.RoundTrip(req)
 		last := attempt >= t.retries
 		if err != nil {
-			if last || !replayable(r) || !sleepCtx(r.Context(), chainBackoff(attempt)) {
+			if last || !replayable(r) || !ctxsleep.For(r.Context(), chainBackoff(attempt)) {
 				return nil, err
 			}
 			continue
@@ -102,7 +104,7 @@ func (t *chainTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return buffered(res), nil
 		}
 		drain(res)
-		if !sleepCtx(r.Context(), wait) {
+		if !ctxsleep.For(r.Context(), wait) {
 			return nil, r.Context().Err()
 		}
 	}

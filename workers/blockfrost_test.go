@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/workers"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 

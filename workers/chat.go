@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
@@ -225,7 +226,7 @@ func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (
 			if !ok {
 				break
 			}
-			if !sleepCtx(ctx, d) {
+			if !ctxsleep.For(ctx, d) {
 				return "", jobs.ChatUsage{}, ctx.Err()
 			}
 		}
@@ -263,7 +264,7 @@ func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompleti
 			if !ok {
 				break
 			}
-			if !sleepCtx(ctx, d) {
+			if !ctxsleep.For(ctx, d) {
 				return "", jobs.ChatUsage{}, ctx.Err()
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/tbackend/tbackend/imagefmt"
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage/objstore"
 )
@@ -80,7 +81,7 @@ func (h *Images) run(ctx context.Context, taskType, jobID string, in jobs.ImageP
 func (h *Images) withRetries(ctx context.Context, call func(context.Context) error) error {
 	var last error
 	for attempt := 0; attempt <= h.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, backoff(attempt, last)) {
+		if attempt > 0 && !ctxsleep.For(ctx, backoff(attempt, last)) {
 			return ctx.Err()
 		}
 		cctx, cancel := context.WithTimeout(ctx, h.Request)

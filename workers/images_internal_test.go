@@ -16,9 +16,9 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage/objstore"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 func newLocalStore(t *testing.T) *objstore.Store {

@@ -12,13 +12,13 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
 	"github.com/tbackend/tbackend/workers"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 )
 
 // payEnv is a payment worker against the Blockfrost emulator (through blockfrost-go) and a real

@@ -143,17 +143,6 @@ func backoffHinted(attempt int, last error, h *retryHint) (time.Duration, bool) 
 	return backoff(attempt, last), true
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // upstreamError turns a provider failure into what the caller sees: a rejected request is the
 // caller's to fix (400, with the provider's own explanation); everything else is "try again".
 func upstreamError(err error) error {

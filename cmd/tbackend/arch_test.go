@@ -1,7 +1,10 @@
 package main
 
 import (
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,12 +57,20 @@ var storageDomain = map[string][]string{
 	"storage/ledger": {"payments", "cardano"},
 }
 
+// emulatorFree are the service's own layers: their code never depends on the upstream emulators.
+var emulatorFree = []string{"api", "workers", "storage", "jobs", "payments", "cardano"}
+
+// emulatorTests are the layers whose tests may run against the emulators.
+var emulatorTests = []string{"workers", "payments"}
+
 // TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never
 // depend on each other (not even indirectly); storage depends on no other project package except
 // where it persists a domain (storageDomain), and a domain package (payments) depends on nothing
 // but cardano; packages under workers/ never import workers itself; jobs is a leaf that imports
-// asynq and the standard library only.
+// asynq and the standard library only; the emulators stand outside the service (see
+// checkEmulators).
 func TestArchitecture(t *testing.T) {
+	checkEmulators(t, listPackages(t))
 	for _, p := range listPackages(t) {
 		all := append(append([]string{}, p.imports...), p.tests...)
 		for _, imp := range all {
@@ -96,6 +107,57 @@ func TestArchitecture(t *testing.T) {
 				if strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "github.com/hibiken/asynq" {
 					t.Errorf("jobs imports %s: it is a leaf (asynq and the standard library only)", imp)
 				}
+			}
+		}
+	}
+}
+
+// checkEmulators keeps the emulators outside the service: no package under api/, workers/,
+// storage/, jobs/, payments/ or cardano/ depends on emulators/, not even indirectly; of their
+// tests only those of workers/ and payments/ may import emulators/; the emulators depend on no
+// api/, workers/ or storage/ package (their tests neither); and in cmd/tbackend only dev.go
+// imports them, so the api and worker roles link no emulator code of their own.
+func checkEmulators(t *testing.T, pkgs []pkgImports) {
+	t.Helper()
+	inAny := func(pkg string, dirs []string) bool {
+		return slices.ContainsFunc(dirs, func(d string) bool { return under(pkg, d) })
+	}
+	for _, p := range pkgs {
+		switch {
+		case inAny(p.path, emulatorFree):
+			for _, dep := range append(slices.Clone(p.deps), p.imports...) {
+				if under(dep, "emulators") {
+					t.Errorf("%s depends on %s: the service's layers never use an emulator", p.path, dep)
+				}
+			}
+			for _, imp := range p.tests {
+				if under(imp, "emulators") && !inAny(p.path, emulatorTests) {
+					t.Errorf("tests of %s import %s: only workers/ and payments/ tests use the emulators", p.path, imp)
+				}
+			}
+		case under(p.path, "emulators"):
+			for _, dep := range append(append(slices.Clone(p.deps), p.imports...), p.tests...) {
+				if inAny(dep, []string{"api", "workers", "storage"}) {
+					t.Errorf("%s depends on %s: an emulator stands in for a third party, not for our code", p.path, dep)
+				}
+			}
+		}
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || name == "dev.go" {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if path := strings.Trim(imp.Path.Value, `"`); under(path, "emulators") {
+				t.Errorf("cmd/tbackend/%s imports %s: only dev.go constructs emulators", name, path)
 			}
 		}
 	}

@@ -37,11 +37,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/internal/syncbuf"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 // tailBuffer keeps the last 32–64 KiB written to it: the service's log, kept for diagnostics

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 func BenchmarkTokenCacheHit(b *testing.B) {

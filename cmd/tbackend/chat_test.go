@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 // chatEnv is `tbackend dev` on the test Redis, talking to an emulator the test controls.

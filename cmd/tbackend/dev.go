@@ -14,9 +14,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/storage"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 // dev runs api and worker in one process, embedding whatever is not configured, and prints a

@@ -16,7 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tbackend/tbackend/cardano"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 // TestRequestExamplesSucceed sends the example of every request body in the served document, as

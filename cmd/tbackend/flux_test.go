@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/payments"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 // flux402 is a 402 body read both ways: the top-level fields orynq-sdk's Flux transport reads,

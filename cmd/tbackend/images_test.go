@@ -26,7 +26,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 // imageEnv is `tbackend dev` on the test Redis and a controllable emulator, storing objects in

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 )
 
 const payUsage = `Usage:
@@ -155,7 +156,7 @@ func retryPaid(ctx context.Context, web *http.Client, f payFlags, invoice, hash 
 		wait := retryAfter(res)
 		if res.StatusCode == http.StatusPaymentRequired && wait > 0 && time.Now().Add(wait).Before(deadline) {
 			fmt.Fprintf(stderr, "the service has not confirmed the payment yet; asking again in %s\n", wait)
-			if !sleepCtx(ctx, wait) {
+			if !ctxsleep.For(ctx, wait) {
 				return ctx.Err()
 			}
 			continue
@@ -177,17 +178,6 @@ func retryAfter(res *http.Response) time.Duration {
 		return 0
 	}
 	return time.Duration(s) * time.Second
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 var errNotInBlock = errors.New("pay: the transaction is not in a block yet")

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 // Front-running with the memo: everything on chain is public, so an attacker reads the paying

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
 )
 
 const streamBody = `{"message":"paid stream","stream":true}`

@@ -14,6 +14,7 @@ import (
 	"github.com/blockfrost/blockfrost-go"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/internal/ctxsleep"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
@@ -189,7 +190,7 @@ func (c payChain) waitInBlock(ctx context.Context, hash string, wait time.Durati
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%w: %s was submitted but is in no block after %s; retry with X-Payment: %s once it is", errNotInBlock, hash, wait, hash)
 		}
-		if !sleepCtx(ctx, 2*time.Second) {
+		if !ctxsleep.For(ctx, 2*time.Second) {
 			return ctx.Err()
 		}
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/objstore"
 	"github.com/tbackend/tbackend/workers"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/tokenanalysis"
 )
 
@@ -120,8 +119,16 @@ type service struct {
 	reg       *prometheus.Registry
 	objects   *objstore.Store
 	closers   []func()
-	emu       *blockfrostemu.Emulator // dev's emulated chain; nil on a real one
-	wallet    *devWallet              // dev's funded wallet; nil when payments cannot be tried
+	emu       devChain   // dev's emulated chain; nil on a real one
+	wallet    *devWallet // dev's funded wallet; nil when payments cannot be tried
+}
+
+// devChain is what dev uses of its emulated chain (the Blockfrost emulator, which only dev.go
+// constructs, so the api and worker roles do not depend on emulator packages): an address that
+// receives payments, and a faucet for the dev wallet.
+type devChain interface {
+	Address(label string) string
+	Fund(address string, lovelace uint64) (txHash string, err error)
 }
 
 func (s *service) close() {

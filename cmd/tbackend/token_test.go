@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 type tokenEnv struct {

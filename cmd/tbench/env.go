@@ -17,8 +17,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
-	"github.com/tbackend/tbackend/workers/openaiemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
+	"github.com/tbackend/tbackend/emulators/openai"
 )
 
 // env is everything a run started: the tbackend binary built for it, Redis (a database of its

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 )
 
 // paidPrice is what POST /chat costs without an api-key in the benchmark's payments file.

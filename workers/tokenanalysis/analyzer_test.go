@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/workers"
-	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/tokenanalysis"
 	"github.com/tbackend/tbackend/workers/tokenfacts"
 )
