@@ -148,9 +148,6 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// App exposes the fiber app to tests in this package and to Serve.
-func (s *Server) App() *fiber.App { return s.app }
-
 // Serve answers requests on ln until ctx ends, then stops accepting connections and lets
 // in-flight requests finish (bounded by the shutdown timeout).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
