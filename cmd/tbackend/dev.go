@@ -34,7 +34,9 @@ func (s *service) dev(ctx context.Context, stdout io.Writer) error {
 	if err := s.openObjects(ctx); err != nil {
 		return err
 	}
-	s.startMetrics(ctx)
+	if err := s.startMetrics(ctx); err != nil {
+		return err
+	}
 	ready := make(chan string, 1)
 	go func() {
 		select {
