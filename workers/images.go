@@ -175,7 +175,7 @@ func (h *Images) store(ctx context.Context, jobID string, now time.Time, res ope
 	defer func() {
 		if err != nil {
 			for _, img := range out {
-				h.delete(img.Key)
+				h.delete(ctx, img.Key)
 			}
 			out = nil
 		}
@@ -210,17 +210,16 @@ func (h *Images) dropInputs(ctx context.Context, in jobs.ImagePayload, err error
 		return
 	}
 	for _, ref := range in.Inputs {
-		h.delete(ref.Key)
+		h.delete(ctx, ref.Key)
 	}
 	if in.Mask != nil {
-		h.delete(in.Mask.Key)
+		h.delete(ctx, in.Mask.Key)
 	}
 }
 
-// delete removes an object on a context of its own: cleanup must happen also when the job's
-// context has ended.
-func (h *Images) delete(key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// delete removes an object also when the job's context has ended: cleanup must happen then too.
+func (h *Images) delete(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = h.Store.Delete(ctx, key)
 }
