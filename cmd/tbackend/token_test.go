@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/workers/blockfrostemu"
 	"github.com/tbackend/tbackend/workers/openaiemu"
 )
@@ -115,7 +116,7 @@ func TestTokenAnalysisVersionsAndCache(t *testing.T) {
 		t.Fatalf("async: %d %s", r.status, r.raw)
 	}
 	var job reply
-	waitFor(t, "the async analysis", 60*time.Second, func() bool {
+	testwait.For(t, "the async analysis", 60*time.Second, func() bool {
 		job = e.spec.call(t, "GET", e.base+"/jobs/"+r.body["job_id"].(string), e.key, "")
 		return job.body["status"] == "succeeded"
 	})
