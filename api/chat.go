@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage/objstore"
 )
 
 // chatRequest is the body of POST /chat. Pointers tell "absent" from "zero".
@@ -146,7 +147,7 @@ func (s *Server) storeChatImage(c *fiber.Ctx, jobID, uri string) (key, mime stri
 	if err != nil {
 		return "", "", err
 	}
-	key = "inputs/chat/" + time.Now().UTC().Format("2006/01/02") + "/" + jobID + "." + img.Ext
+	key = objstore.ChatInputKey(s.now(), jobID, img.Ext)
 	if _, err := s.deps.Objects.Put(c.UserContext(), key, bytes.NewReader(img.Data), int64(len(img.Data)), img.MIME, ""); err != nil {
 		return "", "", err
 	}

@@ -28,7 +28,7 @@ type ObjectStore interface {
 
 // Images runs the image jobs: it reads the caller's uploads from the object store, calls the
 // images API (retrying what a retry can fix), stores every result as
-// images/YYYY/MM/DD/<job_id>-<i>.<ext>, and deletes the uploads once the job is over.
+// objstore.ImageResultKey, and deletes the uploads once the job is over.
 type Images struct {
 	API   *ImageAPI
 	Store ObjectStore
@@ -189,7 +189,7 @@ func (h *Images) store(ctx context.Context, jobID string, now time.Time, res ope
 		if derr != nil {
 			return out, errBadImages("the image provider answered with an unreadable image")
 		}
-		key := fmt.Sprintf("images/%s/%s-%d.%s", now.Format("2006/01/02"), jobID, i, info.Ext)
+		key := objstore.ImageResultKey(now, jobID, i, info.Ext)
 		if _, err := h.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data)), info.MIME, resultCache); err != nil {
 			return out, fmt.Errorf("store result %s: %w", key, err)
 		}
