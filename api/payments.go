@@ -99,11 +99,10 @@ func (s *Server) payerOf(c *fiber.Ctx, cl *caller, route string, params payments
 // bech32 form (so one wallet has one balance whatever its spelling).
 func (s *Server) walletAddress(w string) (string, error) {
 	a, err := cardano.ParseAddress(w)
-	mainnet := s.deps.Payments.Network == "mainnet"
 	switch {
 	case err != nil || a.Byron || a.Type > 7:
 		return "", httpError(http.StatusBadRequest, "X-Wallet-Address is not a Cardano payment address")
-	case (a.Network == cardano.NetworkMainnet) != mainnet:
+	case !s.deps.Payments.Network.Owns(a):
 		return "", httpError(http.StatusBadRequest, fmt.Sprintf("X-Wallet-Address is not a %s address", s.deps.Payments.Network))
 	}
 	return a.Bech32(), nil

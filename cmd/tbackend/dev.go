@@ -73,7 +73,7 @@ func (s *service) embed() error {
 		s.log.Warn("OPENAI_API_KEY is unset: chat and images answer from the built-in emulator, not a real model", "url", url)
 	}
 	if cfg.BlockfrostID == "" {
-		network, err := blockfrostemu.ParseNetwork(cfg.Network)
+		network, err := blockfrostemu.ParseNetwork(cfg.Network.String())
 		if err != nil {
 			return &configError{"CARDANO_NETWORK", err.Error()}
 		}

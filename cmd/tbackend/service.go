@@ -295,14 +295,10 @@ func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
 // tokenHandler wires token analysis to Blockfrost, its caches and the LLM (V1 narrative).
 func (s *service) tokenHandler(chain blockfrost.APIClient, m *workers.Metrics) *tokenanalysis.Job {
 	cache := storage.NewTokenCache(s.rdb, s.keys)
-	canonical := "cardano"
-	if s.cfg.Network != "mainnet" {
-		canonical = "cardano-" + s.cfg.Network
-	}
 	return &tokenanalysis.Job{
 		Analyzer: &tokenanalysis.Analyzer{Chain: chain, Network: s.cfg.Network,
 			MaxPages: s.cfg.Tokens.HolderPages, Budget: s.cfg.Tokens.Budget,
-			Parts: tokenanalysis.StoreParts{Cache: cache, Network: canonical}},
+			Parts: tokenanalysis.StoreParts{Cache: cache, Network: s.cfg.Network.AnalysisName()}},
 		Cache: cache, LLM: workers.NewOpenAI(s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey, m), Model: s.cfg.ChatModel,
 		Log: s.log,
 	}
