@@ -37,7 +37,7 @@ lint:
 	$(GO) vet ./...
 	.ci/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) test -count=1 -run '^TestArchitecture$$' ./cmd/tbackend
+	$(GO) test -count=1 -run '^TestArchitecture' ./cmd/tbackend
 	.ci/standalone
 
 # api/openapi.yaml against Redocly's recommended rules (the CLI pinned in .ci/redocly, installed

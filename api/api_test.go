@@ -205,8 +205,8 @@ func newListener(t *testing.T, h *harness) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	ln := srv.Listener
-	go func() { _ = h.srv.App().Listener(ln) }()
-	t.Cleanup(func() { _ = h.srv.App().Shutdown() })
+	go func() { _ = h.srv.app.Listener(ln) }()
+	t.Cleanup(func() { _ = h.srv.app.Shutdown() })
 	return "http://" + ln.Addr().String()
 }
 
@@ -336,7 +336,7 @@ func TestHealth(t *testing.T) {
 
 func TestPanicIsA500WithoutInternals(t *testing.T) {
 	h := newHarness(t)
-	h.srv.App().Get("/boom", func(*fiber.Ctx) error { panic("secret internal state") })
+	h.srv.app.Get("/boom", func(*fiber.Ctx) error { panic("secret internal state") })
 	res := h.do("GET", "/boom", "")
 	if res.Status != 500 || strings.Contains(string(res.Body), "secret") || res.Header.Get("X-Request-ID") == "" {
 		t.Fatalf("got %d %s", res.Status, res.Body)
@@ -344,7 +344,7 @@ func TestPanicIsA500WithoutInternals(t *testing.T) {
 	if res.json(t)["detail"] != "Internal Server Error" {
 		t.Fatalf("detail: %s", res.Body)
 	}
-	h.srv.App().Get("/err", func(*fiber.Ctx) error { return errors.New("db password is hunter2") })
+	h.srv.app.Get("/err", func(*fiber.Ctx) error { return errors.New("db password is hunter2") })
 	res = h.do("GET", "/err", "")
 	if res.Status != 500 || strings.Contains(string(res.Body), "hunter2") {
 		t.Fatalf("got %d %s", res.Status, res.Body)
@@ -416,7 +416,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	// and api of a page documented on its own (Swagger UI, asynqmon).
 	wildcards := map[string]string{"/files/*": "/files/{key}", "/docs/*": "", "/admin/queues/*": ""}
 	served := map[string]bool{}
-	for _, r := range h.srv.App().GetRoutes(true) {
+	for _, r := range h.srv.app.GetRoutes(true) {
 		if r.Method == "HEAD" || r.Method == "USE" || r.Path == "/" {
 			continue
 		}

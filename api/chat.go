@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage/objstore"
 )
 
 // chatRequest is the body of POST /chat. Pointers tell "absent" from "zero".
@@ -79,13 +80,13 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		// (runSpec and startStream claim the same slot again, which keeps it.)
 		settle, err := s.admitJob(c, &spec)
 		if err != nil {
-			s.releaseRequest(cl.owner, payload.RequestID, spec.ID)
+			s.releaseRequest(c.UserContext(), cl.owner, payload.RequestID, spec.ID)
 			return err
 		}
 		key, mime, err := s.storeChatImage(c, spec.ID, *req.ImageData)
 		if err != nil {
 			settle(false, err)
-			s.releaseRequest(cl.owner, payload.RequestID, spec.ID)
+			s.releaseRequest(c.UserContext(), cl.owner, payload.RequestID, spec.ID)
 			return err
 		}
 		payload.ImageKey, payload.ImageMIME = key, mime
@@ -125,13 +126,18 @@ func (s *Server) replayIfSeen(c *fiber.Ctx, owner, requestID, jobID string, stre
 	return true, s.answer(c, info, out, err)
 }
 
-func (s *Server) releaseRequest(owner, requestID, jobID string) {
+// releaseRequest frees a request id whose job was never queued, so that the caller's retry runs.
+// It runs also when the request's context has ended (a departed client). A failure is logged:
+// until the claim lapses, retries with that id find a job that does not exist.
+func (s *Server) releaseRequest(ctx context.Context, owner, requestID, jobID string) {
 	if requestID == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_ = s.deps.Idempotency.Release(ctx, owner, requestID, jobID)
+	if err := s.deps.Idempotency.Release(ctx, owner, requestID, jobID); err != nil {
+		s.log.Warn("release a request id", "owner", owner, "request_id", requestID, "job_id", jobID, "error", err)
+	}
 }
 
 // storeChatImage checks image_data and puts it in the object store: job payloads carry keys,
@@ -141,7 +147,7 @@ func (s *Server) storeChatImage(c *fiber.Ctx, jobID, uri string) (key, mime stri
 	if err != nil {
 		return "", "", err
 	}
-	key = "inputs/chat/" + time.Now().UTC().Format("2006/01/02") + "/" + jobID + "." + img.Ext
+	key = objstore.ChatInputKey(s.now(), jobID, img.Ext)
 	if _, err := s.deps.Objects.Put(c.UserContext(), key, bytes.NewReader(img.Data), int64(len(img.Data)), img.MIME, ""); err != nil {
 		return "", "", err
 	}

@@ -146,7 +146,7 @@ func (h *harness) do(method, path, body string, headers ...string) response {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := h.srv.App().Test(req, -1)
+	res, err := h.srv.app.Test(req, -1)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}

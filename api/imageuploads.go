@@ -27,10 +27,11 @@ const headerPeek = 1 << 20
 // carry keys, never bytes), and remembers what it stored, so that a request that fails before
 // its job is queued leaves nothing behind.
 type uploads struct {
-	store  *objstore.Store
-	ctx    context.Context
-	prefix string // inputs/images/YYYY/MM/DD/<job_id>
-	model  imageModel
+	store *objstore.Store
+	ctx   context.Context
+	day   time.Time // the request's: every key of one job names one day
+	jobID string
+	model imageModel
 	// field is the body field of the inputs: input_images (edits) or image (variations).
 	field     string
 	inputs    []jobs.ImageRef
@@ -40,7 +41,7 @@ type uploads struct {
 
 func (s *Server) newUploads(c *fiber.Ctx, jobID string, m imageModel, field string) *uploads {
 	return &uploads{store: s.deps.Objects, ctx: c.UserContext(), model: m, field: field,
-		prefix: "inputs/images/" + s.now().UTC().Format("2006/01/02") + "/" + jobID}
+		day: s.now(), jobID: jobID}
 }
 
 // add checks one image read from r (size bytes, or -1 when unknown) and stores it: an input, or
@@ -63,9 +64,9 @@ func (u *uploads) add(r io.Reader, size int64, loc []any, label, declared string
 	if err != nil {
 		return err
 	}
-	key := fmt.Sprintf("%s-%d.%s", u.prefix, len(u.inputs), info.Ext)
+	key := objstore.ImageInputKey(u.day, u.jobID, len(u.inputs), info.Ext)
 	if isMask {
-		key = u.prefix + "-mask.png"
+		key = objstore.ImageMaskKey(u.day, u.jobID)
 	}
 	_, err = u.store.Put(u.ctx, key, br, size, info.MIME, "")
 	if capped.over || err != nil {

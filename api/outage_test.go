@@ -90,7 +90,7 @@ func rawDo(t *testing.T, h *harness, method, path, body, key string) *httptest.R
 	req := httptest.NewRequest(method, "http://example.com"+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("api-key", key)
-	res, err := h.srv.App().Test(req, 30_000)
+	res, err := h.srv.app.Test(req, 30_000)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

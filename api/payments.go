@@ -99,11 +99,10 @@ func (s *Server) payerOf(c *fiber.Ctx, cl *caller, route string, params payments
 // bech32 form (so one wallet has one balance whatever its spelling).
 func (s *Server) walletAddress(w string) (string, error) {
 	a, err := cardano.ParseAddress(w)
-	mainnet := s.deps.Payments.Network == "mainnet"
 	switch {
 	case err != nil || a.Byron || a.Type > 7:
 		return "", httpError(http.StatusBadRequest, "X-Wallet-Address is not a Cardano payment address")
-	case (a.Network == cardano.NetworkMainnet) != mainnet:
+	case !s.deps.Payments.Network.Owns(a):
 		return "", httpError(http.StatusBadRequest, fmt.Sprintf("X-Wallet-Address is not a %s address", s.deps.Payments.Network))
 	}
 	return a.Bech32(), nil
@@ -317,6 +316,7 @@ type settleFunc func(ctx context.Context, delivered bool, reason string)
 // settlement is the hold of one paid call. A stream takes it over (sse), and its relay settles it
 // at the stream's last frame; any other answer is settled by runPaid as soon as it is written.
 type settlement struct {
+	base     context.Context // the request's values, without its end: settling outlives the request
 	end      settleFunc
 	once     sync.Once
 	streamed atomic.Bool
@@ -325,7 +325,7 @@ type settlement struct {
 // finish settles the hold; only the first call counts.
 func (st *settlement) finish(delivered bool, reason string) {
 	st.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(st.base, 5*time.Second)
 		defer cancel()
 		st.end(ctx, delivered, reason)
 	})
@@ -345,7 +345,7 @@ func paidSettlement(c *fiber.Ctx) *settlement {
 // wait still answers 202, and its result sits behind GET /jobs (api-key only): not delivered, so
 // the payment stays usable. A stream is delivered only when its done frame is written.
 func (s *Server) runPaid(c *fiber.Ctx, owner string, end settleFunc) {
-	st := &settlement{end: end}
+	st := &settlement{base: context.WithoutCancel(c.UserContext()), end: end}
 	c.Locals(localCaller, &caller{owner: owner})
 	c.Locals(localPaid, true)
 	c.Locals(localSettle, st)

@@ -61,7 +61,7 @@ func (s *Server) paymentStatus(c *fiber.Ctx, id string) error {
 	if err != nil {
 		return err
 	}
-	out := invoiceStatus{InvoiceID: inv.ID, Status: inv.Status, Chain: payments.ChainName(inv.Network),
+	out := invoiceStatus{InvoiceID: inv.ID, Status: inv.Status, Chain: cardano.Network(inv.Network).Chain(),
 		Amount: strconv.FormatUint(inv.AmountUnits, 10), Asset: inv.Asset, Route: inv.Route, ExpiresAt: inv.ExpiresAt,
 		PayTo: inv.PayTo, Outputs: inv.Outputs}
 	if inv.Memo != "" {

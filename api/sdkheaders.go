@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // Headers orynq-sdk sends on every call.
@@ -42,25 +44,12 @@ func (s *Server) checkChain(c *fiber.Ctx) error {
 		return nil
 	}
 	want := s.deps.Payments.Network
-	network, ok := chainNetwork(v)
+	network, ok := cardano.ParseChain(v)
 	if !ok {
 		return httpError(http.StatusBadRequest, "X-Chain must be cardano:mainnet, cardano:preprod or cardano:preview (CAIP-2), or cardano-mainnet, cardano-preprod or cardano-preview")
 	}
 	if network != want {
-		return httpError(http.StatusBadRequest, fmt.Sprintf("X-Chain is cardano:%s, but this service is paid on cardano:%s", network, want))
+		return httpError(http.StatusBadRequest, fmt.Sprintf("X-Chain is %s, but this service is paid on %s", network.CAIP2(), want.CAIP2()))
 	}
 	return nil
-}
-
-// chainNetwork is the Cardano network X-Chain names, as CAIP-2 (cardano:preprod) or as the
-// chain of our 402 answers (cardano-preprod).
-func chainNetwork(v string) (string, bool) {
-	v = strings.ToLower(v)
-	for _, prefix := range []string{"cardano:", "cardano-"} {
-		n, ok := strings.CutPrefix(v, prefix)
-		if ok && (n == "mainnet" || n == "preprod" || n == "preview") {
-			return n, true
-		}
-	}
-	return "", false
 }

@@ -53,7 +53,7 @@ func TestBodyWithoutContentTypeIsJSON(t *testing.T) {
 	send := func(body string) (int, string) {
 		req := httptest.NewRequest("POST", "http://example.com/chat", strings.NewReader(body))
 		req.Header.Del("Content-Type")
-		res, err := h.srv.App().Test(req, -1)
+		res, err := h.srv.app.Test(req, -1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
@@ -35,8 +36,8 @@ type Config struct {
 	AdminQueuesWrite bool
 	// Heartbeat is the interval of `: ping` comments on idle event streams.
 	Heartbeat time.Duration
-	// Network is the Cardano network the workers analyse: "mainnet" (default), "preprod", "preview".
-	Network string
+	// Network is the Cardano network the workers analyse (default mainnet).
+	Network cardano.Network
 	// ImageModel is the model of image generation and edits (requests are validated for it);
 	// ImageURLTTL is how long the URLs of image results stay valid.
 	ImageModel  string
@@ -97,6 +98,9 @@ const bodyReadAhead = 1 << 20
 
 // NewServer builds the api.
 func NewServer(cfg Config, deps Deps) (*Server, error) {
+	if cfg.Network == "" {
+		cfg.Network = cardano.Mainnet
+	}
 	if cfg.SyncWait <= 0 {
 		cfg.SyncWait = 5 * time.Minute
 	}
@@ -148,9 +152,6 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	s.routes()
 	return s, nil
 }
-
-// App exposes the fiber app to tests in this package and to Serve.
-func (s *Server) App() *fiber.App { return s.app }
 
 // Serve answers requests on ln until ctx ends, then stops accepting connections and lets
 // in-flight requests finish (bounded by the shutdown timeout).

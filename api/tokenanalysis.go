@@ -33,17 +33,6 @@ const (
 	tokenWait      = 2 * time.Minute
 )
 
-// networkNames maps the names callers may use to the chain network and our canonical name.
-var networkNames = map[string][2]string{
-	"cardano":         {"mainnet", "cardano"},
-	"cardano-mainnet": {"mainnet", "cardano"},
-	"mainnet":         {"mainnet", "cardano"},
-	"cardano-preprod": {"preprod", "cardano-preprod"},
-	"preprod":         {"preprod", "cardano-preprod"},
-	"cardano-preview": {"preview", "cardano-preview"},
-	"preview":         {"preview", "cardano-preview"},
-}
-
 func first(a, b *string) string {
 	switch {
 	case a != nil:
@@ -90,26 +79,21 @@ func (s *Server) tokenPayload(c *fiber.Ctx, r *tokenRequest) (jobs.TokenAnalysis
 	return p, nil
 }
 
-// tokenNetwork accepts the configured network under any of its names.
+// tokenNetwork accepts the configured network under any of its names: "cardano" (the default:
+// on a test-network deployment it means that network), its chain name or its bare name; the
+// answer names it by its AnalysisName.
 func (s *Server) tokenNetwork(name *string) (string, error) {
 	n := "cardano"
 	if name != nil && strings.TrimSpace(*name) != "" {
 		n = strings.ToLower(strings.TrimSpace(*name))
 	}
 	chain := s.cfg.Network
-	if chain == "" {
-		chain = "mainnet"
-	}
-	if m, ok := networkNames[n]; ok && m[0] == chain {
-		return m[1], nil
-	}
-	if n == "cardano" && chain != "mainnet" {
-		// "cardano" is the default: on a test-network deployment it means that network.
-		return "cardano-" + chain, nil
+	if named, err := cardano.ParseNetwork(strings.TrimPrefix(n, "cardano-")); n == "cardano" || err == nil && named == chain {
+		return chain.AnalysisName(), nil
 	}
 	supported := "cardano (or cardano-mainnet)"
-	if chain != "mainnet" {
-		supported = "cardano-" + chain + " (or cardano)"
+	if chain != cardano.Mainnet {
+		supported = chain.Chain() + " (or cardano)"
 	}
 	return "", httpError(http.StatusBadRequest, fmt.Sprintf("Unsupported network %q: this service analyses %s only", clipText(n, 40), supported))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
@@ -396,7 +397,7 @@ func TestClientNotices(t *testing.T) {
 		res <- result{o, err}
 	}()
 	// Wait registers before it blocks; give it a moment, then send noise first.
-	eventually(t, "Wait registers", func() bool {
+	testwait.For(t, "Wait registers", 5*time.Second, func() bool {
 		e.c.mu.Lock()
 		defer e.c.mu.Unlock()
 		return e.c.waiters[info.ID] != nil
@@ -438,17 +439,6 @@ func mustMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestClientStoredResult runs a bare asynq server (standing in for a worker that publishes no
@@ -497,7 +487,7 @@ func TestClientStoredResult(t *testing.T) {
 				o, err := e.c.Wait(ctx, info, 20*time.Second)
 				res <- result{o, err}
 			}()
-			eventually(t, "Wait registers", func() bool {
+			testwait.For(t, "Wait registers", 5*time.Second, func() bool {
 				e.c.mu.Lock()
 				defer e.c.mu.Unlock()
 				return e.c.waiters[info.ID] != nil
@@ -510,7 +500,7 @@ func TestClientStoredResult(t *testing.T) {
 			case <-time.After(200 * time.Millisecond):
 			}
 			release <- struct{}{}
-			eventually(t, "the job completes", func() bool {
+			testwait.For(t, "the job completes", 5*time.Second, func() bool {
 				st, err := e.c.Status(ctx, info.ID)
 				return err == nil && st.Status == StateSucceeded
 			})
@@ -539,7 +529,7 @@ func TestClientStartLeavesWithContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	eventually(t, "the notice subscription ends with Start's context", func() bool {
+	testwait.For(t, "the notice subscription ends with Start's context", 5*time.Second, func() bool {
 		e.feed.mu.Lock()
 		defer e.feed.mu.Unlock()
 		return e.feed.left
@@ -565,7 +555,7 @@ func TestClientNoticeReachesEveryWaiterOfAJob(t *testing.T) {
 			res <- err
 		}()
 	}
-	eventually(t, "every Wait registers", func() bool {
+	testwait.For(t, "every Wait registers", 5*time.Second, func() bool {
 		e.c.mu.Lock()
 		defer e.c.mu.Unlock()
 		return len(e.c.waiters[info.ID]) == waiters

@@ -12,13 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// Networks and their chain names in the 402 body.
-const (
-	Mainnet = "mainnet"
-	Preprod = "preprod"
-	Preview = "preview"
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // AssetADA is the asset value of invoices paid in lovelace.
@@ -37,7 +32,7 @@ var PricedRoutes = []string{"/chat", "/token-analysis", "/images/generate", "/im
 // Config is a validated payments configuration. Build it with Load or Parse; every field is
 // checked, so code using a *Config can rely on it.
 type Config struct {
-	Network          string // mainnet | preprod | preview
+	Network          cardano.Network
 	PayTo            string // bech32 address, as written in the file
 	Asset            string // AssetADA or a native asset unit (policy id hex + asset name hex, lower case)
 	Decimals         int
@@ -66,10 +61,7 @@ type Share struct {
 }
 
 // Chain is the chain name of the 402 body ("cardano-mainnet", …).
-func (c *Config) Chain() string { return ChainName(c.Network) }
-
-// ChainName maps a network to its chain name.
-func ChainName(network string) string { return "cardano-" + network }
+func (c *Config) Chain() string { return c.Network.Chain() }
 
 // ConfigError is one invalid setting. Its text is a single line naming the field, e.g.
 // `prices: unknown route "/foo"`; the caller adds the variable name (PAYMENTS_CONFIG).

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 )
 
@@ -24,15 +25,15 @@ func TestParseValid(t *testing.T) {
 			t.Fatalf("%s: %v", format, err)
 		}
 		want := &payments.Config{
-			Network: "mainnet", PayTo: addr(t, payments.Mainnet, 101), Asset: "ADA", Decimals: 6,
+			Network: "mainnet", PayTo: addr(t, cardano.Mainnet, 101), Asset: "ADA", Decimals: 6,
 			MinConfirmations: 2, InvoiceTimeout: 300 * time.Second, RequireMemo: true, AmountOffsets: 999,
 			Prices: map[string]uint64{"/chat": 4_000_000, "/token-analysis": 4_000_000, "/images/generate": 5_000_000,
 				"/images/edit": 5_000_000, "/images/upload-and-edit": 5_000_000},
 			Partners: map[string]payments.Partner{
 				"acme": {Name: "acme", DiscountBPS: 2000, BatchTarget: 100, SplitMode: "additional",
-					RevenueShare: []payments.Share{{Address: addr(t, payments.Mainnet, 2), BPS: 1000}}},
+					RevenueShare: []payments.Share{{Address: addr(t, cardano.Mainnet, 2), BPS: 1000}}},
 				"beta": {Name: "beta", SplitMode: "inclusive",
-					RevenueShare: []payments.Share{{Address: addr(t, payments.Mainnet, 3), BPS: 2500}}},
+					RevenueShare: []payments.Share{{Address: addr(t, cardano.Mainnet, 3), BPS: 2500}}},
 				"plain": {Name: "plain", DiscountBPS: 1000, SplitMode: "additional"},
 			},
 		}
@@ -46,7 +47,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseDefaultsAndNativeAsset(t *testing.T) {
-	c, err := payments.Parse([]byte("network: preprod\npay_to: "+addr(t, payments.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), "yaml")
+	c, err := payments.Parse([]byte("network: preprod\npay_to: "+addr(t, cardano.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), "yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestParseDefaultsAndNativeAsset(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	unit := strings.Repeat("AB", 28) + "534E454B"
-	c, err = payments.Parse([]byte(`{"network":"preview","pay_to":"`+addr(t, payments.Preview, 9)+`","asset":"`+unit+
+	c, err = payments.Parse([]byte(`{"network":"preview","pay_to":"`+addr(t, cardano.Preview, 9)+`","asset":"`+unit+
 		`","decimals":0,"invoice_timeout":90,"require_memo":true,"amount_offsets":0,"prices":{"/chat":1}}`), ".json")
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +68,8 @@ func TestParseDefaultsAndNativeAsset(t *testing.T) {
 
 // Every invalid setting fails with one line naming the field, in YAML and in JSON alike.
 func TestParseInvalid(t *testing.T) {
-	testnet := addr(t, payments.Preprod, 7)
-	mainnet2 := addr(t, payments.Mainnet, 2)
+	testnet := addr(t, cardano.Preprod, 7)
+	mainnet2 := addr(t, cardano.Mainnet, 2)
 	set := func(key string, v any) func(map[string]any) {
 		return func(m map[string]any) { m[key] = v }
 	}
@@ -99,7 +100,7 @@ func TestParseInvalid(t *testing.T) {
 		{"mainnet pay_to on preprod", func(m map[string]any) {
 			m["network"] = "preprod"
 			m["partners"] = nil
-		}, "pay_to: " + addr(t, payments.Mainnet, 101)[:16] + "… is a mainnet address but network is preprod"},
+		}, "pay_to: " + addr(t, cardano.Mainnet, 101)[:16] + "… is a mainnet address but network is preprod"},
 		{"stake address", set("pay_to", "stake1uyehkck0lajq8gr28t9uxnuvgcqrc6070x3k9r8048z8y5gh6ffgw"), "pay_to: stake1uyehkck0lajq8gr28t… is a stake address, which cannot receive payments"},
 		{"hex address", set("pay_to", "61"+strings.Repeat("11", 28)), "pay_to: write the address in bech32 (addr1… / addr_test1…), not hex"},
 		{"not an address", set("pay_to", "addr1notanaddress"), "pay_to: addr1notanaddress is not a Cardano address"},
@@ -146,7 +147,7 @@ func TestParseInvalid(t *testing.T) {
 		{"share without bps", partner("acme", map[string]any{"revenue_share": []any{map[string]any{"address": mainnet2}}}), "partners.acme.revenue_share[0].bps: required"},
 		{"share wrong network", partner("acme", map[string]any{"revenue_share": []any{share(testnet, 5000)}}),
 			"partners.acme.revenue_share[0].address: " + testnet[:16] + "… is a preprod/preview address but network is mainnet"},
-		{"share to pay_to", partner("acme", map[string]any{"revenue_share": []any{share(addr(t, payments.Mainnet, 101), 5000)}}),
+		{"share to pay_to", partner("acme", map[string]any{"revenue_share": []any{share(addr(t, cardano.Mainnet, 101), 5000)}}),
 			"partners.acme.revenue_share[0].address: is pay_to itself; a share must go to another address"},
 		{"duplicate share", partner("acme", map[string]any{"revenue_share": []any{share(mainnet2, 5000), share(mainnet2, 5000)}}),
 			"partners.acme.revenue_share[1].address: same address as partners.acme.revenue_share[0]; merge the two"},
@@ -157,7 +158,7 @@ func TestParseInvalid(t *testing.T) {
 			"partners.acme: on /chat pay_to would receive 800000 lovelace, below the minimum UTxO (1000000 lovelace, ~1 ADA)"},
 		{"inclusive takes everything", partner("acme", map[string]any{"split_mode": "inclusive", "revenue_share": []any{share(mainnet2, 10000)}}),
 			"partners.acme.revenue_share: inclusive shares total 10000 bps; they must leave pay_to part of the price (< 10000)"},
-		{"additional above 100%", partner("acme", map[string]any{"revenue_share": []any{share(mainnet2, 6000), share(addr(t, payments.Mainnet, 4), 4001)}}),
+		{"additional above 100%", partner("acme", map[string]any{"revenue_share": []any{share(mainnet2, 6000), share(addr(t, cardano.Mainnet, 4), 4001)}}),
 			"partners.acme.revenue_share: shares total 10001 bps, more than the price itself (10000)"},
 		{"batch overflow", func(m map[string]any) {
 			m["prices"] = map[string]any{"/chat": uint64(1) << 60}
@@ -251,7 +252,7 @@ func TestLoad(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(encodeYAML(f, baseConfig(f)), ".yaml")
 	f.Add(encodeJSON(f, baseConfig(f)), ".json")
-	f.Add([]byte("network: preprod\npay_to: "+addr(f, payments.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), ".yml")
+	f.Add([]byte("network: preprod\npay_to: "+addr(f, cardano.Preprod, 9)+"\nprices: {/chat: 1000000}\n"), ".yml")
 	f.Add([]byte(`{"prices":{"/chat":1e400}}`), ".json")
 	f.Fuzz(func(t *testing.T, data []byte, ext string) {
 		c, err := payments.Parse(data, ext)

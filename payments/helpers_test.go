@@ -13,10 +13,10 @@ import (
 
 // addr returns a deterministic address of network: an enterprise key address (type 6) for
 // seeds below 100, a base address (type 0) otherwise.
-func addr(t testing.TB, network string, seed byte) string {
+func addr(t testing.TB, network cardano.Network, seed byte) string {
 	t.Helper()
 	nib, hrp := byte(cardano.NetworkTestnet), "addr_test"
-	if network == payments.Mainnet {
+	if network == cardano.Mainnet {
 		nib, hrp = cardano.NetworkMainnet, "addr"
 	}
 	raw := append([]byte{0x60 | nib}, bytes.Repeat([]byte{seed}, 28)...)
@@ -43,7 +43,7 @@ func rawAddr(t testing.TB, s string) []byte {
 func baseConfig(t testing.TB) map[string]any {
 	return map[string]any{
 		"network":           "mainnet",
-		"pay_to":            addr(t, payments.Mainnet, 101),
+		"pay_to":            addr(t, cardano.Mainnet, 101),
 		"asset":             "ADA",
 		"decimals":          6,
 		"min_confirmations": 2,
@@ -56,11 +56,11 @@ func baseConfig(t testing.TB) map[string]any {
 		"partners": map[string]any{
 			"acme": map[string]any{
 				"discount_bps": 2000, "batch_target": 100, "split_mode": "additional",
-				"revenue_share": []any{map[string]any{"address": addr(t, payments.Mainnet, 2), "bps": 1000}},
+				"revenue_share": []any{map[string]any{"address": addr(t, cardano.Mainnet, 2), "bps": 1000}},
 			},
 			"beta": map[string]any{
 				"discount_bps": 0, "split_mode": "inclusive",
-				"revenue_share": []any{map[string]any{"address": addr(t, payments.Mainnet, 3), "bps": 2500}},
+				"revenue_share": []any{map[string]any{"address": addr(t, cardano.Mainnet, 3), "bps": 2500}},
 			},
 			"plain": map[string]any{"discount_bps": 1000},
 		},

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tbackend/tbackend/cardano"
 )
 
 // InvoiceVersion is the version of the 402 body.
@@ -25,7 +27,7 @@ func NewMemo() string { return "ref_" + strings.ToLower(rand.Text()) }
 func (c *Config) NewInvoice(id string, t Terms, wallet, requestKey string, now time.Time) Invoice {
 	now = now.UTC()
 	inv := Invoice{
-		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network,
+		ID: id, Route: t.Route, Partner: t.Partner, Wallet: wallet, Network: c.Network.String(),
 		Asset: c.Asset, Decimals: c.Decimals, AmountUnits: t.Amount, AmountOffsets: c.AmountOffsets, PayTo: c.PayTo,
 		Outputs: t.Outputs, Split: t.Split, MinConfirmations: c.MinConfirmations, BatchTarget: t.BatchTarget,
 		RequestKey: requestKey, Binding: t.Binding, CreatedAt: now, ExpiresAt: now.Add(c.InvoiceTimeout), Status: InvoicePending,
@@ -70,7 +72,7 @@ type InvoiceExtra struct {
 // InvoiceBody is the 402 detail of an invoice.
 func InvoiceBody(inv Invoice) InvoiceDetail {
 	d := InvoiceDetail{
-		Version: InvoiceVersion, InvoiceID: inv.ID, Chain: ChainName(inv.Network), Asset: inv.Asset,
+		Version: InvoiceVersion, InvoiceID: inv.ID, Chain: cardano.Network(inv.Network).Chain(), Asset: inv.Asset,
 		AmountUnits: strconv.FormatUint(inv.AmountUnits, 10), Decimals: inv.Decimals, PayTo: inv.PayTo,
 		Timeout: int64(inv.ExpiresAt.Sub(inv.CreatedAt) / time.Second),
 		Extra: InvoiceExtra{Lovelace: inv.Asset == AssetADA, BatchTarget: inv.BatchTarget,
@@ -116,7 +118,7 @@ type FluxSplit struct {
 // FluxBody is the Flux view of inv; InvoiceBody is the guide's, made from the same invoice.
 func FluxBody(inv Invoice) FluxInvoice {
 	f := FluxInvoice{InvoiceID: inv.ID, Currency: inv.Asset, Decimals: inv.Decimals, PayTo: inv.PayTo,
-		Chain: ChainName(inv.Network), ExpiresAt: stamp(inv.ExpiresAt), Partner: inv.Partner}
+		Chain: cardano.Network(inv.Network).Chain(), ExpiresAt: stamp(inv.ExpiresAt), Partner: inv.Partner}
 	amount := inv.AmountUnits
 	for _, o := range inv.Outputs {
 		f.Splits = append(f.Splits, FluxSplit{To: o.Address, Amount: strconv.FormatUint(o.AmountUnits, 10),
@@ -166,7 +168,7 @@ type PublicPartner struct {
 
 // Public returns the view of c for GET /payments/config (partners sorted by name).
 func (c *Config) Public() PublicConfig {
-	p := PublicConfig{Network: c.Network, Chain: c.Chain(), Asset: c.Asset, Decimals: c.Decimals, PayTo: c.PayTo,
+	p := PublicConfig{Network: c.Network.String(), Chain: c.Chain(), Asset: c.Asset, Decimals: c.Decimals, PayTo: c.PayTo,
 		MinConfirmations: c.MinConfirmations, InvoiceTimeout: int64(c.InvoiceTimeout / time.Second),
 		RequireMemo: c.RequireMemo, AmountOffsets: c.AmountOffsets, Prices: make(map[string]string, len(c.Prices)), Partners: []PublicPartner{}}
 	for route, price := range c.Prices {

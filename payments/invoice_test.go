@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 )
 
@@ -21,7 +22,7 @@ func TestNewInvoiceAndBody(t *testing.T) {
 	inv := cfg.NewInvoice("inv_test1", terms, "addr1wallet", "rk1", created.In(time.FixedZone("X", 3600)))
 	want := payments.Invoice{ID: "inv_test1", Route: "/chat", Partner: "acme", Wallet: "addr1wallet", Network: "mainnet",
 		Asset: "ADA", Decimals: 6, AmountUnits: 320_000_000, AmountOffsets: 999, Lovelace: 320_000_000, PayTo: cfg.PayTo,
-		Outputs: []payments.InvoiceOutput{{Address: addr(t, payments.Mainnet, 2), AmountUnits: 32_000_000}},
+		Outputs: []payments.InvoiceOutput{{Address: addr(t, cardano.Mainnet, 2), AmountUnits: 32_000_000}},
 		Split:   "additional", Memo: inv.Memo, MinConfirmations: 2, BatchTarget: 100, RequestKey: "rk1",
 		CreatedAt: created, ExpiresAt: created.Add(300 * time.Second), Status: payments.InvoicePending}
 	// The memo is a public reference drawn apart from the id: the id never goes on chain.
@@ -34,7 +35,7 @@ func TestNewInvoiceAndBody(t *testing.T) {
 	body := mustMarshal(t, payments.InvoiceBody(inv))
 	wantBody := `{"version":"0.1","invoiceId":"inv_test1","chain":"cardano-mainnet","asset":"ADA","amountUnits":"320000000",` +
 		`"decimals":6,"payTo":"` + cfg.PayTo + `","timeout":300,"extra":{"lovelace":true,"babel":false,"partner":"acme",` +
-		`"batchTarget":100,"memo":"` + inv.Memo + `","outputs":[{"address":"` + addr(t, payments.Mainnet, 2) + `","amountUnits":"32000000"}],` +
+		`"batchTarget":100,"memo":"` + inv.Memo + `","outputs":[{"address":"` + addr(t, cardano.Mainnet, 2) + `","amountUnits":"32000000"}],` +
 		`"split":"additional"}}`
 	if body != wantBody {
 		t.Fatalf("402 body\n got %s\nwant %s", body, wantBody)
@@ -46,7 +47,7 @@ func TestInvoiceBodyWithoutPartnerOrMemo(t *testing.T) {
 	tree["require_memo"] = false
 	tree["asset"] = "ABABABABABABABABABABABABABABABABABABABABABABABABABABABAB00"
 	tree["decimals"] = 2
-	tree["network"], tree["pay_to"], tree["partners"] = "preview", addr(t, payments.Preview, 5), nil
+	tree["network"], tree["pay_to"], tree["partners"] = "preview", addr(t, cardano.Preview, 5), nil
 	cfg := mustParse(t, tree)
 	terms, err := cfg.Terms("/token-analysis", "")
 	if err != nil {

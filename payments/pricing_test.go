@@ -7,11 +7,12 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 )
 
 func TestTerms(t *testing.T) {
-	a, b := addr(t, payments.Mainnet, 2), addr(t, payments.Mainnet, 3)
+	a, b := addr(t, cardano.Mainnet, 2), addr(t, cardano.Mainnet, 3)
 	partner := func(discount, batch int, split string, shares ...payments.Share) map[string]payments.Partner {
 		return map[string]payments.Partner{"p": {Name: "p", DiscountBPS: discount, BatchTarget: batch, SplitMode: split, RevenueShare: shares}}
 	}

@@ -89,12 +89,12 @@ func (c *Config) readNetwork(m map[string]any) error {
 	if err != nil {
 		return err
 	}
-	switch s {
-	case Mainnet, Preprod, Preview:
-		c.Network = s
-		return nil
+	n, err := cardano.ParseNetwork(s)
+	if err != nil {
+		return cfgErr("network", "want mainnet, preprod or preview, got %q", abbrev(s, 40))
 	}
-	return cfgErr("network", "want mainnet, preprod or preview, got %q", abbrev(s, 40))
+	c.Network = n
+	return nil
 }
 
 func (c *Config) readPayTo(m map[string]any) error {
@@ -114,7 +114,7 @@ func (c *Config) readPayTo(m map[string]any) error {
 }
 
 // paymentAddress checks that s is a bech32 Shelley payment address of network.
-func paymentAddress(field, s, network string) (cardano.Address, error) {
+func paymentAddress(field, s string, network cardano.Network) (cardano.Address, error) {
 	if s == "" {
 		return cardano.Address{}, cfgErr(field, "required")
 	}
@@ -130,10 +130,9 @@ func paymentAddress(field, s, network string) (cardano.Address, error) {
 	case !strings.HasPrefix(strings.ToLower(s), "addr"):
 		return a, cfgErr(field, "write the address in bech32 (addr1… / addr_test1…), not hex")
 	}
-	mainnet := a.Network == cardano.NetworkMainnet
-	if want := network == Mainnet; mainnet != want {
+	if !network.Owns(a) {
 		kind := "a preprod/preview"
-		if mainnet {
+		if a.Network == cardano.NetworkMainnet {
 			kind = "a mainnet"
 		}
 		return a, cfgErr(field, "%s is %s address but network is %s", abbrev(s, 16), kind, network)

@@ -111,10 +111,7 @@ func VerifySigned(inv Invoice, tx *cardano.Tx, now time.Time, currentSlot uint64
 	if now.After(inv.ExpiresAt) {
 		return refuse(CodeInvoiceExpired, "the invoice expired at %s", stamp(inv.ExpiresAt))
 	}
-	want := uint64(cardano.NetworkTestnet)
-	if inv.Network == Mainnet {
-		want = cardano.NetworkMainnet
-	}
+	want := uint64(cardano.Network(inv.Network).AddressNetwork())
 	if tx.NetworkID != nil && *tx.NetworkID != want {
 		return refuse(CodePaymentRejected, "the transaction's network id is %d, %s needs %d", *tx.NetworkID, inv.Network, want)
 	}

@@ -19,7 +19,7 @@ const pending = "pending" // a wanted outcome of VerifyTx: ErrPending
 
 // verifyBase is an invoice and a transaction that pays it, in a block with two confirmations.
 func verifyBase(t *testing.T) (payments.Invoice, payments.ChainTx, payments.Tip) {
-	shop, partner := addr(t, payments.Mainnet, 101), addr(t, payments.Mainnet, 2)
+	shop, partner := addr(t, cardano.Mainnet, 101), addr(t, cardano.Mainnet, 2)
 	inv := payments.Invoice{ID: "inv_x", Route: "/chat", Network: "mainnet", Asset: "ADA", Decimals: 6,
 		AmountUnits: 2_000_000, Lovelace: 2_000_000, PayTo: shop, Memo: "inv_x", MinConfirmations: 2,
 		Outputs:   []payments.InvoiceOutput{{Address: partner, AmountUnits: 1_000_000}},
@@ -28,13 +28,13 @@ func verifyBase(t *testing.T) (payments.Invoice, payments.ChainTx, payments.Tip)
 		ValidContract: true, Memo: []string{"inv_x"}, Outputs: []payments.ChainOutput{
 			{Address: rawAddr(t, shop), Lovelace: 2_000_000},
 			{Address: rawAddr(t, partner), Lovelace: 1_000_000},
-			{Address: rawAddr(t, addr(t, payments.Mainnet, 50)), Lovelace: 9_000_000},
+			{Address: rawAddr(t, addr(t, cardano.Mainnet, 50)), Lovelace: 9_000_000},
 		}}
 	return inv, tx, payments.Tip{Height: 101, Slot: 1000, Time: created.Add(40 * time.Second)}
 }
 
 func TestVerifyTx(t *testing.T) {
-	shop := addr(t, payments.Mainnet, 101)
+	shop := addr(t, cardano.Mainnet, 101)
 	unit := strings.Repeat("cd", 28) + "01"
 	cases := []struct {
 		name   string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
@@ -102,18 +103,6 @@ func (e *hubEnv) numsub(t *testing.T, channel string) int64 {
 		t.Fatal(err)
 	}
 	return m[channel]
-}
-
-// eventually polls cond every 10 ms for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // recv waits up to 5 s for one message.
@@ -354,7 +343,7 @@ func TestHubCancel(t *testing.T) {
 	leave2()
 	leave2() // twice is harmless
 	leave1()
-	eventually(t, "NUMSUB drops to 0 after the last subscriber left", func() bool { return e.numsub(t, c) == 0 })
+	testwait.For(t, "NUMSUB drops to 0 after the last subscriber left", 5*time.Second, func() bool { return e.numsub(t, c) == 0 })
 	if got := e.hub.Channels(); got != 1 {
 		t.Fatalf("Channels() = %d, want 1 (the other channel)", got)
 	}
@@ -489,7 +478,7 @@ func TestHubClose(t *testing.T) {
 	if got := e.hub.Channels(); got != 0 {
 		t.Fatalf("Channels() after Close = %d", got)
 	}
-	eventually(t, "the hub's connection closes", func() bool { return len(e.hubConns(t)) == 0 })
+	testwait.For(t, "the hub's connection closes", 5*time.Second, func() bool { return len(e.hubConns(t)) == 0 })
 }
 
 func TestHubSubscribeCanceledContext(t *testing.T) {
@@ -508,7 +497,7 @@ func TestHubSubscribeCanceledContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	// Either way nothing stays subscribed.
-	eventually(t, "no channel left behind", func() bool { return e.hub.Channels() == 0 && e.numsub(t, c) == 0 })
+	testwait.For(t, "no channel left behind", 5*time.Second, func() bool { return e.hub.Channels() == 0 && e.numsub(t, c) == 0 })
 	// And the hub still works.
 	ch2, _ := subscribe(t, e.hub, c)
 	if err := e.rdb.Publish(context.Background(), c, "ok").Err(); err != nil {

@@ -67,7 +67,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 		// Kept while another attempt follows (asynq retries a non-streamed chat).
 		defer func() {
 			if !willRetry(ctx, err) {
-				c.dropImage(in.ImageKey)
+				c.dropImage(ctx, in.ImageKey)
 			}
 		}()
 	}
@@ -435,9 +435,10 @@ func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
 	return err
 }
 
-// dropImage deletes the caller's uploaded image once the job is over, whatever its outcome.
-func (c *Chat) dropImage(key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// dropImage deletes the caller's uploaded image once the job is over, whatever its outcome (also
+// when the job's context has ended).
+func (c *Chat) dropImage(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = c.Images.Delete(ctx, key)
 }

@@ -29,7 +29,7 @@ type ObjectStore interface {
 
 // Images runs the image jobs: it reads the caller's uploads from the object store, calls the
 // images API (retrying what a retry can fix), stores every result as
-// images/YYYY/MM/DD/<job_id>-<i>.<ext>, and deletes the uploads once the job is over.
+// objstore.ImageResultKey, and deletes the uploads once the job is over.
 type Images struct {
 	API   *ImageAPI
 	Store ObjectStore
@@ -176,7 +176,7 @@ func (h *Images) store(ctx context.Context, jobID string, now time.Time, res ope
 	defer func() {
 		if err != nil {
 			for _, img := range out {
-				h.delete(img.Key)
+				h.delete(ctx, img.Key)
 			}
 			out = nil
 		}
@@ -190,7 +190,7 @@ func (h *Images) store(ctx context.Context, jobID string, now time.Time, res ope
 		if derr != nil {
 			return out, errBadImages("the image provider answered with an unreadable image")
 		}
-		key := fmt.Sprintf("images/%s/%s-%d.%s", now.Format("2006/01/02"), jobID, i, info.Ext)
+		key := objstore.ImageResultKey(now, jobID, i, info.Ext)
 		if _, err := h.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data)), info.MIME, resultCache); err != nil {
 			return out, fmt.Errorf("store result %s: %w", key, err)
 		}
@@ -211,17 +211,16 @@ func (h *Images) dropInputs(ctx context.Context, in jobs.ImagePayload, err error
 		return
 	}
 	for _, ref := range in.Inputs {
-		h.delete(ref.Key)
+		h.delete(ctx, ref.Key)
 	}
 	if in.Mask != nil {
-		h.delete(in.Mask.Key)
+		h.delete(ctx, in.Mask.Key)
 	}
 }
 
-// delete removes an object on a context of its own: cleanup must happen also when the job's
-// context has ended.
-func (h *Images) delete(key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// delete removes an object also when the job's context has ended: cleanup must happen then too.
+func (h *Images) delete(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = h.Store.Delete(ctx, key)
 }

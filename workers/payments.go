@@ -36,7 +36,7 @@ type PaymentLedger interface {
 type Payments struct {
 	Chain   blockfrost.APIClient
 	Ledger  PaymentLedger
-	Network string           // the network Chain serves; invoices of another network are refused as a misconfiguration
+	Network cardano.Network  // the network Chain serves; invoices of another network are refused as a misconfiguration
 	Now     func() time.Time // nil: time.Now
 }
 
@@ -54,7 +54,7 @@ func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read invoice: %w", err)
 	}
-	if inv.Network != p.Network {
+	if inv.Network != p.Network.String() {
 		return nil, jobs.Permanent(jobs.CodeInternal, "payments are misconfigured", 500)
 	}
 	if res, done := settled(inv); done {

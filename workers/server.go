@@ -117,7 +117,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.srv.Start(s.mux); err != nil {
 		return fmt.Errorf("workers: start: %w", err)
 	}
-	beats, stopBeats := context.WithCancel(context.Background())
+	// Running jobs keep their heartbeat while they finish after ctx ends.
+	beats, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBeats()
 	go s.heartbeat(beats)
 	<-ctx.Done()
@@ -180,7 +181,7 @@ func (s *Server) track(ctx context.Context, id string) func() {
 		}
 		s.runMu.Unlock()
 		if last {
-			ectx, cancel := context.WithTimeout(context.Background(), s.beatEvery)
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
 			_ = s.live.End(ectx, id)
 			cancel()
 		}

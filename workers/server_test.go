@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/internal/syncbuf"
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
@@ -222,22 +223,11 @@ func (e *env) status(t *testing.T, id string) jobs.Status {
 func (e *env) finalStatus(t *testing.T, id string) jobs.Status {
 	t.Helper()
 	var st jobs.Status
-	eventually(t, 5*time.Second, "job "+id+" is reported finished", func() bool {
+	testwait.For(t, "job "+id+" is reported finished", 5*time.Second, func() bool {
 		st = e.status(t, id)
 		return st.Status != jobs.StateQueued && st.Status != jobs.StateRunning
 	})
 	return st
-}
-
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestServer(t *testing.T) {
@@ -284,7 +274,7 @@ func TestServer(t *testing.T) {
 		if got["request_id"] != "req-123" || got["owner"] != "key:key_test" {
 			t.Fatalf("handler saw headers %v", got)
 		}
-		eventually(t, 5*time.Second, "the worker's log lines carry the request id", func() bool {
+		testwait.For(t, "the worker's log lines carry the request id", 5*time.Second, func() bool {
 			return strings.Contains(e.logs.String(), "request_id=req-123")
 		})
 	})
@@ -335,7 +325,7 @@ func TestServer(t *testing.T) {
 			}
 			// A failed job is final: no retry is scheduled. (The outcome is stored, and Run
 			// returns, just before asynq moves the task, so allow it a moment.)
-			eventually(t, 5*time.Second, "the failed task to be archived", func() bool {
+			testwait.For(t, "the failed task to be archived", 5*time.Second, func() bool {
 				ti, err := e.insp.GetTaskInfo(info.Queue, info.ID)
 				return err == nil && ti.State == asynq.TaskStateArchived
 			})
@@ -456,7 +446,7 @@ func TestServer(t *testing.T) {
 	})
 
 	t.Run("workers are counted", func(t *testing.T) {
-		eventually(t, 10*time.Second, "Workers() >= 1 while the server runs", func() bool {
+		testwait.For(t, "Workers() >= 1 while the server runs", 10*time.Second, func() bool {
 			n, err := e.client.Workers()
 			return err == nil && n >= 1
 		})
@@ -477,7 +467,7 @@ func TestServer(t *testing.T) {
 			o, err := e.client.Wait(ctx, info, 20*time.Second)
 			res <- result{o, err}
 		}()
-		eventually(t, 5*time.Second, "the job runs", func() bool { return e.status(t, info.ID).Status == jobs.StateRunning })
+		testwait.For(t, "the job runs", 5*time.Second, func() bool { return e.status(t, info.ID).Status == jobs.StateRunning })
 		// Cancellation travels over asynq's own pub/sub: repeat until the worker hears it.
 		var r result
 		deadline := time.After(10 * time.Second)
@@ -554,9 +544,9 @@ func TestServerStatusOfCanceledJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the job runs", func() bool { return e.status(t, info.ID).Status == jobs.StateRunning })
+	testwait.For(t, "the job runs", 5*time.Second, func() bool { return e.status(t, info.ID).Status == jobs.StateRunning })
 	var st jobs.Status
-	eventually(t, 10*time.Second, "the canceled job finishes", func() bool {
+	testwait.For(t, "the canceled job finishes", 10*time.Second, func() bool {
 		if err := e.client.Cancel(context.Background(), info.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -609,7 +599,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 		info, o, err := e.client.Run(ctx, jobs.Spec{Type: jobs.TypePing, ID: id, Payload: jobs.PingPayload{DelayMS: 500}}, 20*time.Second)
 		res <- result{info, o, err}
 	}()
-	eventually(t, 5*time.Second, "the job starts", func() bool {
+	testwait.For(t, "the job starts", 5*time.Second, func() bool {
 		st, err := e.client.Status(ctx, id)
 		return err == nil && st.Status == jobs.StateRunning
 	})
@@ -645,7 +635,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 		t.Fatalf("Status after shutdown = %q", st.Status)
 	}
 	// The stopped worker is no longer counted.
-	eventually(t, 5*time.Second, "Workers() drops to 0 after shutdown", func() bool {
+	testwait.For(t, "Workers() drops to 0 after shutdown", 5*time.Second, func() bool {
 		n, err := e.client.Workers()
 		return err == nil && n == 0
 	})

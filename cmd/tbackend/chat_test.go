@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/emulators/openai"
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 // chatEnv is `tbackend dev` on the test Redis, talking to an emulator the test controls.
@@ -185,7 +186,7 @@ func TestChatVision(t *testing.T) {
 		t.Fatalf("vision: %d %s", r.status, r.raw)
 	}
 	// The upload went through the object store (never Redis) and is gone once the job is over.
-	waitFor(t, "the uploaded image to be deleted", 5*time.Second, func() bool {
+	testwait.For(t, "the uploaded image to be deleted", 5*time.Second, func() bool {
 		var files []string
 		_ = filepath.Walk(filepath.Join(e.storage, "inputs"), func(p string, info os.FileInfo, err error) error {
 			if err == nil && !info.IsDir() {
@@ -465,7 +466,7 @@ func TestChatDisconnectStopsTheUpstream(t *testing.T) {
 	if err := e.emu.WaitFor(ctx, func(s openaiemu.Stats) bool { return s.StreamsCanceled == 1 }); err != nil {
 		t.Fatalf("the upstream stream was not canceled: %+v", e.emu.Stats())
 	}
-	waitFor(t, "the job to end canceled", 5*time.Second, func() bool {
+	testwait.For(t, "the job to end canceled", 5*time.Second, func() bool {
 		st := call(t, "GET", e.base+"/jobs/"+jobID, e.key, "")
 		return st.body["status"] == "canceled"
 	})
@@ -496,7 +497,7 @@ func TestChatStreamUpstreamFailsMidway(t *testing.T) {
 				t.Fatalf("the failed turn was saved: prompt tokens %v, fresh session %v", got, fresh)
 			}
 			// The error frame goes out just before the job ends: allow it that moment.
-			waitFor(t, "the job to end failed (a stream without done is not complete)", 5*time.Second, func() bool {
+			testwait.For(t, "the job to end failed (a stream without done is not complete)", 5*time.Second, func() bool {
 				return call(t, "GET", e.base+"/jobs/"+last.JobID, e.key, "").body["status"] == "failed"
 			})
 			// A failed job (result null, error set) as the document describes it.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/storage"
 )
@@ -24,7 +25,7 @@ type config struct {
 	ImageModel    string
 	BlockfrostID  string
 	BlockfrostURL string
-	Network       string
+	Network       cardano.Network
 	StorageDir    string
 	S3            s3Config
 	PublicBaseURL string
@@ -99,7 +100,6 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 		ChatModel:     env("OPENAI_CHAT_MODEL", "gpt-4o-mini"),
 		ImageModel:    env("OPENAI_IMAGE_MODEL", "gpt-image-1"),
 		BlockfrostID:  env("BLOCKFROST_PROJECT_ID", ""),
-		Network:       env("CARDANO_NETWORK", "mainnet"),
 		StorageDir:    env("STORAGE_DIR", "./data/objects"),
 		PublicBaseURL: env("PUBLIC_BASE_URL", ""),
 		Payments:      env("PAYMENTS_CONFIG", ""),
@@ -128,7 +128,7 @@ func loadConfig(role string, getenv func(string) string) (config, error) {
 			cfg.TrustedProxies, err = cidrs("TRUSTED_PROXIES", env("TRUSTED_PROXIES", ""))
 			return err
 		},
-		func() error { return oneOf("CARDANO_NETWORK", cfg.Network, "mainnet", "preprod", "preview") },
+		func() (err error) { cfg.Network, err = network(env("CARDANO_NETWORK", "mainnet")); return err },
 		func() error { return oneOf("LOG_FORMAT", cfg.LogFormat, "json", "text", "auto") },
 		func() (err error) { cfg.LogLevel, err = logLevel(env("LOG_LEVEL", "info")); return err },
 		func() (err error) { cfg.S3.UseSSL, err = boolean("S3_USE_SSL", env("S3_USE_SSL", "false")); return err },
@@ -277,8 +277,17 @@ func configVars(role string) []string {
 // paymentsOff as PAYMENTS_CONFIG turns payments off, also in dev.
 const paymentsOff = "off"
 
-func defaultBlockfrostURL(network string) string {
-	return "https://cardano-" + network + ".blockfrost.io/api/v0"
+func defaultBlockfrostURL(network cardano.Network) string {
+	return "https://cardano-" + network.String() + ".blockfrost.io/api/v0"
+}
+
+// network reads CARDANO_NETWORK.
+func network(v string) (cardano.Network, error) {
+	n, err := cardano.ParseNetwork(v)
+	if err != nil {
+		return n, oneOf("CARDANO_NETWORK", v, string(cardano.Mainnet), string(cardano.Preprod), string(cardano.Preview))
+	}
+	return n, nil
 }
 
 // cidrs parses a comma-separated list of CIDRs (a bare address is its own /32 or /128).
@@ -386,7 +395,7 @@ func checkS3(s s3Config) error {
 // loadPayments reads PAYMENTS_CONFIG (nil when unset, or "off": dev's way to turn off its
 // embedded configuration). Payments are verified through the Blockfrost project of
 // CARDANO_NETWORK, so both must name the same network.
-func loadPayments(path, network string) (*payments.Config, error) {
+func loadPayments(path string, network cardano.Network) (*payments.Config, error) {
 	if path == "" || path == paymentsOff {
 		return nil, nil
 	}

@@ -34,7 +34,9 @@ func (s *service) dev(ctx context.Context, stdout io.Writer) error {
 	if err := s.openObjects(ctx); err != nil {
 		return err
 	}
-	s.startMetrics(ctx)
+	if err := s.startMetrics(ctx); err != nil {
+		return err
+	}
 	ready := make(chan string, 1)
 	go func() {
 		select {
@@ -71,7 +73,7 @@ func (s *service) embed() error {
 		s.log.Warn("OPENAI_API_KEY is unset: chat and images answer from the built-in emulator, not a real model", "url", url)
 	}
 	if cfg.BlockfrostID == "" {
-		network, err := blockfrostemu.ParseNetwork(cfg.Network)
+		network, err := blockfrostemu.ParseNetwork(cfg.Network.String())
 		if err != nil {
 			return &configError{"CARDANO_NETWORK", err.Error()}
 		}

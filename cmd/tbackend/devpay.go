@@ -37,7 +37,7 @@ func (s *service) devPayments() error {
 		return nil
 	}
 	if s.cfg.Payments == "" {
-		text := strings.NewReplacer("NETWORK", s.cfg.Network, "PAY_TO", s.emu.Address("dev-shop")).Replace(devPaymentsYAML)
+		text := strings.NewReplacer("NETWORK", s.cfg.Network.String(), "PAY_TO", s.emu.Address("dev-shop")).Replace(devPaymentsYAML)
 		pc, err := payments.Parse([]byte(text), ".yaml")
 		if err != nil {
 			return fmt.Errorf("embedded dev payments configuration: %w", err) // a bug: the test catches it
@@ -49,11 +49,7 @@ func (s *service) devPayments() error {
 	if err != nil {
 		return &configError{"DEV_WALLET", err.Error()}
 	}
-	network := cardano.NetworkTestnet
-	if s.cfg.Network == payments.Mainnet {
-		network = cardano.NetworkMainnet
-	}
-	addr := cardano.EnterpriseAddress(key.Public().(ed25519.PublicKey), network).Bech32()
+	addr := cardano.EnterpriseAddress(key.Public().(ed25519.PublicKey), s.cfg.Network.AddressNetwork()).Bech32()
 	if _, err := s.emu.Fund(addr, devWalletLovelace); err != nil {
 		return fmt.Errorf("fund the dev wallet: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 // Every role's -h lists every variable config.go reads for it (found in the source here, so a
@@ -86,7 +88,7 @@ func TestDevBannerOnAKnownRedis(t *testing.T) {
 	}
 	env := envOf("HTTP_ADDR", "127.0.0.1:0", "STORAGE_DIR", t.TempDir(), "REDIS_URL", redisURL, "PAYMENTS_CONFIG", "off")
 	second := start(t, []string{"dev"}, env)
-	waitFor(t, "the dev banner", 20*time.Second, func() bool { return strings.Contains(second.stdout.String(), "curl") })
+	testwait.For(t, "the dev banner", 20*time.Second, func() bool { return strings.Contains(second.stdout.String(), "curl") })
 	banner := second.stdout.String()
 	want := "REDIS_URL='" + redisURL + "' "
 	if keyRE.MatchString(banner) || !strings.Contains(banner, want) || !strings.Contains(banner, " keys create --name dev --scopes all\n") {

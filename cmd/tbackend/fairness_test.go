@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 // TestNoisyNeighbour: one key opens 100 slow streams at once. Its cap (KEY_MAX_STREAMS, 8 by
@@ -56,7 +58,7 @@ func TestNoisyNeighbour(t *testing.T) {
 			_, _ = io.Copy(io.Discard, res.Body)
 		}()
 	}
-	waitFor(t, "every noisy stream answered or refused", 30*time.Second, func() bool { return answered.Load() == noisy })
+	testwait.For(t, "every noisy stream answered or refused", 30*time.Second, func() bool { return answered.Load() == noisy })
 	r, loaded := timed()
 	if r.status != 200 {
 		t.Fatalf("quiet /chat beside the noisy key: %d %s", r.status, r.raw)

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/emulators/openai"
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 // imageEnv is `tbackend dev` on the test Redis and a controllable emulator, storing objects in
@@ -266,7 +267,7 @@ func testImageRoutes(t *testing.T, e *imageEnv) {
 			t.Fatalf("status %d: %s", acc.status, acc.raw)
 		}
 		var st reply
-		waitFor(t, "the image job to succeed", 30*time.Second, func() bool {
+		testwait.For(t, "the image job to succeed", 30*time.Second, func() bool {
 			st = e.spec.call(t, "GET", acc.body["status_url"].(string), e.key, "")
 			return st.body["status"] == "succeeded"
 		})

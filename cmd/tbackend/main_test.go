@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/internal/syncbuf"
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
@@ -79,17 +80,6 @@ func (s *started) stop(t *testing.T) error {
 	}
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var (
 	upRE  = regexp.MustCompile(`dev is up at (http://\S+) `)
 	keyRE = regexp.MustCompile(`\(shown once\): (tb_[0-9a-f]{64})`)
@@ -101,7 +91,7 @@ func startDev(t *testing.T, env ...string) (*started, string, string) {
 	env = append([]string{"HTTP_ADDR", "127.0.0.1:0", "STORAGE_DIR", t.TempDir(), "LOG_LEVEL", "debug",
 		"DEV_WALLET", filepath.Join(t.TempDir(), "dev-wallet.skey")}, env...)
 	s := start(t, []string{"dev"}, envOf(env...))
-	waitFor(t, "the dev banner", 20*time.Second, func() bool {
+	testwait.For(t, "the dev banner", 20*time.Second, func() bool {
 		return keyRE.MatchString(s.stdout.String())
 	})
 	out := s.stdout.String()
@@ -311,7 +301,7 @@ func TestDevRoundTrip(t *testing.T) {
 		t.Fatalf("sync ping: %d %v %s", res.status, res.header, res.raw)
 	}
 	// The request id travels with the job into the worker's log.
-	waitFor(t, "the worker's log line with the request id", 5*time.Second, func() bool {
+	testwait.For(t, "the worker's log line with the request id", 5*time.Second, func() bool {
 		return strings.Contains(s.stderr.String(), `"msg":"job succeeded"`) && strings.Contains(s.stderr.String(), `"request_id":"e2e-req-1"`)
 	})
 
@@ -320,7 +310,7 @@ func TestDevRoundTrip(t *testing.T) {
 		t.Fatalf("async ping: %d %s", acc.status, acc.raw)
 	}
 	var st reply
-	waitFor(t, "the async job to succeed", 10*time.Second, func() bool {
+	testwait.For(t, "the async job to succeed", 10*time.Second, func() bool {
 		st = spec.call(t, "GET", acc.body["status_url"].(string), key, "")
 		return st.body["status"] == "succeeded"
 	})
@@ -329,7 +319,7 @@ func TestDevRoundTrip(t *testing.T) {
 		t.Fatalf("job status: %s", st.raw)
 	}
 
-	waitFor(t, "a live worker on /health", 10*time.Second, func() bool {
+	testwait.For(t, "a live worker on /health", 10*time.Second, func() bool {
 		h := call(t, "GET", base+"/health", "", "")
 		return h.status == 200 && h.body["status"] == "ok"
 	})
@@ -384,7 +374,7 @@ func TestSeparateAPIAndWorkerWithGracefulShutdown(t *testing.T) {
 	apiSvc := start(t, []string{"api"}, env)
 	worker := start(t, []string{"worker"}, workerEnv)
 	base := "http://" + addr
-	waitFor(t, "the api to listen", 10*time.Second, func() bool {
+	testwait.For(t, "the api to listen", 10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -410,7 +400,7 @@ func TestSeparateAPIAndWorkerWithGracefulShutdown(t *testing.T) {
 	// A request in flight when both processes are told to stop still gets its answer.
 	got := make(chan reply, 1)
 	go func() { got <- call(t, "POST", base+"/admin/ping", k.Key, `{"delay_ms": 800}`) }()
-	waitFor(t, "the slow job to start", 5*time.Second, func() bool {
+	testwait.For(t, "the slow job to start", 5*time.Second, func() bool {
 		return strings.Contains(worker.stderr.String(), "system:ping") || time.Now().IsZero()
 	})
 	time.Sleep(100 * time.Millisecond)

@@ -30,14 +30,10 @@ func registerQueueMetrics(reg prometheus.Registerer, rdb redis.UniversalClient) 
 	reg.MustRegister(metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
 }
 
-// serveMetrics answers /metrics and a liveness /health on METRICS_ADDR (no auth: bind it where
-// only scrapers and probes reach) until ctx ends. It is how a worker, which serves no api, is
-// scraped and probed.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, ping func(context.Context) error) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return &configError{"METRICS_ADDR", err.Error()}
-	}
+// serveMetrics answers /metrics and a liveness /health on ln (no auth: bind it where only
+// scrapers and probes reach) until ctx ends, and returns once the requests in flight then are
+// answered (at most 5 s). It is how a worker, which serves no api, is scraped and probed.
+func serveMetrics(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ping func(context.Context) error) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	debugHandlers(mux)
@@ -53,16 +49,20 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, pi
 		_, _ = w.Write([]byte(`{"status":"ok","checks":{"redis":{"status":"ok"}}}`))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err // Serve returns only on a failure until Shutdown is called
+	case <-ctx.Done():
 	}
-	return nil
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
 }
 
 // ownConn gives asynqmon connections of its own, built from the same options as ours: asynqmon

@@ -74,7 +74,7 @@ func runPay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if net := getenv("CARDANO_NETWORK"); net != "" && net != terms.Network {
+	if net := getenv("CARDANO_NETWORK"); net != "" && net != terms.Network.String() {
 		return fmt.Errorf("pay: invoice %s is on %s but CARDANO_NETWORK is %s", terms.InvoiceID, terms.Network, net)
 	}
 	if f.bfURL == "" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tbackend/tbackend/cardano"
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 // `pay --invoice` reads the terms from the service (a partner's revenue share included) and
@@ -53,7 +54,7 @@ func TestPayInvoiceByIDWithRetry(t *testing.T) {
 		done <- run(context.Background(), args(rich.path, "--from", base.Bech32()), envOf(), &out, &log)
 	}()
 	// The chain makes blocks only when told: two once the payment is submitted (min_confirmations 2).
-	waitFor(t, "the payment's submission", 30*time.Second, func() bool { return len(e.chain.Pending()) > 0 })
+	testwait.For(t, "the payment's submission", 30*time.Second, func() bool { return len(e.chain.Pending()) > 0 })
 	e.chain.AdvanceTip(2)
 	if err := <-done; err != nil {
 		t.Fatalf("pay --retry: %v\n%s", err, log.String())

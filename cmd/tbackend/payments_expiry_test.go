@@ -22,7 +22,7 @@ func TestInclusionDecidesExpiry(t *testing.T) {
 	open := func(id string, expires time.Time, amount uint64) {
 		created := tip.Add(-time.Minute)
 		l := ledger.New(e.rdb, storage.NewKeys(""), func() time.Time { return created })
-		inv := payments.Invoice{ID: id, Route: "/chat", Network: payments.Mainnet, Asset: payments.AssetADA, Decimals: 6,
+		inv := payments.Invoice{ID: id, Route: "/chat", Network: "mainnet", Asset: payments.AssetADA, Decimals: 6,
 			AmountUnits: amount, Lovelace: amount, PayTo: e.shop, MinConfirmations: 2, CreatedAt: created, ExpiresAt: expires}
 		if _, _, err := l.Open(context.Background(), inv); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/emulators/openai"
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/ledger"
 	"github.com/tbackend/tbackend/storage/redistest"
@@ -61,7 +62,7 @@ func (e *payEnv) paidInvoice(t *testing.T) (string, string) {
 // waitStatus waits until GET /payments/status reports status and an error starting with errPrefix.
 func waitStatus(t *testing.T, base, id, status, errPrefix string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("invoice %s to be %s (error %s…)", id, status, errPrefix), 10*time.Second, func() bool {
+	testwait.For(t, fmt.Sprintf("invoice %s to be %s (error %s…)", id, status, errPrefix), 10*time.Second, func() bool {
 		st := call(t, "GET", base+"/payments/status/"+id, "", "")
 		e, _ := st.body["error"].(string)
 		return st.body["status"] == status && strings.HasPrefix(e, errPrefix)
@@ -154,7 +155,7 @@ func TestPrepaidStreamRefundsWhenNotDelivered(t *testing.T) {
 	if f := streamFrames(t, open()); f[len(f)-1].Type != "error" {
 		t.Fatalf("failing stream ended %+v", f[len(f)-1])
 	}
-	waitFor(t, "the credit of the failed stream to come back", 10*time.Second, func() bool { return credits() == 9 })
+	testwait.For(t, "the credit of the failed stream to come back", 10*time.Second, func() bool { return credits() == 9 })
 	e.llm.ClearFaults()
 	if f := streamFrames(t, open()); f[len(f)-1].Type != "done" {
 		t.Fatalf("stream ended %+v", f[len(f)-1])
@@ -187,7 +188,7 @@ func TestPaidStreamWithoutWorker(t *testing.T) {
 		"PAYMENTS_CONFIG", cfg)
 	start(t, []string{"api"}, env)
 	base := "http://" + addr
-	waitFor(t, "the api to listen", 10*time.Second, func() bool {
+	testwait.For(t, "the api to listen", 10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

@@ -19,7 +19,7 @@ import (
 // payTerms is what a payment must do, as the invoice states it.
 type payTerms struct {
 	InvoiceID string
-	Network   string // mainnet | preprod | preview
+	Network   cardano.Network
 	Asset     string // payments.AssetADA or a native asset unit
 	Amount    uint64 // due to PayTo, in the asset's smallest unit
 	PayTo     string
@@ -100,8 +100,8 @@ func termsFromAPI(ctx context.Context, client *http.Client, api, id string) (pay
 
 func (inv invoiceJSON) terms(amount string, memo *string, outs []payOutput) (payTerms, error) {
 	t := payTerms{InvoiceID: inv.InvoiceID, Asset: inv.Asset, PayTo: inv.PayTo, Outputs: outs}
-	network, ok := strings.CutPrefix(inv.Chain, "cardano-")
-	if !ok || oneOf("chain", network, payments.Mainnet, payments.Preprod, payments.Preview) != nil {
+	network, ok := cardano.ParseChain(inv.Chain)
+	if !ok || !strings.HasPrefix(inv.Chain, "cardano-") {
 		return t, fmt.Errorf("invoice %s: chain %q is not a Cardano network this payer knows", inv.InvoiceID, inv.Chain)
 	}
 	t.Network = network

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/internal/ctxsleep"
-	"github.com/tbackend/tbackend/payments"
 	"github.com/tbackend/tbackend/workers/blockfrosterr"
 )
 
@@ -87,11 +86,8 @@ func (w *payWallet) pay(ctx context.Context, t payTerms, wait time.Duration) (st
 
 // address is where the wallet's funds are: --from when given (its payment part must be the key,
 // or the signature would not spend it), else the key's enterprise address.
-func (w *payWallet) address(networkName string) (cardano.Address, error) {
-	network := cardano.NetworkTestnet
-	if networkName == payments.Mainnet {
-		network = cardano.NetworkMainnet
-	}
+func (w *payWallet) address(n cardano.Network) (cardano.Address, error) {
+	network := n.AddressNetwork()
 	vkey := w.key.Public().(ed25519.PublicKey)
 	if w.from == "" {
 		return cardano.EnterpriseAddress(vkey, network), nil
@@ -101,7 +97,7 @@ func (w *payWallet) address(networkName string) (cardano.Address, error) {
 	case err != nil:
 		return a, fmt.Errorf("pay: --from: %w", err)
 	case a.Network != network:
-		return a, fmt.Errorf("pay: --from %s is not a %s address", w.from, networkName)
+		return a, fmt.Errorf("pay: --from %s is not a %s address", w.from, n)
 	case a.Type > cardano.AddrEnterpriseScript || a.Payment.Script || !bytes.Equal(a.Payment.Hash, cardano.KeyHash(vkey)):
 		return a, fmt.Errorf("pay: --from %s is not paid to by the key in --skey (its payment part must be the key's hash)", w.from)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 )
@@ -56,7 +57,7 @@ func TestRetentionIsScheduledAndDeletesOldObjects(t *testing.T) {
 		}
 	})
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
-	waitFor(t, "the retention entry on the scheduler", 10*time.Second, func() bool {
+	testwait.For(t, "the retention entry on the scheduler", 10*time.Second, func() bool {
 		entries, _ := insp.SchedulerEntries()
 		for _, e := range entries {
 			if e.Task.Type() == jobs.TypeObjectRetention && e.Spec == "@every 1h0m0s" {

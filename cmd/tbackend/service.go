@@ -58,7 +58,9 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	if err := rt.openObjects(ctx); err != nil {
 		return err
 	}
-	rt.startMetrics(ctx)
+	if err := rt.startMetrics(ctx); err != nil {
+		return err
+	}
 	if role == "api" {
 		rt.upstreams["openai"], rt.upstreams["blockfrost"] = modeOf(cfg.OpenAIKey), modeOf(cfg.BlockfrostID)
 		return rt.serveAPI(ctx, nil)
@@ -139,16 +141,26 @@ func (s *service) close() {
 
 func (s *service) ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// startMetrics serves METRICS_ADDR, when set, until ctx ends (after Redis is open).
-func (s *service) startMetrics(ctx context.Context) {
+// startMetrics serves METRICS_ADDR, when set, until ctx ends or the service closes. The service
+// owns the listener: close stops it and waits for it, before Redis (which /health pings) closes.
+func (s *service) startMetrics(ctx context.Context) error {
 	if s.cfg.MetricsAddr == "" {
-		return
+		return nil
 	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return &configError{"METRICS_ADDR", err.Error()}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		if err := serveMetrics(ctx, s.cfg.MetricsAddr, s.reg, s.ping); err != nil {
+		defer close(done)
+		if err := serveMetrics(ctx, ln, s.reg, s.ping); err != nil {
 			s.log.Error("metrics listener", "error", err)
 		}
 	}()
+	s.closers = append(s.closers, func() { cancel(); <-done })
+	return nil
 }
 
 func (s *service) openRedis(ctx context.Context) error {
@@ -291,14 +303,10 @@ func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
 // tokenHandler wires token analysis to Blockfrost, its caches and the LLM (V1 narrative).
 func (s *service) tokenHandler(chain blockfrost.APIClient, m *workers.Metrics) *tokenanalysis.Job {
 	cache := storage.NewTokenCache(s.rdb, s.keys)
-	canonical := "cardano"
-	if s.cfg.Network != "mainnet" {
-		canonical = "cardano-" + s.cfg.Network
-	}
 	return &tokenanalysis.Job{
 		Analyzer: &tokenanalysis.Analyzer{Chain: chain, Network: s.cfg.Network,
 			MaxPages: s.cfg.Tokens.HolderPages, Budget: s.cfg.Tokens.Budget,
-			Parts: tokenanalysis.StoreParts{Cache: cache, Network: canonical}},
+			Parts: tokenanalysis.StoreParts{Cache: cache, Network: s.cfg.Network.AnalysisName()}},
 		Cache: cache, LLM: workers.NewOpenAI(s.cfg.OpenAIBaseURL, s.cfg.OpenAIKey, m), Model: s.cfg.ChatModel,
 		Log: s.log,
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/emulators/openai"
+	"github.com/tbackend/tbackend/internal/testwait"
 )
 
 type tokenEnv struct {
@@ -115,7 +116,7 @@ func TestTokenAnalysisVersionsAndCache(t *testing.T) {
 		t.Fatalf("async: %d %s", r.status, r.raw)
 	}
 	var job reply
-	waitFor(t, "the async analysis", 60*time.Second, func() bool {
+	testwait.For(t, "the async analysis", 60*time.Second, func() bool {
 		job = e.spec.call(t, "GET", e.base+"/jobs/"+r.body["job_id"].(string), e.key, "")
 		return job.body["status"] == "succeeded"
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/internal/syncbuf"
+	"github.com/tbackend/tbackend/internal/testwait"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
@@ -170,7 +171,7 @@ func topoServices(t *testing.T, env []string) {
 			t.Logf("api log:\n%s\nworker log:\n%s", apiSvc.stderr.String(), worker.stderr.String())
 		}
 	}()
-	waitFor(t, "the api to listen", 10*time.Second, func() bool {
+	testwait.For(t, "the api to listen", 10*time.Second, func() bool {
 		for _, s := range []*started{apiSvc, worker} {
 			select {
 			case err := <-s.done:
@@ -196,7 +197,7 @@ func topoServices(t *testing.T, env []string) {
 	}
 	statusURL, _ := acc.body["status_url"].(string)
 	var st reply
-	waitFor(t, "the async job to succeed", 10*time.Second, func() bool {
+	testwait.For(t, "the async job to succeed", 10*time.Second, func() bool {
 		st = call(t, "GET", statusURL, k.Key, "")
 		return st.body["status"] == "succeeded"
 	})
@@ -219,7 +220,7 @@ func topoServices(t *testing.T, env []string) {
 	}
 	// Health sees the live worker (asynq's server list).
 	var h reply
-	waitFor(t, "a live worker on /health", 10*time.Second, func() bool {
+	testwait.For(t, "a live worker on /health", 10*time.Second, func() bool {
 		h = call(t, "GET", base+"/health", "", "")
 		return h.status == 200 && h.body["status"] == "ok"
 	})

@@ -49,9 +49,8 @@ const (
 // it is safe for concurrent use.
 type Analyzer struct {
 	Chain blockfrost.APIClient
-	// Network is "mainnet", "preprod" or "preview"; used to convert slots to times when the
-	// chain tip cannot be read.
-	Network string
+	// Network is used to convert slots to times when the chain tip cannot be read.
+	Network cardano.Network
 	// PageConcurrency is how many holder pages are fetched at once (default 4).
 	PageConcurrency int
 	// MaxPages bounds the holder scan, 100 holdings a page (default 100: 10,000 holdings).
@@ -226,13 +225,6 @@ func (c clock) at(slot uint64) *time.Time {
 	return &t
 }
 
-// shelley holds each network's first Shelley slot and its UNIX time, for the fallback clock.
-var shelley = map[string][2]int64{
-	"mainnet": {4492800, 1596059091},
-	"preprod": {86400, 1655769600},
-	"preview": {0, 1666656000},
-}
-
 // Facts gathers the facts of a token by unit. The asset itself must be readable: a missing
 // asset gives an error wrapping ErrAssetNotFound, an outage an *UpstreamError. Every other
 // source is optional.
@@ -404,9 +396,9 @@ func (a *Analyzer) tip(ctx context.Context, src *sources) clock {
 		return clock{tipSlot: uint64(b.Slot), tipTime: time.Unix(int64(b.Time), 0).UTC(), known: true}
 	}
 	src.fail(srcBlockLatest)
-	if p, ok := shelley[a.Network]; ok {
-		now := time.Now().UTC().Truncate(time.Second)
-		return clock{tipSlot: uint64(p[0] + now.Unix() - p[1]), tipTime: now, known: true}
+	now := time.Now().UTC().Truncate(time.Second)
+	if slot, ok := a.Network.SlotAt(now); ok {
+		return clock{tipSlot: slot, tipTime: now, known: true}
 	}
 	return clock{}
 }
