@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
-	"regexp"
 	"sync"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/stream"
 )
 
 const (
@@ -60,12 +59,9 @@ func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
 	return s.sse(c, spec.ID, "", live, func() { leave(); ended() })
 }
 
-// eventID is the form of our SSE event ids (Redis Stream entry ids).
-var eventID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
-
 // attachStream streams an existing job's frames after lastID, then live ones.
 func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
-	if lastID != "" && !eventID.MatchString(lastID) {
+	if !validLastEventID(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
 	endStream, err := s.holdStream(c)
@@ -79,6 +75,13 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	}
 	ended := sync.OnceFunc(endStream)
 	return s.sse(c, jobID, lastID, live, func() { leave(); ended() })
+}
+
+// validLastEventID tells whether lastID is a resume point: none, or the id of an event this api
+// sent (the full form of a frame id).
+func validLastEventID(lastID string) bool {
+	_, full, ok := stream.ParseID(lastID)
+	return lastID == "" || ok && full
 }
 
 // subscribe joins a job's live frames. The confirmation is awaited only briefly: while Redis is
@@ -131,13 +134,6 @@ type relay struct {
 	delivered bool
 	endCode   string
 	watch     jobs.Watch
-}
-
-// frameHead is what the relay reads of a frame.
-type frameHead struct {
-	Type string `json:"type"`
-	Seq  int    `json:"seq"`
-	Code string `json:"code"`
 }
 
 func (r *relay) run(w *bufio.Writer) {
@@ -200,7 +196,7 @@ func (r *relay) run(w *bufio.Writer) {
 		case <-limit.C:
 			r.endCode = jobs.CodeTimeout
 			r.leave()
-			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
+			r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
 			return
 		}
 	}
@@ -212,15 +208,14 @@ func (r *relay) onLive(msg []byte) bool {
 	if len(msg) == 0 || !ok {
 		return r.catchUp() // a reconnect of the shared connection: re-read what is stored
 	}
-	if r.last != "" && storage.CompareIDs(f.ID, r.last) <= 0 {
+	if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
 		return true // already written
 	}
-	var head frameHead
-	_ = json.Unmarshal(f.Data, &head)
-	if r.seq == 0 || head.Seq != r.seq+1 {
+	_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
+	if r.seq == 0 || f.Seq != r.seq+1 {
 		return r.catchUp()
 	}
-	return r.write(f, head)
+	return r.write(f)
 }
 
 // due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
@@ -240,13 +235,7 @@ func (r *relay) checkLost() bool {
 	if !lost {
 		return true
 	}
-	f := jobs.FinalFrame(o)
-	f.Seq = 0 // numbered by AppendFinal
-	data, err := json.Marshal(f)
-	if err == nil {
-		_, err = r.s.deps.Frames.AppendFinal(ctx, r.jobID, data, jobs.FrameDone, jobs.FrameError)
-	}
-	if err != nil {
+	if _, err := r.s.deps.Frames.AppendFinal(ctx, r.jobID, jobs.FinalFrame(o)); err != nil {
 		r.s.log.Warn("end the stream of a lost job", "job_id", r.jobID, "error", err)
 		return true // the next check retries
 	}
@@ -262,7 +251,7 @@ func (r *relay) catchUp() bool {
 		// Redis is gone: live frames cannot come either. Say so now; the client resumes later.
 		r.endCode = jobs.CodeServiceUnavailable
 		r.leave()
-		r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
+		r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
 			Message: "the stream's relay lost its store; resume with Last-Event-ID shortly"})
 		return false
 	}
@@ -271,9 +260,8 @@ func (r *relay) catchUp() bool {
 		return true // live frames may still come; the next gap retries
 	}
 	for _, f := range frames {
-		var head frameHead
-		_ = json.Unmarshal(f.Data, &head)
-		if !r.write(f, head) {
+		_ = f.DecodeHead() // not a frame: written as stored, it neither numbers nor ends the stream
+		if !r.write(f) {
 			return false
 		}
 	}
@@ -281,17 +269,17 @@ func (r *relay) catchUp() bool {
 }
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
-func (r *relay) write(f storage.Frame, head frameHead) bool {
-	if err := r.frame(f.ID, literalHTML(f.Data)); err != nil {
+func (r *relay) write(f stream.Frame) bool {
+	if err := r.frame(stream.Frame{ID: f.ID, Raw: literalHTML(f.Raw)}); err != nil {
 		r.gone()
 		return false
 	}
-	r.last, r.seq = f.ID, head.Seq
-	if head.Type == jobs.FrameDone || head.Type == jobs.FrameError {
+	r.last, r.seq = f.ID, f.Seq
+	if f.Final() {
 		r.leave()
 		// A paid stream is settled once its last frame is out and before the end marker, so a
 		// client that read to [DONE] sees its payment as the ledger has it.
-		r.delivered, r.endCode = head.Type == jobs.FrameDone && r.w.Flush() == nil, head.Code
+		r.delivered, r.endCode = f.Type == stream.TypeDone && r.w.Flush() == nil, f.Code
 		r.settled()
 		if !r.ndjson { // an NDJSON stream ends with its final object
 			_, _ = r.w.WriteString("data: [DONE]\n\n")
@@ -307,9 +295,9 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 }
 
 // writeEnd sends a final frame of our own (not from the job) and the end marker.
-func (r *relay) writeEnd(f jobs.Frame) {
+func (r *relay) writeEnd(f stream.Frame) {
 	data, _ := marshalJSON(f)
-	_ = r.frame("", data)
+	_ = r.frame(stream.Frame{Raw: data})
 	if !r.ndjson {
 		_, _ = r.w.WriteString("data: [DONE]\n\n")
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // CodeWorkerLost is the failure of a job whose worker died while running it (a crash, an OOM
@@ -139,16 +141,16 @@ func (c *Client) Lost(ctx context.Context, queue, id string) (o Outcome, ok bool
 
 // FinalFrame is the frame that ends a stream with o: done with the reply of a chat result, or the
 // error.
-func FinalFrame(o Outcome) Frame {
+func FinalFrame(o Outcome) stream.Frame {
 	if o.OK {
 		var res ChatResult
 		if json.Unmarshal(o.Result, &res) == nil {
-			return Frame{Type: FrameDone, JobID: o.JobID, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
+			return stream.Frame{Type: stream.TypeDone, JobID: o.JobID, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
 		}
 	}
 	e := o.Error
 	if e == nil {
 		e = &Error{Code: CodeInternal, Message: "the job failed"}
 	}
-	return Frame{Type: FrameError, JobID: o.JobID, Code: e.Code, Message: e.Message}
+	return stream.Frame{Type: stream.TypeError, JobID: o.JobID, Code: e.Code, Message: e.Message}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // fakeLiveness stands in for the workers' heartbeats: the test decides which jobs are alive.
@@ -105,7 +107,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 			if st.Status != StateFailed || st.Error == nil || st.Error.Code != CodeWorkerLost {
 				t.Fatalf("streamed job status %+v", st)
 			}
-			if f := FinalFrame(o); !lost || f.Type != FrameError || f.Code != CodeWorkerLost || f.JobID != id {
+			if f := FinalFrame(o); !lost || f.Type != stream.TypeError || f.Code != CodeWorkerLost || f.JobID != id {
 				t.Fatalf("Lost = %+v %v, frame %+v", o, lost, f)
 			}
 		})

@@ -15,12 +15,3 @@ func BenchmarkParseLive(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkCompareIDs is the relay's per-frame check that a live frame was not written yet.
-func BenchmarkCompareIDs(b *testing.B) {
-	for b.Loop() {
-		if storage.CompareIDs("1700000000000-42", "1700000000000-41") <= 0 {
-			b.Fatal("out of order")
-		}
-	}
-}

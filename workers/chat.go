@@ -19,6 +19,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // ImageReader reads (and finally deletes) a caller's uploaded image in the object store.
@@ -101,7 +102,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 		return nil, out.fail(ctx, in.Stream, fmt.Errorf("save history: %w", err))
 	}
 	if in.Stream {
-		done := jobs.Frame{Type: jobs.FrameDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
+		done := stream.Frame{Type: stream.TypeDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
 		if err := out.emit(ctx, done); err != nil {
 			return nil, err
 		}
@@ -359,7 +360,7 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 						return text.String(), estimatedUsage(req, text.String()), started, fmt.Errorf("%w: %w", errRelay, err)
 					}
 					started = true
-					if f.Type == jobs.FrameContent {
+					if f.Type == stream.TypeContent {
 						text.WriteString(f.Text)
 					}
 				}
@@ -369,13 +370,13 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 	}
 }
 
-func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
-	var out []jobs.Frame
+func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []stream.Frame {
+	var out []stream.Frame
 	if d.ReasoningContent != "" {
-		out = append(out, jobs.Frame{Type: jobs.FrameReasoning, Text: d.ReasoningContent})
+		out = append(out, stream.Frame{Type: stream.TypeReasoning, Text: d.ReasoningContent})
 	}
 	if d.Content != "" {
-		out = append(out, jobs.Frame{Type: jobs.FrameContent, Text: d.Content})
+		out = append(out, stream.Frame{Type: stream.TypeContent, Text: d.Content})
 	}
 	return out
 }
@@ -384,11 +385,7 @@ func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
 // streamed job whose client has been told how it ended.
 func (c *Chat) streamEnded(ctx context.Context, jobID string) bool {
 	last, ok, err := c.Frames.Last(ctx, jobID)
-	if err != nil || !ok {
-		return false
-	}
-	var f jobs.Frame
-	return json.Unmarshal(last.Data, &f) == nil && f.Final()
+	return err == nil && ok && last.DecodeHead() == nil && last.Final()
 }
 
 func (c *Chat) interrupted(ctx context.Context) bool {
@@ -404,7 +401,7 @@ type emitter struct {
 }
 
 // emit appends a frame to the job's stream (replayable) and publishes it (live).
-func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
+func (e *emitter) emit(ctx context.Context, f stream.Frame) error {
 	e.seq++
 	f.JobID, f.Seq = e.jobID, e.seq
 	data, err := json.Marshal(f)
@@ -419,14 +416,14 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 
 // fail ends a streamed job with an error frame (written even when the job's context is gone, so
 // a reconnecting client learns how it ended) and returns the error the wrapper reports.
-func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
-	if stream {
+func (e *emitter) fail(ctx context.Context, streamed bool, err error) error {
+	if streamed {
 		je := failure(ctx, err)
 		if e.interrupted != nil && e.interrupted(ctx) {
 			// A shutdown, not a cancel: the client should send the request again.
 			je, err = errStopped, errStopped
 		}
-		f := jobs.Frame{Type: jobs.FrameError, Code: je.Code, Message: je.Message}
+		f := stream.Frame{Type: stream.TypeError, Code: je.Code, Message: je.Message}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = e.emit(wctx, f)

@@ -45,8 +45,10 @@ func under(pkg, dir string) bool {
 }
 
 // TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never
-// depend on each other (not even indirectly); storage depends on no other project package; jobs
-// is a leaf that imports asynq and the standard library only.
+// depend on each other (not even indirectly); storage depends on no other project package but
+// stream; jobs is a leaf that imports asynq, the standard library and stream; stream (the chat
+// stream's wire format, shared by jobs, storage, api and workers) imports the standard library
+// only.
 func TestArchitecture(t *testing.T) {
 	for _, p := range listPackages(t) {
 		all := append(append([]string{}, p.imports...), p.tests...)
@@ -59,16 +61,23 @@ func TestArchitecture(t *testing.T) {
 			switch {
 			case under(p.path, "api") && under(dep, "workers"), under(p.path, "workers") && under(dep, "api"):
 				t.Errorf("%s depends on %s: api and workers speak only through jobs", p.path, dep)
-			case under(p.path, "storage") && strings.HasPrefix(dep, module+"/") && !under(dep, "storage") &&
+			case under(p.path, "storage") && strings.HasPrefix(dep, module+"/") && !under(dep, "storage") && dep != module+"/stream" &&
 				!(under(dep, "internal") && slices.Contains(p.tests, dep)):
 				// Tests may use the internal test helpers; the package itself imports none of ours.
-				t.Errorf("%s depends on %s: storage imports no other project package", p.path, dep)
+				t.Errorf("%s depends on %s: storage imports no other project package (but stream)", p.path, dep)
 			}
 		}
 		if p.path == module+"/jobs" {
 			for _, imp := range p.imports {
-				if strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "github.com/hibiken/asynq" {
-					t.Errorf("jobs imports %s: it is a leaf (asynq and the standard library only)", imp)
+				if strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "github.com/hibiken/asynq" && imp != module+"/stream" {
+					t.Errorf("jobs imports %s: it is a leaf (asynq, the standard library and stream only)", imp)
+				}
+			}
+		}
+		if p.path == module+"/stream" {
+			for _, imp := range p.imports {
+				if strings.Contains(strings.Split(imp, "/")[0], ".") {
+					t.Errorf("stream imports %s: it is a leaf (the standard library only)", imp)
 				}
 			}
 		}
