@@ -93,6 +93,11 @@ func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), e
 }
 
 func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
+	info, err := jobs.InfoOf(jobs.TypeChat, jobID)
+	if err != nil {
+		leave()
+		return err
+	}
 	nd := wantsNDJSON(c)
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	if nd {
@@ -103,7 +108,7 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 	c.Set("X-Accel-Buffering", "no")
 	c.Set("X-Job-Id", jobID)
 	c.Status(fiber.StatusOK)
-	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened(), ndjson: nd}
+	r := &relay{s: s, job: info, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened(), ndjson: nd}
 	if st := paidSettlement(c); st != nil {
 		r.settle = st.finish
 	}
@@ -120,9 +125,9 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 // stored stream, and frames seen twice are skipped by id.
 type relay struct {
 	s      *Server
-	jobID  string
-	last   string // id of the last frame written
-	seq    int    // its sequence number (0: not known)
+	job    jobs.Info // the chat job whose stream this is
+	last   string    // id of the last frame written
+	seq    int       // its sequence number (0: not known)
 	live   <-chan []byte
 	leave  func()
 	closed func()
@@ -196,7 +201,7 @@ func (r *relay) run(w *bufio.Writer) {
 		case <-limit.C:
 			r.endCode = jobs.CodeTimeout
 			r.leave()
-			r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
+			r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.job.ID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
 			return
 		}
 	}
@@ -222,7 +227,7 @@ func (r *relay) onLive(msg []byte) bool {
 func (r *relay) due() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return r.watch.Due(ctx, r.s.deps.Jobs, r.jobID)
+	return r.watch.Due(ctx, r.s.deps.Jobs, r.job.ID)
 }
 
 // checkLost ends the stream of a job that cannot end it itself (its worker died, or it finished
@@ -231,12 +236,12 @@ func (r *relay) due() bool {
 func (r *relay) checkLost() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	o, lost := r.s.deps.Jobs.Lost(ctx, jobs.QueueDefault, r.jobID)
+	o, lost := r.s.deps.Jobs.Lost(ctx, r.job)
 	if !lost {
 		return true
 	}
-	if _, err := r.s.deps.Frames.AppendFinal(ctx, r.jobID, jobs.FinalFrame(o)); err != nil {
-		r.s.log.Warn("end the stream of a lost job", "job_id", r.jobID, "error", err)
+	if _, err := r.s.deps.Frames.AppendFinal(ctx, r.job.ID, jobs.FinalFrame(o)); err != nil {
+		r.s.log.Warn("end the stream of a lost job", "job_id", r.job.ID, "error", err)
 		return true // the next check retries
 	}
 	return r.catchUp()
@@ -246,17 +251,17 @@ func (r *relay) checkLost() bool {
 func (r *relay) catchUp() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	frames, err := r.s.deps.Frames.After(ctx, r.jobID, r.last, 0)
+	frames, err := r.s.deps.Frames.After(ctx, r.job.ID, r.last, 0)
 	if err != nil && outage(err) {
 		// Redis is gone: live frames cannot come either. Say so now; the client resumes later.
 		r.endCode = jobs.CodeServiceUnavailable
 		r.leave()
-		r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
+		r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.job.ID, Code: jobs.CodeServiceUnavailable,
 			Message: "the stream's relay lost its store; resume with Last-Event-ID shortly"})
 		return false
 	}
 	if err != nil {
-		r.s.log.Warn("replay stream", "job_id", r.jobID, "error", err)
+		r.s.log.Warn("replay stream", "job_id", r.job.ID, "error", err)
 		return true // live frames may still come; the next gap retries
 	}
 	for _, f := range frames {
@@ -322,7 +327,7 @@ func (r *relay) settled() {
 func (r *relay) gone() {
 	r.endCode = "client_gone"
 	r.leave()
-	s, id := r.s, r.jobID
+	s, id := r.s, r.job.ID
 	go func() {
 		time.Sleep(reattachGrace)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

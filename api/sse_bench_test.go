@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"testing"
+
+	"github.com/tbackend/tbackend/jobs"
 )
 
 // BenchmarkRelayLiveFrame is the api's per-frame path of a chat stream: a live pub/sub message
@@ -16,7 +18,7 @@ func BenchmarkRelayLiveFrame(b *testing.B) {
 			name = "ndjson"
 		}
 		b.Run(name, func(b *testing.B) {
-			r := &relay{jobID: "job", ndjson: nd, w: bufio.NewWriter(io.Discard), last: "1700000000000-0", seq: 1}
+			r := &relay{job: jobs.Info{ID: "job", Type: jobs.TypeChat}, ndjson: nd, w: bufio.NewWriter(io.Discard), last: "1700000000000-0", seq: 1}
 			msg := make([]byte, 0, 256)
 			for i := 1; b.Loop(); i++ {
 				msg = strconv.AppendInt(append(msg[:0], "1700000000000-"...), int64(i), 10)

@@ -108,7 +108,8 @@ func (c *Client) orphaned(ctx context.Context, queue, id string) (dead, rerun bo
 // Lost reports how a stream's job ended when it cannot end its stream itself: its worker died
 // (worker_lost, or nothing when asynq will re-run it), or it finished without a final frame (a
 // job that was not streamed: its outcome). ok is false while the job runs or waits normally.
-func (c *Client) Lost(ctx context.Context, queue, id string) (o Outcome, ok bool) {
+func (c *Client) Lost(ctx context.Context, info Info) (o Outcome, ok bool) {
+	queue, id := info.Queue, info.ID
 	c.mu.Lock()
 	live := c.live
 	c.mu.Unlock()

@@ -80,7 +80,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 				t.Fatalf("Run ended while the worker beat: %+v %v", r.o, r.err)
 			case <-time.After(200 * time.Millisecond):
 			}
-			if _, lost := e.c.Lost(ctx, QueueDefault, id); lost {
+			if _, lost := e.c.Lost(ctx, Info{ID: id, Queue: QueueDefault, Type: TypeChat}); lost {
 				t.Fatal("Lost while the worker beats")
 			}
 			live.set(id, false)
@@ -94,7 +94,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o, lost := e.c.Lost(ctx, QueueDefault, id)
+			o, lost := e.c.Lost(ctx, Info{ID: id, Queue: QueueDefault, Type: TypeChat})
 			if !tc.streamed {
 				if r.err != ErrStillRunning || st.Status != StateRunning || lost {
 					t.Fatalf("re-run job: Run = %+v %v, status %s, lost %v", r.o, r.err, st.Status, lost)

@@ -57,9 +57,9 @@ var errStopped = jobs.Permanent(jobs.CodeWorkerLost, "the worker running this jo
 
 // Handle is the job handler.
 func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
-	var in jobs.ChatPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Message == "" {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed chat payload", 400)
+	in, err := jobs.Decode[jobs.ChatPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	jobID, _ := asynq.GetTaskID(ctx)
 	owner := t.Headers()[jobs.HeaderOwner]
