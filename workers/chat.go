@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -48,6 +49,8 @@ type Chat struct {
 	ContextTokens int
 	// Interrupted reports a worker shutdown (Server.Stopping).
 	Interrupted func() bool
+	// Log gets what fails beside the job without failing it (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // errStopped ends a streamed job that a worker shutdown interrupted, and its re-run: asynq hands
@@ -91,7 +94,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 		reply, usage, err = c.complete(ctx, req)
 	}
 	// Whatever was produced is counted, also when the caller went away midway.
-	c.countTokens(owner, usage)
+	c.countTokens(jobID, owner, usage)
 	if err != nil {
 		return nil, out.fail(ctx, in.Stream, err)
 	}
@@ -468,14 +471,22 @@ func parseObject(reply string) (json.RawMessage, *string) {
 	return out, nil
 }
 
-func (c *Chat) countTokens(owner string, u jobs.ChatUsage) {
+// countTokens adds a turn's tokens to its key's usage. A failure does not fail the turn (the
+// caller has its answer) but is logged: the key's usage report is short by these tokens.
+func (c *Chat) countTokens(jobID, owner string, u jobs.ChatUsage) {
 	keyID, ok := strings.CutPrefix(owner, "key:")
 	if !ok || u.TotalTokens == 0 || c.Usage == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = c.Usage.Record(ctx, keyID, "/chat", 0, int64(u.TotalTokens), time.Now())
+	if err := c.Usage.Record(ctx, keyID, "/chat", 0, int64(u.TotalTokens), time.Now()); err != nil {
+		log := c.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("record token usage", "job_id", jobID, "key_id", keyID, "tokens", u.TotalTokens, "error", err)
+	}
 }
 
 func (c *Chat) window() int {
