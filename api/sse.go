@@ -138,10 +138,12 @@ type relay struct {
 	settle    func(delivered bool, reason string)
 	delivered bool
 	endCode   string
+	departed  bool // the client went away (gone)
 	watch     jobs.Watch
 }
 
 func (r *relay) run(w *bufio.Writer) {
+	defer r.cancelIfDeparted() // last: the stream is closed and settled by then
 	r.w = w
 	defer r.closed()
 	defer r.settled()
@@ -322,22 +324,30 @@ func (r *relay) settled() {
 	r.settle = nil
 }
 
-// gone handles a client that went away: unless it (or another) re-attaches within the grace
-// period, the job is canceled so the upstream stops generating.
+// gone handles a client that went away: the relay ends, and its job is canceled after the grace
+// period (cancelIfDeparted).
 func (r *relay) gone() {
 	r.endCode = "client_gone"
+	r.departed = true
 	r.leave()
-	s, id := r.s, r.job.ID
-	go func() {
-		time.Sleep(reattachGrace)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n, err := s.deps.Hub.Subscribers(ctx, s.deps.Frames.Channel(id))
-		if err == nil && n > 0 {
-			return
-		}
-		if err := s.deps.Jobs.Cancel(ctx, id); err != nil {
-			s.log.Debug("cancel job of a departed stream", "job_id", id, "error", err)
-		}
-	}()
+}
+
+// cancelIfDeparted cancels the job of a client that went away, unless it (or another) has
+// re-attached within the grace period, so the upstream stops generating for nobody. It runs last
+// in the relay's own goroutine (after its slot, metrics and payment are settled): the relay owns
+// the wait and ends with it.
+func (r *relay) cancelIfDeparted() {
+	if !r.departed {
+		return
+	}
+	time.Sleep(reattachGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := r.s.deps.Hub.Subscribers(ctx, r.s.deps.Frames.Channel(r.job.ID))
+	if err == nil && n > 0 {
+		return
+	}
+	if err := r.s.deps.Jobs.Cancel(ctx, r.job.ID); err != nil {
+		r.s.log.Debug("cancel job of a departed stream", "job_id", r.job.ID, "error", err)
+	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,3 +93,30 @@ func TestValidLastEventID(t *testing.T) {
 		}
 	}
 }
+
+// The relay owns the cancel of its departed client's job: it waits out the grace period and
+// cancels before it ends, so no goroutine is left behind to do it (or to be cut short).
+func TestRelayCancelsItsDepartedClientsJobBeforeItEnds(t *testing.T) {
+	h := newHarness(t, func(c *Config, _ *Deps) { c.Heartbeat = 50 * time.Millisecond })
+	ctx := context.Background()
+	spec := jobs.ChatJob(jobs.ChatPayload{Message: "hi", Stream: true})
+	spec.Owner = "key:k"
+	info, err := h.srv.deps.Jobs.Enqueue(ctx, spec) // no worker: only a cancel ends it
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, closed := 0, 0
+	r := &relay{s: h.srv, job: info, live: make(chan []byte), leave: func() { left++ }, closed: func() { closed++ }}
+	r.run(bufio.NewWriter(departedClient{})) // the first heartbeat finds the client gone
+	if r.endCode != "client_gone" || left == 0 || closed != 1 {
+		t.Fatalf("relay ended with %q, left %d, closed %d", r.endCode, left, closed)
+	}
+	if st, err := h.srv.deps.Jobs.Status(ctx, info.ID); err != nil || st.Status != jobs.StateCanceled {
+		t.Fatalf("when the relay ended, its job was %+v (%v), want canceled", st, err)
+	}
+}
+
+// departedClient is a connection whose client has gone: every write fails.
+type departedClient struct{}
+
+func (departedClient) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
