@@ -60,7 +60,6 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		return err
 	}
 	cl := callerOf(c)
-	spec := jobs.Spec{Type: jobs.TypeChat, ID: jobs.NewID(), RequestID: requestID(c), Owner: cl.owner}
 	payload := jobs.ChatPayload{
 		Message: *req.Message, SessionID: deref(req.SessionID), System: deref(req.System),
 		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: defaultMaxToks, Stream: req.Stream,
@@ -70,6 +69,8 @@ func (s *Server) chat(c *fiber.Ctx) error {
 	if req.MaxTokens != nil {
 		payload.MaxTokens = *req.MaxTokens
 	}
+	spec := jobs.ChatJob(payload)
+	spec.ID, spec.RequestID, spec.Owner = jobs.NewID(), requestID(c), cl.owner
 	if payload.RequestID != "" {
 		if answered, err := s.replayIfSeen(c, cl.owner, payload.RequestID, spec.ID, req.Stream); answered || err != nil {
 			return err
@@ -91,9 +92,8 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		}
 		payload.ImageKey, payload.ImageMIME = key, mime
 	}
-	spec.Payload = payload
-	if req.Stream {
-		spec.Streamed = true
+	spec.Payload = payload // with its image
+	if spec.Streamed {
 		return s.startStream(c, spec)
 	}
 	return s.runSpec(c, spec, chatWait)
@@ -121,7 +121,10 @@ func (s *Server) replayIfSeen(c *fiber.Ctx, owner, requestID, jobID string, stre
 	if stream {
 		return true, s.attachStream(c, prior, "")
 	}
-	info := jobs.Info{ID: prior, Queue: jobs.QueueDefault, Type: jobs.TypeChat}
+	info, err := jobs.InfoOf(jobs.TypeChat, prior)
+	if err != nil {
+		return true, err
+	}
 	out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
 	return true, s.answer(c, info, out, err)
 }

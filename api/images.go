@@ -212,7 +212,8 @@ func (s *Server) imageVariations(c *fiber.Ctx) error {
 // runImageJob queues the job and answers like every job route: with the result, or 202. Until
 // the job is queued its uploads are the request's (deleted when it fails); then the worker's.
 func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, req *imageRequest) error {
-	spec := jobs.Spec{Type: typ, ID: id, Payload: req.payload(), RequestID: requestID(c), Owner: callerOf(c).owner}
+	spec := jobs.ImageJob(typ, req.payload())
+	spec.ID, spec.RequestID, spec.Owner = id, requestID(c), callerOf(c).owner
 	var (
 		info jobs.Info
 		out  jobs.Outcome

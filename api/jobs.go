@@ -47,9 +47,9 @@ func (s *Server) accepted(c *fiber.Ctx, id string) error {
 
 // runJob enqueues the caller's job and answers with its result, or with 202 and the job id when
 // the caller asked for async or the job outlives the wait.
-func (s *Server) runJob(c *fiber.Ctx, jobType string, payload any, wait time.Duration) error {
-	cl := callerOf(c)
-	return s.runSpec(c, jobs.Spec{Type: jobType, Payload: payload, RequestID: requestID(c), Owner: cl.owner}, wait)
+func (s *Server) runJob(c *fiber.Ctx, spec jobs.Spec, wait time.Duration) error {
+	spec.RequestID, spec.Owner = requestID(c), callerOf(c).owner
+	return s.runSpec(c, spec, wait)
 }
 
 func (s *Server) runSpec(c *fiber.Ctx, spec jobs.Spec, wait time.Duration) error {
@@ -126,5 +126,5 @@ func (s *Server) ping(c *fiber.Ctx) error {
 	if err := decodeJSON(c, 4<<10, &req); err != nil {
 		return err
 	}
-	return s.runJob(c, jobs.TypePing, jobs.PingPayload{DelayMS: req.DelayMS}, 40*time.Second)
+	return s.runJob(c, jobs.PingJob(jobs.PingPayload{DelayMS: req.DelayMS}), 40*time.Second)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // deadBeats stands in for the workers' heartbeats: a job is dead once the test says so.
@@ -67,7 +68,7 @@ func TestStreamOfALostWorkerEndsAndCanBeRetried(t *testing.T) {
 	beats.mu.Lock()
 	beats.dead[jobID] = true
 	beats.mu.Unlock()
-	if f := lastFrame(t, res); f.Type != jobs.FrameError || f.Code != jobs.CodeWorkerLost || f.JobID != jobID || f.Seq != 2 {
+	if f := lastFrame(t, res); f.Type != stream.TypeError || f.Code != jobs.CodeWorkerLost || f.JobID != jobID || f.Seq != 2 {
 		t.Fatalf("stream of the lost job ended with %+v", f)
 	}
 

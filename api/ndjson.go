@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // ndjsonType is the media type of a chat stream sent as newline-delimited JSON.
@@ -16,9 +18,11 @@ func wantsNDJSON(c *fiber.Ctx) bool {
 	return c.Query("format") == "ndjson" || strings.Contains(strings.ToLower(c.Get(fiber.HeaderAccept)), ndjsonType)
 }
 
-// frame writes one frame: an SSE event (with its id when it has one), or an NDJSON line, the
-// same object with its id as "id" (what a resume's Last-Event-ID names). Frames are objects.
-func (r *relay) frame(id string, data []byte) error {
+// frame writes one frame's JSON (Raw): an SSE event (with its ID when it has one), or an NDJSON
+// line, the same object with its ID as "id" (what a resume's Last-Event-ID names). Frames are
+// objects.
+func (r *relay) frame(f stream.Frame) error {
+	id, data := f.ID, f.Raw
 	var err error
 	switch {
 	case !r.ndjson && id != "":

@@ -12,6 +12,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // A Redis outage is a 503 with Retry-After and the documented body on every route that needs
@@ -39,7 +40,7 @@ func TestRedisOutageIs503EverywhereAndStreamsSaySo(t *testing.T) {
 
 	srv.Stop()
 	frame := lastFrame(t, res)
-	if frame.Type != jobs.FrameError || frame.Code != jobs.CodeServiceUnavailable || frame.JobID != jobID {
+	if frame.Type != stream.TypeError || frame.Code != jobs.CodeServiceUnavailable || frame.JobID != jobID {
 		t.Fatalf("stream across the outage ended with %+v", frame)
 	}
 
@@ -105,7 +106,7 @@ func rawDo(t *testing.T, h *harness, method, path, body, key string) *httptest.R
 }
 
 // lastFrame reads an SSE response until [DONE] (at most 15 s) and returns the frame before it.
-func lastFrame(t *testing.T, res *http.Response) jobs.Frame {
+func lastFrame(t *testing.T, res *http.Response) stream.Frame {
 	t.Helper()
 	type line struct {
 		s   string
@@ -122,7 +123,7 @@ func lastFrame(t *testing.T, res *http.Response) jobs.Frame {
 			}
 		}
 	}()
-	var last jobs.Frame
+	var last stream.Frame
 	timeout := time.After(15 * time.Second)
 	for {
 		select {

@@ -258,8 +258,8 @@ func (s *Server) checkPayment(c *fiber.Ctx, inv payments.Invoice, header string)
 		return false, s.invoiceAnswer(inv, payments.CodePaymentMalformed, "X-Payment is not a tx hash, a signed transaction or {\"txHash\": …}")
 	}
 	jp := jobs.PaymentProof{Kind: proof.Kind, Value: proof.Value}
-	spec := jobs.Spec{Type: jobs.TypePaymentConfirm, Payload: jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp},
-		RequestID: requestID(c), Owner: "invoice:" + inv.ID, ID: jobs.PaymentTaskID(inv.ID, proof.Value, s.now())}
+	spec := jobs.PaymentJob(jobs.PaymentPayload{InvoiceID: inv.ID, Proof: jp}, s.now())
+	spec.RequestID, spec.Owner = requestID(c), "invoice:"+inv.ID
 	// One check of an invoice runs at a time: retries of the same proof join it (same task id),
 	// another proof waits for its end.
 	held, release, err := s.deps.Limiter.Hold(c.UserContext(), "payment:"+inv.ID, spec.ID, paymentWait)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tbackend/tbackend/jobs"
 )
 
 // A relay that misses live frames (its queue overflowed, or the shared connection reconnected)
@@ -31,7 +33,11 @@ func TestRelayFillsGapsFromTheStoredStream(t *testing.T) {
 	}
 	var out bytes.Buffer
 	left := 0
-	r := &relay{s: h.srv, jobID: job, leave: func() { left++ }, closed: func() {}, w: bufio.NewWriter(&out)}
+	info, err := jobs.InfoOf(jobs.TypeChat, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{s: h.srv, job: info, leave: func() { left++ }, closed: func() {}, w: bufio.NewWriter(&out)}
 	appendFrame(1)
 	if !r.onLive(live[1]) || r.seq != 1 {
 		t.Fatalf("after frame 1: seq %d", r.seq)

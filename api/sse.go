@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
-	"regexp"
 	"sync"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/stream"
 )
 
 const (
@@ -60,12 +59,9 @@ func (s *Server) startStream(c *fiber.Ctx, spec jobs.Spec) error {
 	return s.sse(c, spec.ID, "", live, func() { leave(); ended() })
 }
 
-// eventID is the form of our SSE event ids (Redis Stream entry ids).
-var eventID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
-
 // attachStream streams an existing job's frames after lastID, then live ones.
 func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
-	if lastID != "" && !eventID.MatchString(lastID) {
+	if !validLastEventID(lastID) {
 		return httpError(422, []FieldError{{Loc: []any{"header", "Last-Event-ID"}, Msg: "Not an event id of this stream", Type: "value_error"}})
 	}
 	endStream, err := s.holdStream(c)
@@ -81,6 +77,13 @@ func (s *Server) attachStream(c *fiber.Ctx, jobID, lastID string) error {
 	return s.sse(c, jobID, lastID, live, func() { leave(); ended() })
 }
 
+// validLastEventID tells whether lastID is a resume point: none, or the id of an event this api
+// sent (the full form of a frame id).
+func validLastEventID(lastID string) bool {
+	_, full, ok := stream.ParseID(lastID)
+	return lastID == "" || ok && full
+}
+
 // subscribe joins a job's live frames. The confirmation is awaited only briefly: while Redis is
 // down it never comes, and the caller should hear 503 rather than wait.
 func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), error) {
@@ -90,6 +93,11 @@ func (s *Server) subscribe(c *fiber.Ctx, jobID string) (<-chan []byte, func(), e
 }
 
 func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, leave func()) error {
+	info, err := jobs.InfoOf(jobs.TypeChat, jobID)
+	if err != nil {
+		leave()
+		return err
+	}
 	nd := wantsNDJSON(c)
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	if nd {
@@ -100,7 +108,7 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 	c.Set("X-Accel-Buffering", "no")
 	c.Set("X-Job-Id", jobID)
 	c.Status(fiber.StatusOK)
-	r := &relay{s: s, jobID: jobID, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened(), ndjson: nd}
+	r := &relay{s: s, job: info, last: lastID, live: live, leave: leave, closed: s.deps.Metrics.StreamOpened(), ndjson: nd}
 	if st := paidSettlement(c); st != nil {
 		r.settle = st.finish
 	}
@@ -117,9 +125,9 @@ func (s *Server) sse(c *fiber.Ctx, jobID, lastID string, live <-chan []byte, lea
 // stored stream, and frames seen twice are skipped by id.
 type relay struct {
 	s      *Server
-	jobID  string
-	last   string // id of the last frame written
-	seq    int    // its sequence number (0: not known)
+	job    jobs.Info // the chat job whose stream this is
+	last   string    // id of the last frame written
+	seq    int       // its sequence number (0: not known)
 	live   <-chan []byte
 	leave  func()
 	closed func()
@@ -130,17 +138,12 @@ type relay struct {
 	settle    func(delivered bool, reason string)
 	delivered bool
 	endCode   string
+	departed  bool // the client went away (gone)
 	watch     jobs.Watch
 }
 
-// frameHead is what the relay reads of a frame.
-type frameHead struct {
-	Type string `json:"type"`
-	Seq  int    `json:"seq"`
-	Code string `json:"code"`
-}
-
 func (r *relay) run(w *bufio.Writer) {
+	defer r.cancelIfDeparted() // last: the stream is closed and settled by then
 	r.w = w
 	defer r.closed()
 	defer r.settled()
@@ -200,7 +203,7 @@ func (r *relay) run(w *bufio.Writer) {
 		case <-limit.C:
 			r.endCode = jobs.CodeTimeout
 			r.leave()
-			r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
+			r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.job.ID, Code: jobs.CodeTimeout, Message: "the stream took too long"})
 			return
 		}
 	}
@@ -212,22 +215,21 @@ func (r *relay) onLive(msg []byte) bool {
 	if len(msg) == 0 || !ok {
 		return r.catchUp() // a reconnect of the shared connection: re-read what is stored
 	}
-	if r.last != "" && storage.CompareIDs(f.ID, r.last) <= 0 {
+	if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
 		return true // already written
 	}
-	var head frameHead
-	_ = json.Unmarshal(f.Data, &head)
-	if r.seq == 0 || head.Seq != r.seq+1 {
+	_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
+	if r.seq == 0 || f.Seq != r.seq+1 {
 		return r.catchUp()
 	}
-	return r.write(f, head)
+	return r.write(f)
 }
 
 // due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
 func (r *relay) due() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return r.watch.Due(ctx, r.s.deps.Jobs, r.jobID)
+	return r.watch.Due(ctx, r.s.deps.Jobs, r.job.ID)
 }
 
 // checkLost ends the stream of a job that cannot end it itself (its worker died, or it finished
@@ -236,18 +238,12 @@ func (r *relay) due() bool {
 func (r *relay) checkLost() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	o, lost := r.s.deps.Jobs.Lost(ctx, jobs.QueueDefault, r.jobID)
+	o, lost := r.s.deps.Jobs.Lost(ctx, r.job)
 	if !lost {
 		return true
 	}
-	f := jobs.FinalFrame(o)
-	f.Seq = 0 // numbered by AppendFinal
-	data, err := json.Marshal(f)
-	if err == nil {
-		_, err = r.s.deps.Frames.AppendFinal(ctx, r.jobID, data, jobs.FrameDone, jobs.FrameError)
-	}
-	if err != nil {
-		r.s.log.Warn("end the stream of a lost job", "job_id", r.jobID, "error", err)
+	if _, err := r.s.deps.Frames.AppendFinal(ctx, r.job.ID, jobs.FinalFrame(o)); err != nil {
+		r.s.log.Warn("end the stream of a lost job", "job_id", r.job.ID, "error", err)
 		return true // the next check retries
 	}
 	return r.catchUp()
@@ -257,23 +253,22 @@ func (r *relay) checkLost() bool {
 func (r *relay) catchUp() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	frames, err := r.s.deps.Frames.After(ctx, r.jobID, r.last, 0)
+	frames, err := r.s.deps.Frames.After(ctx, r.job.ID, r.last, 0)
 	if err != nil && outage(err) {
 		// Redis is gone: live frames cannot come either. Say so now; the client resumes later.
 		r.endCode = jobs.CodeServiceUnavailable
 		r.leave()
-		r.writeEnd(jobs.Frame{Type: jobs.FrameError, JobID: r.jobID, Code: jobs.CodeServiceUnavailable,
+		r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.job.ID, Code: jobs.CodeServiceUnavailable,
 			Message: "the stream's relay lost its store; resume with Last-Event-ID shortly"})
 		return false
 	}
 	if err != nil {
-		r.s.log.Warn("replay stream", "job_id", r.jobID, "error", err)
+		r.s.log.Warn("replay stream", "job_id", r.job.ID, "error", err)
 		return true // live frames may still come; the next gap retries
 	}
 	for _, f := range frames {
-		var head frameHead
-		_ = json.Unmarshal(f.Data, &head)
-		if !r.write(f, head) {
+		_ = f.DecodeHead() // not a frame: written as stored, it neither numbers nor ends the stream
+		if !r.write(f) {
 			return false
 		}
 	}
@@ -281,17 +276,17 @@ func (r *relay) catchUp() bool {
 }
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
-func (r *relay) write(f storage.Frame, head frameHead) bool {
-	if err := r.frame(f.ID, literalHTML(f.Data)); err != nil {
+func (r *relay) write(f stream.Frame) bool {
+	if err := r.frame(stream.Frame{ID: f.ID, Raw: literalHTML(f.Raw)}); err != nil {
 		r.gone()
 		return false
 	}
-	r.last, r.seq = f.ID, head.Seq
-	if head.Type == jobs.FrameDone || head.Type == jobs.FrameError {
+	r.last, r.seq = f.ID, f.Seq
+	if f.Final() {
 		r.leave()
 		// A paid stream is settled once its last frame is out and before the end marker, so a
 		// client that read to [DONE] sees its payment as the ledger has it.
-		r.delivered, r.endCode = head.Type == jobs.FrameDone && r.w.Flush() == nil, head.Code
+		r.delivered, r.endCode = f.Type == stream.TypeDone && r.w.Flush() == nil, f.Code
 		r.settled()
 		if !r.ndjson { // an NDJSON stream ends with its final object
 			_, _ = r.w.WriteString("data: [DONE]\n\n")
@@ -307,9 +302,9 @@ func (r *relay) write(f storage.Frame, head frameHead) bool {
 }
 
 // writeEnd sends a final frame of our own (not from the job) and the end marker.
-func (r *relay) writeEnd(f jobs.Frame) {
+func (r *relay) writeEnd(f stream.Frame) {
 	data, _ := marshalJSON(f)
-	_ = r.frame("", data)
+	_ = r.frame(stream.Frame{Raw: data})
 	if !r.ndjson {
 		_, _ = r.w.WriteString("data: [DONE]\n\n")
 	}
@@ -329,22 +324,30 @@ func (r *relay) settled() {
 	r.settle = nil
 }
 
-// gone handles a client that went away: unless it (or another) re-attaches within the grace
-// period, the job is canceled so the upstream stops generating.
+// gone handles a client that went away: the relay ends, and its job is canceled after the grace
+// period (cancelIfDeparted).
 func (r *relay) gone() {
 	r.endCode = "client_gone"
+	r.departed = true
 	r.leave()
-	s, id := r.s, r.jobID
-	go func() {
-		time.Sleep(reattachGrace)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n, err := s.deps.Hub.Subscribers(ctx, s.deps.Frames.Channel(id))
-		if err == nil && n > 0 {
-			return
-		}
-		if err := s.deps.Jobs.Cancel(ctx, id); err != nil {
-			s.log.Debug("cancel job of a departed stream", "job_id", id, "error", err)
-		}
-	}()
+}
+
+// cancelIfDeparted cancels the job of a client that went away, unless it (or another) has
+// re-attached within the grace period, so the upstream stops generating for nobody. It runs last
+// in the relay's own goroutine (after its slot, metrics and payment are settled): the relay owns
+// the wait and ends with it.
+func (r *relay) cancelIfDeparted() {
+	if !r.departed {
+		return
+	}
+	time.Sleep(reattachGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := r.s.deps.Hub.Subscribers(ctx, r.s.deps.Frames.Channel(r.job.ID))
+	if err == nil && n > 0 {
+		return
+	}
+	if err := r.s.deps.Jobs.Cancel(ctx, r.job.ID); err != nil {
+		r.s.log.Debug("cancel job of a departed stream", "job_id", r.job.ID, "error", err)
+	}
 }

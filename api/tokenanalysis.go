@@ -150,7 +150,8 @@ func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
 		}
 	}
 	c.Set("X-Cache", "MISS")
-	spec := jobs.Spec{Type: jobs.TypeTokenAnalysis, Payload: p, RequestID: requestID(c), Owner: callerOf(c).owner}
+	spec := jobs.TokenAnalysisJob(p)
+	spec.RequestID, spec.Owner = requestID(c), callerOf(c).owner
 	if wantsAsync(c) {
 		return s.runSpec(c, spec, tokenWait) // an async caller gets its own job id to poll
 	}

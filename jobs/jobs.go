@@ -2,6 +2,11 @@
 // policies, payload and result shapes, and the enqueue-and-wait client. The api and the workers are
 // deployed separately, so everything here is wire format: change names and JSON tags only on purpose
 // (the golden files in testdata/ catch accidental changes).
+//
+// Callers build jobs with the typed constructors (ChatJob, PaymentJob, …), which pair a task type
+// with its payload type; queue and retry policy always come from here (PolicyFor, InfoOf), never
+// from a caller. Handlers read payloads with Decode. The frames of a chat stream are package
+// stream's, not this one's: storage relays them and imports no package but stream.
 package jobs
 
 import (

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // CodeWorkerLost is the failure of a job whose worker died while running it (a crash, an OOM
@@ -106,7 +108,8 @@ func (c *Client) orphaned(ctx context.Context, queue, id string) (dead, rerun bo
 // Lost reports how a stream's job ended when it cannot end its stream itself: its worker died
 // (worker_lost, or nothing when asynq will re-run it), or it finished without a final frame (a
 // job that was not streamed: its outcome). ok is false while the job runs or waits normally.
-func (c *Client) Lost(ctx context.Context, queue, id string) (o Outcome, ok bool) {
+func (c *Client) Lost(ctx context.Context, info Info) (o Outcome, ok bool) {
+	queue, id := info.Queue, info.ID
 	c.mu.Lock()
 	live := c.live
 	c.mu.Unlock()
@@ -139,16 +142,16 @@ func (c *Client) Lost(ctx context.Context, queue, id string) (o Outcome, ok bool
 
 // FinalFrame is the frame that ends a stream with o: done with the reply of a chat result, or the
 // error.
-func FinalFrame(o Outcome) Frame {
+func FinalFrame(o Outcome) stream.Frame {
 	if o.OK {
 		var res ChatResult
 		if json.Unmarshal(o.Result, &res) == nil {
-			return Frame{Type: FrameDone, JobID: o.JobID, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
+			return stream.Frame{Type: stream.TypeDone, JobID: o.JobID, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
 		}
 	}
 	e := o.Error
 	if e == nil {
 		e = &Error{Code: CodeInternal, Message: "the job failed"}
 	}
-	return Frame{Type: FrameError, JobID: o.JobID, Code: e.Code, Message: e.Message}
+	return stream.Frame{Type: stream.TypeError, JobID: o.JobID, Code: e.Code, Message: e.Message}
 }

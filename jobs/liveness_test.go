@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // fakeLiveness stands in for the workers' heartbeats: the test decides which jobs are alive.
@@ -78,7 +80,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 				t.Fatalf("Run ended while the worker beat: %+v %v", r.o, r.err)
 			case <-time.After(200 * time.Millisecond):
 			}
-			if _, lost := e.c.Lost(ctx, QueueDefault, id); lost {
+			if _, lost := e.c.Lost(ctx, Info{ID: id, Queue: QueueDefault, Type: TypeChat}); lost {
 				t.Fatal("Lost while the worker beats")
 			}
 			live.set(id, false)
@@ -92,7 +94,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o, lost := e.c.Lost(ctx, QueueDefault, id)
+			o, lost := e.c.Lost(ctx, Info{ID: id, Queue: QueueDefault, Type: TypeChat})
 			if !tc.streamed {
 				if r.err != ErrStillRunning || st.Status != StateRunning || lost {
 					t.Fatalf("re-run job: Run = %+v %v, status %s, lost %v", r.o, r.err, st.Status, lost)
@@ -105,7 +107,7 @@ func TestClientNoticesALostWorker(t *testing.T) {
 			if st.Status != StateFailed || st.Error == nil || st.Error.Code != CodeWorkerLost {
 				t.Fatalf("streamed job status %+v", st)
 			}
-			if f := FinalFrame(o); !lost || f.Type != FrameError || f.Code != CodeWorkerLost || f.JobID != id {
+			if f := FinalFrame(o); !lost || f.Type != stream.TypeError || f.Code != CodeWorkerLost || f.JobID != id {
 				t.Fatalf("Lost = %+v %v, frame %+v", o, lost, f)
 			}
 		})

@@ -3,25 +3,18 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/stream"
 )
 
 // ErrBadFrameID is wrapped by After when the id to resume after is not a stream id.
 var ErrBadFrameID = errors.New("storage: malformed frame id")
-
-// Frame is one chat frame of a job. ID is its Redis Stream entry id ("1700000000000-0"), which the
-// api sends as the SSE event id, so a client's Last-Event-ID says where to resume.
-type Frame struct {
-	ID   string
-	Data []byte
-}
 
 // frameField is the one field of each stream entry.
 const frameField = "d"
@@ -85,9 +78,12 @@ return id
 // Frames relays a job's chat frames from the worker to the api: each frame goes into a short-lived
 // per-job Redis Stream (for replay) and out on the job's pub/sub channel (for live delivery).
 //
+// The relay carries frames as bytes (stream.Frame's Raw) and numbers them with their stream entry
+// ids (stream.Frame's ID, a stream.ID): it reads a frame's JSON only to end a stream (AppendFinal).
+//
 // A reader subscribes to Channel first (Hub.Subscribe), then replays with After(lastSeen), then
 // takes live messages (ParseLive), skipping those whose id is not above the last one it sent
-// (CompareIDs). An empty message from the Hub, or a gap, means live messages were lost: replay
+// (stream.CompareIDs). An empty message from the Hub, or a gap, means live messages were lost: replay
 // again with After.
 type Frames struct {
 	rdb    redis.UniversalClient
@@ -117,12 +113,17 @@ func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string,
 	return id, nil
 }
 
-// AppendFinal appends data as jobID's final frame unless the stream's last frame is already of
-// one of finalTypes (its JSON "type"). data must hold "seq":0, which becomes the number after the
-// last frame's "seq". It returns the id of the stream's final frame.
-func (f *Frames) AppendFinal(ctx context.Context, jobID string, data []byte, finalTypes ...string) (string, error) {
+// AppendFinal appends f as jobID's final frame unless the stream's last frame already is one
+// (stream.FinalTypes), numbering it after the last frame (f.Seq is ignored). It returns the id of
+// the stream's final frame.
+func (f *Frames) AppendFinal(ctx context.Context, jobID string, fr stream.Frame) (string, error) {
+	fr.Seq = 0 // the script's placeholder: "seq":0 becomes the number after the last frame's
+	data, err := json.Marshal(fr)
+	if err != nil {
+		return "", fmt.Errorf("storage: append final frame: %w", err)
+	}
 	args := []any{f.Channel(jobID), data, Millis(f.ttl)}
-	for _, t := range finalTypes {
+	for _, t := range stream.FinalTypes() {
 		args = append(args, t)
 	}
 	id, err := framesAppendFinal.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)}, args...).Text()
@@ -136,16 +137,16 @@ func (f *Frames) AppendFinal(ctx context.Context, jobID string, data []byte, fin
 // most limit of them (limit <= 0: no limit). A job without frames, or whose stream expired, gives
 // an empty result, not an error. A malformed afterID (say, a client's Last-Event-ID) gives an error
 // wrapping ErrBadFrameID before Redis is asked.
-func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) ([]Frame, error) {
+func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) ([]stream.Frame, error) {
 	start := "-"
 	if afterID != "" {
-		id, _, ok := parseStreamID(afterID)
+		id, _, ok := stream.ParseID(afterID)
 		if !ok {
 			return nil, fmt.Errorf("storage: frames after %.64q: %w", afterID, ErrBadFrameID)
 		}
-		next, ok := id.next()
+		next, ok := id.Next()
 		if !ok {
-			return []Frame{}, nil // nothing follows the largest id
+			return []stream.Frame{}, nil // nothing follows the largest id
 		}
 		start = next.String()
 	}
@@ -162,28 +163,28 @@ func (f *Frames) After(ctx context.Context, jobID, afterID string, limit int64) 
 	if err != nil {
 		return nil, fmt.Errorf("storage: read frames: %w", err)
 	}
-	out := make([]Frame, 0, len(msgs))
+	out := make([]stream.Frame, 0, len(msgs))
 	for _, m := range msgs {
 		data, ok := m.Values[frameField].(string)
 		if !ok {
 			return nil, fmt.Errorf("storage: read frames: entry %s has no %q field", m.ID, frameField)
 		}
-		out = append(out, Frame{ID: m.ID, Data: []byte(data)})
+		out = append(out, stream.Frame{ID: m.ID, Raw: []byte(data)})
 	}
 	return out, nil
 }
 
 // Last returns jobID's newest frame; ok is false when the stream holds none.
-func (f *Frames) Last(ctx context.Context, jobID string) (fr Frame, ok bool, err error) {
+func (f *Frames) Last(ctx context.Context, jobID string) (fr stream.Frame, ok bool, err error) {
 	msgs, err := f.rdb.XRevRangeN(ctx, f.keys.StreamFrames(jobID), "+", "-", 1).Result()
 	if err != nil {
-		return Frame{}, false, fmt.Errorf("storage: read last frame: %w", err)
+		return stream.Frame{}, false, fmt.Errorf("storage: read last frame: %w", err)
 	}
 	if len(msgs) == 0 {
-		return Frame{}, false, nil
+		return stream.Frame{}, false, nil
 	}
 	data, _ := msgs[0].Values[frameField].(string)
-	return Frame{ID: msgs[0].ID, Data: []byte(data)}, true, nil
+	return stream.Frame{ID: msgs[0].ID, Raw: []byte(data)}, true, nil
 }
 
 // Exists tells whether jobID's stream holds frames (it has not expired, and the job has started
@@ -197,100 +198,15 @@ func (f *Frames) Exists(ctx context.Context, jobID string) (bool, error) {
 }
 
 // ParseLive decodes a pub/sub message of Append. It reports false for anything else, including
-// the empty message by which a Hub says that live messages may have been lost. Data shares msg's
+// the empty message by which a Hub says that live messages may have been lost. Raw shares msg's
 // memory.
-func ParseLive(msg []byte) (Frame, bool) {
+func ParseLive(msg []byte) (stream.Frame, bool) {
 	id, data, ok := bytes.Cut(msg, []byte{'\n'})
 	if !ok {
-		return Frame{}, false
+		return stream.Frame{}, false
 	}
-	if _, full, ok := parseStreamID(string(id)); !ok || !full {
-		return Frame{}, false
+	if _, full, ok := stream.ParseID(string(id)); !ok || !full {
+		return stream.Frame{}, false
 	}
-	return Frame{ID: string(id), Data: data}, true
-}
-
-// CompareIDs orders two stream ids by milliseconds, then sequence number, as numbers: -1 when a is
-// before b, 0 when they are the same entry, +1 when a is after b. "" and "0" stand for 0-0, before
-// every entry; "5" stands for 5-0. A malformed id sorts before every well-formed one, and two
-// malformed ids compare as strings.
-func CompareIDs(a, b string) int {
-	ia, _, oka := parseStreamID(a)
-	ib, _, okb := parseStreamID(b)
-	switch {
-	case !oka && !okb:
-		return strings.Compare(a, b)
-	case !oka:
-		return -1
-	case !okb:
-		return 1
-	}
-	switch {
-	case ia.ms != ib.ms:
-		return cmpUint(ia.ms, ib.ms)
-	default:
-		return cmpUint(ia.seq, ib.seq)
-	}
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// streamID is a parsed Redis Stream entry id.
-type streamID struct{ ms, seq uint64 }
-
-// parseStreamID reads "<ms>-<seq>" (full) or "<ms>" (sequence 0), both decimal 64-bit unsigned;
-// "" is 0-0.
-func parseStreamID(s string) (id streamID, full, ok bool) {
-	if s == "" {
-		return streamID{}, false, true
-	}
-	msPart, seqPart, full := strings.Cut(s, "-")
-	ms, ok := parseDecimal(msPart)
-	if !ok {
-		return streamID{}, false, false
-	}
-	var seq uint64
-	if full {
-		if seq, ok = parseDecimal(seqPart); !ok {
-			return streamID{}, false, false
-		}
-	}
-	return streamID{ms, seq}, full, true
-}
-
-// parseDecimal accepts only ASCII digits (no sign, no spaces, no "0x"), within 64 bits.
-func parseDecimal(s string) (uint64, bool) {
-	if s == "" || len(s) > 20 {
-		return 0, false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
-}
-
-// next is the smallest id after id; false for the largest id.
-func (id streamID) next() (streamID, bool) {
-	switch {
-	case id.seq < math.MaxUint64:
-		return streamID{id.ms, id.seq + 1}, true
-	case id.ms < math.MaxUint64:
-		return streamID{id.ms + 1, 0}, true
-	}
-	return streamID{}, false
-}
-
-func (id streamID) String() string {
-	return strconv.FormatUint(id.ms, 10) + "-" + strconv.FormatUint(id.seq, 10)
+	return stream.Frame{ID: string(id), Raw: data}, true
 }

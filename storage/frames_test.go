@@ -16,6 +16,7 @@ import (
 
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/redistest"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // framesEnv is a relay on a claimed database plus a hub on a connection of its own, standing for
@@ -56,7 +57,7 @@ func framesAppendN(t *testing.T, f *storage.Frames, job, prefix string, n int) [
 	return ids
 }
 
-func framesIDs(fs []storage.Frame) []string {
+func framesIDs(fs []stream.Frame) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.ID
@@ -84,7 +85,7 @@ func TestFramesAppendAfter(t *testing.T) {
 	ctx := context.Background()
 	ids := framesAppendN(t, e.frames, "job-1", "f", 10)
 	for i := 1; i < len(ids); i++ {
-		if storage.CompareIDs(ids[i-1], ids[i]) >= 0 {
+		if stream.CompareIDs(ids[i-1], ids[i]) >= 0 {
 			t.Fatalf("ids out of order: %s then %s", ids[i-1], ids[i])
 		}
 	}
@@ -140,8 +141,8 @@ func TestFramesAppendAfter(t *testing.T) {
 				t.Fatalf("After(%q, %d) = %v, want %v", c.after, c.limit, framesIDs(got), want)
 			}
 			for i, f := range got {
-				if wantData := fmt.Sprintf("f%d", c.wantIdx[i]); string(f.Data) != wantData {
-					t.Errorf("frame %s data %q, want %q", f.ID, f.Data, wantData)
+				if wantData := fmt.Sprintf("f%d", c.wantIdx[i]); string(f.Raw) != wantData {
+					t.Errorf("frame %s data %q, want %q", f.ID, f.Raw, wantData)
 				}
 			}
 		})
@@ -151,7 +152,7 @@ func TestFramesAppendAfter(t *testing.T) {
 func idxAfter(ids []string, after string) []int {
 	var out []int
 	for i, id := range ids {
-		if storage.CompareIDs(id, after) > 0 {
+		if stream.CompareIDs(id, after) > 0 {
 			out = append(out, i)
 		}
 	}
@@ -226,11 +227,11 @@ func TestFramesData(t *testing.T) {
 		if stored[i].ID != ids[i] || live.ID != ids[i] {
 			t.Errorf("%s: stored id %s, live id %s, Append said %s", c.name, stored[i].ID, live.ID, ids[i])
 		}
-		if !bytes.Equal(stored[i].Data, c.data) {
-			t.Errorf("%s: stored data %.40q, want %.40q", c.name, stored[i].Data, c.data)
+		if !bytes.Equal(stored[i].Raw, c.data) {
+			t.Errorf("%s: stored data %.40q, want %.40q", c.name, stored[i].Raw, c.data)
 		}
-		if !bytes.Equal(live.Data, c.data) {
-			t.Errorf("%s: live data %.40q, want %.40q", c.name, live.Data, c.data)
+		if !bytes.Equal(live.Raw, c.data) {
+			t.Errorf("%s: live data %.40q, want %.40q", c.name, live.Raw, c.data)
 		}
 	}
 }
@@ -422,51 +423,10 @@ func TestParseLive(t *testing.T) {
 			if !ok {
 				return
 			}
-			if f.ID != c.id || string(f.Data) != c.data {
-				t.Fatalf("ParseLive(%q) = %q / %q, want %q / %q", c.msg, f.ID, f.Data, c.id, c.data)
+			if f.ID != c.id || string(f.Raw) != c.data {
+				t.Fatalf("ParseLive(%q) = %q / %q, want %q / %q", c.msg, f.ID, f.Raw, c.id, c.data)
 			}
 		})
-	}
-}
-
-func TestCompareIDs(t *testing.T) {
-	const maxID = "18446744073709551615-18446744073709551615"
-	cases := []struct {
-		a, b string
-		want int
-	}{
-		{"1-0", "1-0", 0},
-		{"1-0", "1-1", -1},
-		{"1-1", "1-0", 1},
-		{"2-0", "1-99", 1},
-		{"9-0", "10-0", -1}, // numeric, not lexical
-		{"1700000000000-9", "1700000000000-10", -1},
-		{"1700000000001-0", "1700000000000-999", 1},
-		{"", "", 0},
-		{"", "0", 0},
-		{"0", "0-0", 0},
-		{"", "0-1", -1},
-		{"5", "5-0", 0},
-		{"5", "5-1", -1},
-		{"007-1", "7-1", 0},
-		{maxID, "18446744073709551615-18446744073709551614", 1},
-		{maxID, "18446744073709551614-18446744073709551615", 1},
-		{maxID, maxID, 0},
-		// Malformed ids sort before every well-formed one, and among themselves as strings.
-		{"abc", "", -1},
-		{"0-0", "abc", 1},
-		{"1-x", "1-0", -1},
-		{"18446744073709551616-0", "0-1", -1},
-		{"abc", "abd", -1},
-		{"abc", "abc", 0},
-	}
-	for _, c := range cases {
-		if got := storage.CompareIDs(c.a, c.b); got != c.want {
-			t.Errorf("CompareIDs(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
-		}
-		if got := storage.CompareIDs(c.b, c.a); got != -c.want {
-			t.Errorf("CompareIDs(%q, %q) = %d, want %d (antisymmetry)", c.b, c.a, got, -c.want)
-		}
 	}
 }
 
@@ -498,7 +458,7 @@ func TestFramesLiveOrder(t *testing.T) {
 			}
 		})
 	}
-	var live []storage.Frame
+	var live []stream.Frame
 	for range n {
 		f, ok := storage.ParseLive(framesRecv(t, msgs))
 		if !ok {
@@ -519,14 +479,14 @@ func TestFramesLiveOrder(t *testing.T) {
 		t.Fatalf("%d frames stored, want %d", len(stored), n)
 	}
 	for i := range n {
-		if live[i].ID != stored[i].ID || !bytes.Equal(live[i].Data, stored[i].Data) {
-			t.Fatalf("live frame %d is %s %q, stream holds %s %q", i, live[i].ID, live[i].Data, stored[i].ID, stored[i].Data)
+		if live[i].ID != stored[i].ID || !bytes.Equal(live[i].Raw, stored[i].Raw) {
+			t.Fatalf("live frame %d is %s %q, stream holds %s %q", i, live[i].ID, live[i].Raw, stored[i].ID, stored[i].Raw)
 		}
 	}
 	// Each goroutine's frames stay in its own order.
 	next := map[string]int{}
 	for _, f := range stored {
-		g, body, _ := strings.Cut(string(f.Data), "\n")
+		g, body, _ := strings.Cut(string(f.Raw), "\n")
 		if want := fmt.Sprintf("frame %d", next[g]); body != want {
 			t.Fatalf("%s: %q, want %q", g, body, want)
 		}
@@ -546,13 +506,13 @@ type framesReader struct {
 	f        *storage.Frames
 	job      string
 	lastSeen string
-	got      []storage.Frame
+	got      []stream.Frame
 	dups     int
 }
 
-func (r *framesReader) deliver(fs ...storage.Frame) {
+func (r *framesReader) deliver(fs ...stream.Frame) {
 	for _, f := range fs {
-		if storage.CompareIDs(f.ID, r.lastSeen) <= 0 {
+		if stream.CompareIDs(f.ID, r.lastSeen) <= 0 {
 			r.dups++
 			continue
 		}
@@ -571,7 +531,7 @@ func (r *framesReader) replay(ctx context.Context) {
 
 // follow takes live messages until the frame with data last has been delivered.
 func (r *framesReader) follow(ctx context.Context, msgs <-chan []byte, last string) {
-	for len(r.got) == 0 || string(r.got[len(r.got)-1].Data) != last {
+	for len(r.got) == 0 || string(r.got[len(r.got)-1].Raw) != last {
 		f, ok := storage.ParseLive(framesRecv(r.t, msgs))
 		if !ok {
 			r.replay(ctx) // the hub lost messages: read them from the stream
@@ -663,8 +623,8 @@ func TestFramesReplayThenLive(t *testing.T) {
 				t.Fatalf("delivered %d frames, want %d", len(r.got), total-c.resumeAt)
 			}
 			for i, f := range r.got {
-				if want := fmt.Sprintf("frame-%d", c.resumeAt+i); string(f.Data) != want {
-					t.Fatalf("frame %d is %q, want %q", i, f.Data, want)
+				if want := fmt.Sprintf("frame-%d", c.resumeAt+i); string(f.Raw) != want {
+					t.Fatalf("frame %d is %q, want %q", i, f.Raw, want)
 				}
 			}
 			if r.dups < overlap {
@@ -693,7 +653,7 @@ func TestFramesReplayOverlap(t *testing.T) {
 	r.follow(ctx, msgs, "late-1")
 	var got []string
 	for _, f := range r.got {
-		got = append(got, string(f.Data))
+		got = append(got, string(f.Raw))
 	}
 	want := "early-0 early-1 early-2 both-0 both-1 both-2 both-3 late-0 late-1"
 	if strings.Join(got, " ") != want {
@@ -794,8 +754,8 @@ func TestChatStateDeployments(t *testing.T) {
 				}
 				for i := range 3 {
 					f, ok := storage.ParseLive(framesRecv(t, msgs))
-					if !ok || f.ID != ids[i] || string(f.Data) != fmt.Sprintf("%s\nframe %d", job, i) {
-						t.Fatalf("%s live frame %d = %q %q %v, want id %s", job, i, f.ID, f.Data, ok, ids[i])
+					if !ok || f.ID != ids[i] || string(f.Raw) != fmt.Sprintf("%s\nframe %d", job, i) {
+						t.Fatalf("%s live frame %d = %q %q %v, want id %s", job, i, f.ID, f.Raw, ok, ids[i])
 					}
 				}
 				leave()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // ImageReader reads (and finally deletes) a caller's uploaded image in the object store.
@@ -48,6 +50,8 @@ type Chat struct {
 	ContextTokens int
 	// Interrupted reports a worker shutdown (Server.Stopping).
 	Interrupted func() bool
+	// Log gets what fails beside the job without failing it (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // errStopped ends a streamed job that a worker shutdown interrupted, and its re-run: asynq hands
@@ -57,9 +61,9 @@ var errStopped = jobs.Permanent(jobs.CodeWorkerLost, "the worker running this jo
 
 // Handle is the job handler.
 func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
-	var in jobs.ChatPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Message == "" {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed chat payload", 400)
+	in, err := jobs.Decode[jobs.ChatPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	jobID, _ := asynq.GetTaskID(ctx)
 	owner := t.Headers()[jobs.HeaderOwner]
@@ -91,7 +95,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 		reply, usage, err = c.complete(ctx, req)
 	}
 	// Whatever was produced is counted, also when the caller went away midway.
-	c.countTokens(owner, usage)
+	c.countTokens(jobID, owner, usage)
 	if err != nil {
 		return nil, out.fail(ctx, in.Stream, err)
 	}
@@ -102,7 +106,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 		return nil, out.fail(ctx, in.Stream, fmt.Errorf("save history: %w", err))
 	}
 	if in.Stream {
-		done := jobs.Frame{Type: jobs.FrameDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
+		done := stream.Frame{Type: stream.TypeDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
 		if err := out.emit(ctx, done); err != nil {
 			return nil, err
 		}
@@ -360,7 +364,7 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 						return text.String(), estimatedUsage(req, text.String()), started, fmt.Errorf("%w: %w", errRelay, err)
 					}
 					started = true
-					if f.Type == jobs.FrameContent {
+					if f.Type == stream.TypeContent {
 						text.WriteString(f.Text)
 					}
 				}
@@ -370,13 +374,13 @@ func (c *Chat) streamOnce(ctx context.Context, out *emitter, req openai.ChatComp
 	}
 }
 
-func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
-	var out []jobs.Frame
+func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []stream.Frame {
+	var out []stream.Frame
 	if d.ReasoningContent != "" {
-		out = append(out, jobs.Frame{Type: jobs.FrameReasoning, Text: d.ReasoningContent})
+		out = append(out, stream.Frame{Type: stream.TypeReasoning, Text: d.ReasoningContent})
 	}
 	if d.Content != "" {
-		out = append(out, jobs.Frame{Type: jobs.FrameContent, Text: d.Content})
+		out = append(out, stream.Frame{Type: stream.TypeContent, Text: d.Content})
 	}
 	return out
 }
@@ -385,11 +389,7 @@ func deltaFrames(d openai.ChatCompletionStreamChoiceDelta) []jobs.Frame {
 // streamed job whose client has been told how it ended.
 func (c *Chat) streamEnded(ctx context.Context, jobID string) bool {
 	last, ok, err := c.Frames.Last(ctx, jobID)
-	if err != nil || !ok {
-		return false
-	}
-	var f jobs.Frame
-	return json.Unmarshal(last.Data, &f) == nil && f.Final()
+	return err == nil && ok && last.DecodeHead() == nil && last.Final()
 }
 
 func (c *Chat) interrupted(ctx context.Context) bool {
@@ -405,7 +405,7 @@ type emitter struct {
 }
 
 // emit appends a frame to the job's stream (replayable) and publishes it (live).
-func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
+func (e *emitter) emit(ctx context.Context, f stream.Frame) error {
 	e.seq++
 	f.JobID, f.Seq = e.jobID, e.seq
 	data, err := json.Marshal(f)
@@ -420,14 +420,14 @@ func (e *emitter) emit(ctx context.Context, f jobs.Frame) error {
 
 // fail ends a streamed job with an error frame (written even when the job's context is gone, so
 // a reconnecting client learns how it ended) and returns the error the wrapper reports.
-func (e *emitter) fail(ctx context.Context, stream bool, err error) error {
-	if stream {
+func (e *emitter) fail(ctx context.Context, streamed bool, err error) error {
+	if streamed {
 		je := failure(ctx, err)
 		if e.interrupted != nil && e.interrupted(ctx) {
 			// A shutdown, not a cancel: the client should send the request again.
 			je, err = errStopped, errStopped
 		}
-		f := jobs.Frame{Type: jobs.FrameError, Code: je.Code, Message: je.Message}
+		f := stream.Frame{Type: stream.TypeError, Code: je.Code, Message: je.Message}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = e.emit(wctx, f)
@@ -473,14 +473,22 @@ func parseObject(reply string) (json.RawMessage, *string) {
 	return out, nil
 }
 
-func (c *Chat) countTokens(owner string, u jobs.ChatUsage) {
+// countTokens adds a turn's tokens to its key's usage. A failure does not fail the turn (the
+// caller has its answer) but is logged: the key's usage report is short by these tokens.
+func (c *Chat) countTokens(jobID, owner string, u jobs.ChatUsage) {
 	keyID, ok := strings.CutPrefix(owner, "key:")
 	if !ok || u.TotalTokens == 0 || c.Usage == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = c.Usage.Record(ctx, keyID, "/chat", 0, int64(u.TotalTokens), time.Now())
+	if err := c.Usage.Record(ctx, keyID, "/chat", 0, int64(u.TotalTokens), time.Now()); err != nil {
+		log := c.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("record token usage", "job_id", jobID, "key_id", keyID, "tokens", u.TotalTokens, "error", err)
+	}
 }
 
 func (c *Chat) window() int {

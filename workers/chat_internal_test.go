@@ -1,14 +1,17 @@
 package workers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/tbackend/tbackend/jobs"
@@ -139,5 +142,27 @@ func TestTimeoutsAndCancelsAreNotRetried(t *testing.T) {
 		if je := failure(ctx, ctx.Err()); !je.Permanent {
 			t.Errorf("%s: %+v is retried", name, je)
 		}
+	}
+}
+
+// A usage record that fails does not fail the turn, but it is logged with the job and the key:
+// the key's usage report is short by those tokens.
+func TestCountTokensLogsAFailedRecord(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var logs bytes.Buffer
+	c := &Chat{Usage: storage.NewUsage(rdb, storage.NewKeys("t:")), Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	c.countTokens("JOB1", "key:k_1", jobs.ChatUsage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7})
+	for _, want := range []string{"record token usage", "job_id=JOB1", "key_id=k_1", "tokens=7", "error="} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log %q lacks %q", logs.String(), want)
+		}
+	}
+	// Nothing to record, nothing to log: no tokens, or a caller that is not a key.
+	logs.Reset()
+	c.countTokens("JOB2", "key:k_1", jobs.ChatUsage{})
+	c.countTokens("JOB3", "wallet:p:addr", jobs.ChatUsage{TotalTokens: 7})
+	if logs.Len() != 0 {
+		t.Fatalf("logged %q", logs.String())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,10 +45,9 @@ const resultCache = "private, max-age=86400, immutable"
 
 // Handle is the job handler of all three image task types.
 func (h *Images) Handle(ctx context.Context, t *asynq.Task) (any, error) {
-	var in jobs.ImagePayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Model == "" || in.N < 1 ||
-		t.Type() != jobs.TypeImageGenerate && len(in.Inputs) == 0 {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed image payload", 400)
+	in, err := jobs.Decode[jobs.ImagePayload](t)
+	if err != nil {
+		return nil, err
 	}
 	jobID, _ := asynq.GetTaskID(ctx)
 	res, err := h.run(ctx, t.Type(), jobID, in)

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -42,9 +41,9 @@ type Payments struct {
 
 // Handle is the job handler.
 func (p *Payments) Handle(ctx context.Context, t *asynq.Task) (any, error) {
-	var in jobs.PaymentPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.InvoiceID == "" {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed payment payload", 400)
+	in, err := jobs.Decode[jobs.PaymentPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	inv, err := p.Ledger.Get(ctx, in.InvoiceID)
 	if errors.Is(err, payments.ErrInvoiceNotFound) {

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,9 +16,9 @@ type Ping struct {
 
 // Handle is the job handler.
 func (p Ping) Handle(ctx context.Context, t *asynq.Task) (any, error) {
-	var in jobs.PingPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed ping payload", 400)
+	in, err := jobs.Decode[jobs.PingPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	started := time.Now().UTC()
 	if in.DelayMS > 0 {

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,9 +21,9 @@ type Retention struct {
 
 // Handle is the job handler.
 func (r Retention) Handle(ctx context.Context, t *asynq.Task) (any, error) {
-	var in jobs.RetentionPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.MaxAgeSeconds <= 0 {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed retention payload", 400)
+	in, err := jobs.Decode[jobs.RetentionPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	n, err := r.Store.DeleteOlderThan(ctx, in.Prefix, time.Duration(in.MaxAgeSeconds)*time.Second)
 	if err != nil {

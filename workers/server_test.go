@@ -291,7 +291,7 @@ func TestServer(t *testing.T) {
 		{"plain error", testPayload{Mode: "plain"}, jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}},
 		{"panic", testPayload{Mode: "panic"}, jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}},
 		{"unencodable result", testPayload{Mode: "unencodable"}, jobs.Error{Code: jobs.CodeInternal, Message: "the job failed", Status: 500}},
-		{"malformed ping payload", json.RawMessage(`"not an object"`), jobs.Error{Code: jobs.CodeBadRequest, Message: "malformed ping payload", Status: 400}},
+		{"malformed ping payload", json.RawMessage(`"not an object"`), jobs.Error{Code: jobs.CodeBadRequest, Message: "malformed system:ping payload", Status: 400}},
 	}
 	for _, c := range failures {
 		t.Run(c.name, func(t *testing.T) {

@@ -64,11 +64,12 @@ var emulatorFree = []string{"api", "workers", "storage", "jobs", "payments", "ca
 var emulatorTests = []string{"workers", "payments"}
 
 // TestArchitecture keeps the layering of docs/design.md: fiber only in api/; api and workers never
-// depend on each other (not even indirectly); storage depends on no other project package except
-// where it persists a domain (storageDomain), and a domain package (payments) depends on nothing
-// but cardano; packages under workers/ never import workers itself; jobs is a leaf that imports
-// asynq and the standard library only; the emulators stand outside the service (see
-// checkEmulators).
+// depend on each other (not even indirectly); storage depends on no other project package but
+// stream (the frames it relays), except where it persists a domain (storageDomain), and a domain
+// package (payments) depends on nothing but cardano; packages under workers/ never import workers
+// itself; jobs is a leaf that imports asynq, the standard library and stream; stream (the chat
+// stream's wire format, shared by jobs, storage, api and workers) imports the standard library
+// only; the emulators stand outside the service (see checkEmulators).
 func TestArchitecture(t *testing.T) {
 	checkEmulators(t, listPackages(t))
 	for _, p := range listPackages(t) {
@@ -82,11 +83,11 @@ func TestArchitecture(t *testing.T) {
 			switch {
 			case under(p.path, "api") && under(dep, "workers"), under(p.path, "workers") && under(dep, "api"):
 				t.Errorf("%s depends on %s: api and workers speak only through jobs", p.path, dep)
-			case under(p.path, "storage") && strings.HasPrefix(dep, module+"/") && !under(dep, "storage") &&
+			case under(p.path, "storage") && strings.HasPrefix(dep, module+"/") && !under(dep, "storage") && dep != module+"/stream" &&
 				!slices.ContainsFunc(storageDomain[strings.TrimPrefix(p.path, module+"/")], func(d string) bool { return under(dep, d) }) &&
 				!(under(dep, "internal") && slices.Contains(p.tests, dep)):
 				// Tests may use the internal test helpers; the package itself imports none of ours.
-				t.Errorf("%s depends on %s: storage imports no other project package but the domain it persists", p.path, dep)
+				t.Errorf("%s depends on %s: storage imports no other project package but stream and the domain it persists", p.path, dep)
 			}
 		}
 		if under(p.path, "payments") {
@@ -104,8 +105,15 @@ func TestArchitecture(t *testing.T) {
 		}
 		if p.path == module+"/jobs" {
 			for _, imp := range p.imports {
-				if strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "github.com/hibiken/asynq" {
-					t.Errorf("jobs imports %s: it is a leaf (asynq and the standard library only)", imp)
+				if strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "github.com/hibiken/asynq" && imp != module+"/stream" {
+					t.Errorf("jobs imports %s: it is a leaf (asynq, the standard library and stream only)", imp)
+				}
+			}
+		}
+		if p.path == module+"/stream" {
+			for _, imp := range p.imports {
+				if strings.Contains(strings.Split(imp, "/")[0], ".") {
+					t.Errorf("stream imports %s: it is a leaf (the standard library only)", imp)
 				}
 			}
 		}

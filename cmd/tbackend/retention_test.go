@@ -73,8 +73,8 @@ func TestRetentionIsScheduledAndDeletesOldObjects(t *testing.T) {
 	if err := jc.Start(ctx, hub); err != nil {
 		t.Fatal(err)
 	}
-	_, out, err := jc.Run(ctx, jobs.Spec{Type: jobs.TypeObjectRetention,
-		Payload: jobs.RetentionPayload{MaxAgeSeconds: int64(cfg.ObjectRetention / time.Second)}}, 10*time.Second)
+	_, out, err := jc.Run(ctx,
+		jobs.RetentionJob(jobs.RetentionPayload{MaxAgeSeconds: int64(cfg.ObjectRetention / time.Second)}), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -297,6 +297,7 @@ func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
 		Sessions: storage.NewSessions(s.rdb, s.keys, 24*time.Hour, 200), Frames: s.frames(),
 		Images: s.objects, Usage: storage.NewUsage(s.rdb, s.keys),
 		FirstToken: c.FirstToken, Idle: c.Idle, Request: c.Request, Retries: c.Retries, ContextTokens: c.ContextTokens,
+		Log: s.log,
 	}
 }
 

@@ -30,9 +30,9 @@ type Job struct {
 
 // Handle runs one analysis.
 func (h *Job) Handle(ctx context.Context, t *asynq.Task) (any, error) {
-	var in jobs.TokenAnalysisPayload
-	if err := json.Unmarshal(t.Payload(), &in); err != nil || in.Token == "" || in.Network == "" {
-		return nil, jobs.Permanent(jobs.CodeBadRequest, "malformed token-analysis payload", 400)
+	in, err := jobs.Decode[jobs.TokenAnalysisPayload](t)
+	if err != nil {
+		return nil, err
 	}
 	unit, err := h.Analyzer.Resolve(ctx, in.PolicyID, in.AssetNameHex, in.Token)
 	if err != nil {
