@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -180,16 +179,11 @@ func WriteError(w http.ResponseWriter, status int, typ, code, msg string) {
 
 // Start serves the emulator on a loopback port and returns its base URL (ending in /v1).
 func (e *Emulator) Start(addr string) (baseURL string, stop func(), err error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	base, stop, err := control.Serve(addr, e)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + strings.TrimSuffix(ln.Addr().String(), "/") + "/v1", func() { _ = srv.Close() }, nil
+	return base + "/v1", stop, nil
 }
 
 // readBody reads a request body of at most maxBody bytes.
