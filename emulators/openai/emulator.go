@@ -195,6 +195,27 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	return body, nil
 }
 
+// beginJSON counts a JSON request, reads its body and begins it (see begin) with the model it
+// names and, on an endpoint that streams, its stream flag. Both are read leniently: a body
+// that does not decode still gets its fault first, and its validation error after.
+func (e *Emulator) beginJSON(w http.ResponseWriter, r *http.Request, ep Endpoint, streams bool) ([]byte, Fault, bool) {
+	e.count(ep)
+	body, aerr := readBody(w, r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return nil, Fault{}, false
+	}
+	var peek struct {
+		Model  any `json:"model"`
+		Stream any `json:"stream"`
+	}
+	_ = json.Unmarshal(body, &peek)
+	model, _ := peek.Model.(string)
+	stream, _ := peek.Stream.(bool)
+	f, ok := e.begin(w, r, ep, body, model, streams && stream)
+	return body, f, ok
+}
+
 // begin picks the request's fault and applies its delay and error answer. It reports false
 // when the request has been answered (or abandoned by the client).
 func (e *Emulator) begin(w http.ResponseWriter, r *http.Request, ep Endpoint, body []byte, model string, stream bool) (Fault, bool) {
