@@ -14,16 +14,19 @@ const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwx
 // characters; the ledger has capped Byron address attributes at 64 bytes since Allegra.
 const maxBase58Length = 2048
 
-var base58Rev = func() [256]int16 {
+var base58Rev = alphabetIndex(base58Alphabet)
+
+// alphabetIndex maps every byte to its digit in alphabet, or -1 when it is not in it.
+func alphabetIndex(alphabet string) [256]int16 {
 	var t [256]int16
 	for i := range t {
 		t[i] = -1
 	}
-	for i := 0; i < len(base58Alphabet); i++ {
-		t[base58Alphabet[i]] = int16(i)
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = int16(i)
 	}
 	return t
-}()
+}
 
 // base58Decode decodes Bitcoin-alphabet base58 (as used by Byron addresses). Leading '1's are
 // leading zero bytes.
