@@ -14,16 +14,19 @@ const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwx
 // characters; the ledger has capped Byron address attributes at 64 bytes since Allegra.
 const maxBase58Length = 2048
 
-var base58Rev = func() [256]int16 {
+var base58Rev = alphabetIndex(base58Alphabet)
+
+// alphabetIndex maps every byte to its digit in alphabet, or -1 when it is not in it.
+func alphabetIndex(alphabet string) [256]int16 {
 	var t [256]int16
 	for i := range t {
 		t[i] = -1
 	}
-	for i := 0; i < len(base58Alphabet); i++ {
-		t[base58Alphabet[i]] = int16(i)
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = int16(i)
 	}
 	return t
-}()
+}
 
 // base58Decode decodes Bitcoin-alphabet base58 (as used by Byron addresses). Leading '1's are
 // leading zero bytes.
@@ -38,30 +41,18 @@ func base58Decode(s string) ([]byte, error) {
 	for zeros < len(s) && s[zeros] == '1' {
 		zeros++
 	}
-	// Big-endian base-256 accumulator; log(58)/log(256) < 0.733.
-	buf := make([]byte, (len(s)-zeros)*733/1000+1)
-	used := 0 // bytes of buf (from the end) holding a non-zero value so far
+	digits := make([]byte, len(s)-zeros)
 	for i := zeros; i < len(s); i++ {
 		v := base58Rev[s[i]]
 		if v < 0 {
 			return nil, fmt.Errorf("%w: invalid character %q", errBase58, s[i])
 		}
-		carry := int(v)
-		j := 0
-		for k := len(buf) - 1; k >= 0 && (carry != 0 || j < used); k-- {
-			carry += 58 * int(buf[k])
-			buf[k] = byte(carry)
-			carry >>= 8
-			j++
-		}
-		used = j
+		digits[i-zeros] = byte(v)
 	}
-	start := 0
-	for start < len(buf) && buf[start] == 0 {
-		start++
-	}
-	out := make([]byte, zeros+len(buf)-start)
-	copy(out[zeros:], buf[start:])
+	// log(58)/log(256) < 0.733.
+	b := rebase(digits, 58, 256, len(digits)*733/1000+1)
+	out := make([]byte, zeros+len(b))
+	copy(out[zeros:], b)
 	return out, nil
 }
 
@@ -72,15 +63,30 @@ func base58Encode(b []byte) string {
 		zeros++
 	}
 	// log(256)/log(58) < 1.366.
-	buf := make([]byte, (len(b)-zeros)*1366/1000+1)
-	used := 0
-	for _, x := range b[zeros:] {
-		carry := int(x)
+	digits := rebase(b[zeros:], 256, 58, (len(b)-zeros)*1366/1000+1)
+	out := make([]byte, zeros+len(digits))
+	for i := 0; i < zeros; i++ {
+		out[i] = '1'
+	}
+	for i, d := range digits {
+		out[zeros+i] = base58Alphabet[d]
+	}
+	return string(out)
+}
+
+// rebase converts a big-endian number from base from to base to (both at most 256); size is
+// the most digits the result can have. It returns the digits without leading zeros: leading
+// zeros of the input, which base58 spells one for one, are the caller's.
+func rebase(digits []byte, from, to, size int) []byte {
+	buf := make([]byte, size)
+	used := 0 // digits of buf (from the end) touched so far
+	for _, d := range digits {
+		carry := int(d)
 		j := 0
 		for k := len(buf) - 1; k >= 0 && (carry != 0 || j < used); k-- {
-			carry += 256 * int(buf[k])
-			buf[k] = byte(carry % 58)
-			carry /= 58
+			carry += from * int(buf[k])
+			buf[k] = byte(carry % to)
+			carry /= to
 			j++
 		}
 		used = j
@@ -89,12 +95,5 @@ func base58Encode(b []byte) string {
 	for start < len(buf) && buf[start] == 0 {
 		start++
 	}
-	out := make([]byte, zeros+len(buf)-start)
-	for i := 0; i < zeros; i++ {
-		out[i] = '1'
-	}
-	for i, d := range buf[start:] {
-		out[zeros+i] = base58Alphabet[d]
-	}
-	return string(out)
+	return buf[start:]
 }

@@ -18,17 +18,8 @@ const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 // BIP-173 is deliberately not applied: Cardano addresses are longer.
 const maxHRPLength = 83
 
-// bech32Rev maps an ASCII byte to its 5-bit value, or -1.
-var bech32Rev = func() [128]int8 {
-	var t [128]int8
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(bech32Charset); i++ {
-		t[bech32Charset[i]] = int8(i)
-	}
-	return t
-}()
+// bech32Rev maps a byte to its 5-bit value, or -1.
+var bech32Rev = alphabetIndex(bech32Charset)
 
 func bech32Polymod(values []byte) uint32 {
 	gen := [5]uint32{0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3}
@@ -124,7 +115,7 @@ func decodeBech32Groups(s string) (string, []byte, error) {
 	data := make([]byte, len(s)-sep-1)
 	for i := range data {
 		c := s[sep+1+i]
-		v := bech32Rev[c] // c < 127 was checked above
+		v := bech32Rev[c]
 		if v < 0 {
 			return "", nil, fmt.Errorf("%w: invalid data character %q", ErrBech32, c)
 		}

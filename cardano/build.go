@@ -132,11 +132,15 @@ func selectionOrder(from []UTxO, to []Output) []UTxO {
 
 // balance builds the transaction spending exactly ins, iterating the fee to a fixed point.
 func (s PaymentSpec) balance(ins []UTxO, to []Output) (*Built, error) {
-	inLovelace, inAssets, err := sumUTxOs(ins)
+	inLovelace, inAssets, err := sumValues(ins, "input", func(u UTxO) (uint64, map[string]map[string]uint64) {
+		return u.Lovelace, u.Assets
+	})
 	if err != nil {
 		return nil, err
 	}
-	outLovelace, outAssets, err := sumOutputs(to)
+	outLovelace, outAssets, err := sumValues(to, "output", func(o Output) (uint64, map[string]map[string]uint64) {
+		return o.Lovelace, o.Assets
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -187,30 +191,17 @@ func (s PaymentSpec) balance(ins []UTxO, to []Output) (*Built, error) {
 	return nil, errors.New("cardano: the fee did not settle")
 }
 
-func sumUTxOs(us []UTxO) (uint64, map[string]map[string]uint64, error) {
+// sumValues totals the lovelace and assets of items; what names them in an overflow error.
+func sumValues[T any](items []T, what string, value func(T) (uint64, map[string]map[string]uint64)) (uint64, map[string]map[string]uint64, error) {
 	var lovelace uint64
 	assets := map[string]map[string]uint64{}
-	for _, u := range us {
-		if lovelace > math.MaxUint64-u.Lovelace {
-			return 0, nil, errors.New("cardano: input amounts overflow")
+	for _, it := range items {
+		l, a := value(it)
+		if lovelace > math.MaxUint64-l {
+			return 0, nil, fmt.Errorf("cardano: %s amounts overflow", what)
 		}
-		lovelace += u.Lovelace
-		if err := addAssets(assets, u.Assets); err != nil {
-			return 0, nil, err
-		}
-	}
-	return lovelace, assets, nil
-}
-
-func sumOutputs(os []Output) (uint64, map[string]map[string]uint64, error) {
-	var lovelace uint64
-	assets := map[string]map[string]uint64{}
-	for _, o := range os {
-		if lovelace > math.MaxUint64-o.Lovelace {
-			return 0, nil, errors.New("cardano: output amounts overflow")
-		}
-		lovelace += o.Lovelace
-		if err := addAssets(assets, o.Assets); err != nil {
+		lovelace += l
+		if err := addAssets(assets, a); err != nil {
 			return 0, nil, err
 		}
 	}

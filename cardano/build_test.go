@@ -225,3 +225,21 @@ func TestSigningKeyEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// Input and output totals add lovelace and assets alike, and say which side overflowed.
+func TestSumValues(t *testing.T) {
+	policy := strings.Repeat("ab", 28)
+	us := []UTxO{{Lovelace: 5, Assets: map[string]map[string]uint64{policy: {"01": 2}}},
+		{Lovelace: 7, Assets: map[string]map[string]uint64{policy: {"01": 3, "02": 1}}}}
+	l, a, err := sumValues(us, "input", func(u UTxO) (uint64, map[string]map[string]uint64) { return u.Lovelace, u.Assets })
+	if err != nil || l != 12 || !reflect.DeepEqual(a, map[string]map[string]uint64{policy: {"01": 5, "02": 1}}) {
+		t.Fatalf("sum = %d %v %v", l, a, err)
+	}
+	for _, side := range []string{"input", "output"} {
+		huge := []Output{{Lovelace: 1 << 63}, {Lovelace: 1 << 63}}
+		_, _, err := sumValues(huge, side, func(o Output) (uint64, map[string]map[string]uint64) { return o.Lovelace, o.Assets })
+		if err == nil || !strings.Contains(err.Error(), side+" amounts overflow") {
+			t.Errorf("%s overflow: %v", side, err)
+		}
+	}
+}

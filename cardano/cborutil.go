@@ -108,8 +108,8 @@ func isNull(raw []byte) bool {
 	return len(raw) == 1 && (raw[0] == 0xf6 || raw[0] == 0xf7)
 }
 
-// untagSet strips an optional tag 258 (Conway set) and requires an array underneath.
-func untagSet(raw cbor.RawMessage) (cbor.RawMessage, error) {
+// setItems returns the items of an array or of a tag-258 set (Conway) of one.
+func setItems(raw cbor.RawMessage) ([]cbor.RawMessage, error) {
 	if majorOf(raw) == majorTag {
 		var t cbor.RawTag
 		if err := decMode.Unmarshal(raw, &t); err != nil {
@@ -123,7 +123,7 @@ func untagSet(raw cbor.RawMessage) (cbor.RawMessage, error) {
 	if majorOf(raw) != majorArray {
 		return nil, errors.New("expected an array or a tag-258 set")
 	}
-	return raw, nil
+	return arrayItems(raw)
 }
 
 // arrayItems splits a CBOR array (definite or indefinite) into its raw elements.

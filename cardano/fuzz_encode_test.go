@@ -184,3 +184,20 @@ func FuzzShelleyAddressRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBase58RoundTrip: base58Decode reads back what base58Encode wrote, leading zeros included.
+func FuzzBase58RoundTrip(f *testing.F) {
+	f.Add([]byte{0, 0, 1})
+	f.Add([]byte("hello world"))
+	f.Add(bytes.Repeat([]byte{0xff}, 40))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || len(b) > maxBase58Length/2 {
+			return
+		}
+		enc := base58Encode(b)
+		back, err := base58Decode(enc)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("%x encodes to %q, which decodes to %x (%v)", b, enc, back, err)
+		}
+	})
+}

@@ -182,9 +182,7 @@ func decodeMetadatum(raw cbor.RawMessage, depth int) (any, error) {
 	}
 }
 
-// cip20Memo extracts the lines of a CIP-20 message (label 674, {"msg": [lines…]}). A bare
-// string under "msg" (seen in the wild, though not what CIP-20 specifies) counts as one line;
-// non-string entries are skipped.
+// cip20Memo extracts the lines of a CIP-20 message (label 674, {"msg": [lines…]}).
 func cip20Memo(md map[uint64]any) []string {
 	m, ok := md[CIP20Label].(MetadataMap)
 	if !ok {
@@ -194,6 +192,13 @@ func cip20Memo(md map[uint64]any) []string {
 	if !ok {
 		return nil
 	}
+	return CIP20Lines(msg)
+}
+
+// CIP20Lines reads the lines of a CIP-20 "msg" value, decoded from CBOR or from JSON: a list of
+// strings (what CIP-20 specifies), or a bare string (seen in the wild) as one line. Non-string
+// entries are skipped; any other value has no lines.
+func CIP20Lines(msg any) []string {
 	switch v := msg.(type) {
 	case string:
 		return []string{v}

@@ -335,11 +335,7 @@ func decodeBytes(raw cbor.RawMessage) ([]byte, error) {
 
 // decodeInputs reads an array or tag-258 set of [tx id, index].
 func decodeInputs(raw cbor.RawMessage) ([]Input, error) {
-	arr, err := untagSet(raw)
-	if err != nil {
-		return nil, err
-	}
-	items, err := arrayItems(arr)
+	items, err := setItems(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -597,3 +597,21 @@ func TestDecodeTxTruncationsAndNoise(t *testing.T) {
 		}
 	}
 }
+
+// A CIP-20 message reads the same from CBOR metadata and from Blockfrost's JSON.
+func TestCIP20Lines(t *testing.T) {
+	for _, tc := range []struct {
+		msg  any
+		want []string
+	}{
+		{[]any{"pay inv_1", "second"}, []string{"pay inv_1", "second"}},
+		{"a bare string", []string{"a bare string"}},
+		{[]any{"kept", 7, map[string]any{}, "also"}, []string{"kept", "also"}},
+		{42, nil},
+		{nil, nil},
+	} {
+		if got := CIP20Lines(tc.msg); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("CIP20Lines(%#v) = %q, want %q", tc.msg, got, tc.want)
+		}
+	}
+}

@@ -44,11 +44,7 @@ var certificateCoin = map[uint64]int{7: 2, 8: 2, 11: 3, 12: 3, 13: 4}
 
 // decodeCertificates reads an array or tag-258 set of certificates [kind, …].
 func decodeCertificates(raw cbor.RawMessage) ([]Certificate, error) {
-	arr, err := untagSet(raw)
-	if err != nil {
-		return nil, err
-	}
-	items, err := arrayItems(arr)
+	items, err := setItems(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +122,7 @@ var witnessLanguage = map[uint64]byte{witnessNative: LanguageNative, witnessPlut
 	witnessPlutus2: LanguagePlutus2, witnessPlutus3: LanguagePlutus3}
 
 func witnessScripts(key uint64, raw cbor.RawMessage) []TxScript {
-	arr, err := untagSet(raw)
-	if err != nil {
-		return nil
-	}
-	items, err := arrayItems(arr)
+	items, err := setItems(raw)
 	if err != nil {
 		return nil
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/tbackend/tbackend/internal/ctxsleep"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage"
 	"github.com/tbackend/tbackend/storage/objstore"
@@ -220,71 +219,42 @@ func (c *Chat) request(in jobs.ChatPayload, msgs []openai.ChatCompletionMessage)
 }
 
 // complete makes a non-streamed call, retrying what a retry can fix.
-func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
-	var last error
+func (c *Chat) complete(ctx context.Context, req openai.ChatCompletionRequest) (reply string, usage jobs.ChatUsage, err error) {
 	hint := &retryHint{}
-	ctx = withRetryHint(ctx, hint)
-	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 {
-			d, ok := backoffHinted(attempt, last, hint)
-			if !ok {
-				break
-			}
-			if !ctxsleep.For(ctx, d) {
-				return "", jobs.ChatUsage{}, ctx.Err()
-			}
-		}
+	err = retryUpstream(ctx, c.Retries, hint, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, c.Request)
+		defer cancel()
 		res, err := c.LLM.CreateChatCompletion(cctx, req)
-		cancel()
-		if err == nil {
-			if len(res.Choices) == 0 {
-				return "", jobs.ChatUsage{}, upstreamError(errors.New("no choices in the reply"))
-			}
-			u := jobs.ChatUsage{PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
-			return res.Choices[0].Message.Content, u, nil
+		if err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			return "", jobs.ChatUsage{}, ctx.Err()
+		if len(res.Choices) == 0 {
+			return final(upstreamError(errors.New("no choices in the reply")))
 		}
-		last = err
-		if !retryable(err) {
-			break
-		}
-	}
-	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
+		reply = res.Choices[0].Message.Content
+		usage = jobs.ChatUsage{PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
+		return nil
+	}, hint.upstreamError)
+	return reply, usage, err
 }
 
 // stream makes a streamed call and relays each delta as a frame. Before the first token a
 // failure (or a first token that does not come in time) is retried; after it, it ends the stream
 // as the provider's failure (never an internal one: the provider stalled or cut us off).
-func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (string, jobs.ChatUsage, error) {
-	var last error
+func (c *Chat) stream(ctx context.Context, out *emitter, req openai.ChatCompletionRequest) (reply string, usage jobs.ChatUsage, err error) {
 	hint := &retryHint{}
-	ctx = withRetryHint(ctx, hint)
-	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 {
-			d, ok := backoffHinted(attempt, last, hint)
-			if !ok {
-				break
-			}
-			if !ctxsleep.For(ctx, d) {
-				return "", jobs.ChatUsage{}, ctx.Err()
-			}
+	err = retryUpstream(ctx, c.Retries, hint, func(ctx context.Context) error {
+		r, u, started, err := c.streamOnce(ctx, out, req)
+		if err != nil && !started && ctx.Err() == nil && !errors.Is(err, errRelay) {
+			return err // the provider failed before any token reached the client
 		}
-		reply, usage, started, err := c.streamOnce(ctx, out, req)
-		switch {
-		case err == nil || ctx.Err() != nil || errors.Is(err, errRelay):
-			return reply, usage, err
-		case started:
-			return reply, usage, upstreamErrorHinted(err, hint)
+		reply, usage = r, u
+		if err == nil || ctx.Err() != nil || errors.Is(err, errRelay) {
+			return final(err)
 		}
-		last = err
-		if !retryable(err) {
-			break
-		}
-	}
-	return "", jobs.ChatUsage{}, upstreamErrorHinted(last, hint)
+		return final(hint.upstreamError(err)) // the client has part of the reply
+	}, hint.upstreamError)
+	return reply, usage, err
 }
 
 type chunk struct {

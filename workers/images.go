@@ -15,7 +15,6 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/tbackend/tbackend/imagefmt"
-	"github.com/tbackend/tbackend/internal/ctxsleep"
 	"github.com/tbackend/tbackend/jobs"
 	"github.com/tbackend/tbackend/storage/objstore"
 )
@@ -77,30 +76,12 @@ func (h *Images) run(ctx context.Context, taskType, jobID string, in jobs.ImageP
 // withRetries runs call with a per-attempt time limit, retrying rate limits, server errors and
 // timeouts with backoff; what is left over becomes the caller's error.
 func (h *Images) withRetries(ctx context.Context, call func(context.Context) error) error {
-	var last error
-	for attempt := 0; attempt <= h.Retries; attempt++ {
-		if attempt > 0 && !ctxsleep.For(ctx, backoff(attempt, last)) {
-			return ctx.Err()
-		}
+	// No retry hint: image jobs wait backoff only, not the provider's Retry-After.
+	return retryUpstream(ctx, h.Retries, nil, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, h.Request)
-		err := call(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ours *jobs.Error
-		if errors.As(err, &ours) {
-			return err // decided already: not the provider's failure
-		}
-		last = err
-		if !retryable(err) {
-			break
-		}
-	}
-	return imageUpstreamError(last)
+		defer cancel()
+		return call(cctx)
+	}, imageUpstreamError)
 }
 
 // call makes one request of the task's kind, reading the uploads afresh for each attempt.

@@ -288,25 +288,14 @@ func chainOutput(o blockfrost.TransactionOutput) (payments.ChainOutput, bool) {
 	return out, true
 }
 
-// cip20Lines reads the "msg" of label 674: a list of strings (the CIP), or a lone string.
+// cip20Lines reads the message of label 674 (see cardano.CIP20Lines).
 func cip20Lines(md []blockfrost.TransactionMetadata) []string {
 	for _, m := range md {
 		if m.Label != strconv.Itoa(cardano.CIP20Label) {
 			continue
 		}
 		obj, _ := m.JsonMetadata.(map[string]any)
-		switch msg := obj["msg"].(type) {
-		case string:
-			return []string{msg}
-		case []any:
-			var lines []string
-			for _, l := range msg {
-				if s, ok := l.(string); ok {
-					lines = append(lines, s)
-				}
-			}
-			return lines
-		}
+		return cardano.CIP20Lines(obj["msg"]) // one entry per label: no other 674 follows
 	}
 	return nil
 }

@@ -48,8 +48,13 @@ func withRetryHint(ctx context.Context, h *retryHint) context.Context {
 	return context.WithValue(ctx, retryHintKey{}, h)
 }
 
-// Wait returns the last Retry-After the provider sent (0: none).
-func (h *retryHint) Wait() time.Duration { return time.Duration(h.after.Load()) }
+// Wait returns the last Retry-After the provider sent (0: none, or no hint).
+func (h *retryHint) Wait() time.Duration {
+	if h == nil {
+		return 0
+	}
+	return time.Duration(h.after.Load())
+}
 
 // hintTransport records the Retry-After of 429 and 503 answers in the request's retryHint.
 type hintTransport struct{ next http.RoundTripper }
@@ -162,8 +167,9 @@ func upstreamError(err error) error {
 		Status: 503, RetryAfter: 5, Permanent: true}
 }
 
-// upstreamErrorHinted is upstreamError whose Retry-After is the provider's when it gave one.
-func upstreamErrorHinted(err error, h *retryHint) error {
+// upstreamError is the package's upstreamError whose Retry-After is the provider's when it
+// gave one.
+func (h *retryHint) upstreamError(err error) error {
 	out := upstreamError(err)
 	var je *jobs.Error
 	if w := h.Wait(); w > 0 && errors.As(out, &je) && je.RetryAfter > 0 {

@@ -90,11 +90,7 @@ type benchEnv struct {
 func newBenchEnv(b *testing.B, env ...string) *benchEnv {
 	b.Helper()
 	emu := openaiemu.New("sk-test")
-	emuURL, stopEmu, err := emu.Start("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(stopEmu) // registered first: runs after the service has stopped
+	emuURL := serveEmulator(b, emu.Start) // registered first: runs after the service has stopped
 	rdb := redistest.Claim(b)
 	o := rdb.Options()
 	redisURL := fmt.Sprintf("redis://%s/%d", o.Addr, o.DB)

@@ -37,11 +37,7 @@ type chatEnv struct {
 func newChatEnv(t *testing.T, env ...string) *chatEnv {
 	t.Helper()
 	emu := openaiemu.New("sk-test")
-	url, stop, err := emu.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	url := serveEmulator(t, emu.Start)
 	dir := t.TempDir()
 	redisURL := testRedisURL(t)
 	env = append([]string{"REDIS_URL", redisURL, "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", url,

@@ -29,6 +29,18 @@ func envOf(kv ...string) func(string) string {
 }
 
 // testRedisURL claims a private database on the test Redis and returns its URL.
+// serveEmulator starts an emulator (its Start method) for the rest of the test and returns its
+// base URL.
+func serveEmulator(t testing.TB, start func(addr string) (string, func(), error)) string {
+	t.Helper()
+	url, stop, err := start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url
+}
+
 func testRedisURL(t *testing.T) string {
 	rdb := redistest.Claim(t)
 	o := rdb.Options()

@@ -54,17 +54,9 @@ func newPayEnvWith(t *testing.T, memo bool, settings string, env ...string) *pay
 	t.Helper()
 	chain := blockfrostemu.New("proj", blockfrostemu.WithLiveChain(time.Hour),
 		blockfrostemu.WithClock(func() time.Time { return time.Now().Add(-time.Minute) }))
-	chainURL, stopChain, err := chain.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopChain)
+	chainURL := serveEmulator(t, chain.Start)
 	llm := openaiemu.New("sk-test")
-	llmURL, stopLLM, err := llm.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopLLM)
+	llmURL := serveEmulator(t, llm.Start)
 	e := &payEnv{chain: chain, chainURL: chainURL, llm: llm, shop: chain.Address("shop"), acme: chain.Address("acme"), payer: chain.Address("payer")}
 	cfg := filepath.Join(t.TempDir(), "payments.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `network: mainnet

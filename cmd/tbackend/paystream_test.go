@@ -172,11 +172,7 @@ func TestPaidStreamWithoutWorker(t *testing.T) {
 	o := rdb.Options()
 	redisURL := fmt.Sprintf("redis://%s/%d", o.Addr, o.DB)
 	llm := openaiemu.New("sk-test")
-	llmURL, stopLLM, err := llm.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopLLM)
+	llmURL := serveEmulator(t, llm.Start)
 	shop := blockfrostemu.New("proj").Address("shop")
 	cfg := filepath.Join(t.TempDir(), "payments.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "network: mainnet\npay_to: %s\nasset: ADA\ndecimals: 6\nmin_confirmations: 2\ninvoice_timeout: 300s\nprices:\n  /chat: %d\n", shop, chatPrice), 0o600); err != nil {

@@ -22,17 +22,9 @@ type tokenEnv struct {
 func newTokenEnv(t *testing.T, env ...string) *tokenEnv {
 	t.Helper()
 	chain := blockfrostemu.New("proj")
-	chainURL, stopChain, err := chain.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopChain)
+	chainURL := serveEmulator(t, chain.Start)
 	llm := openaiemu.New("sk-test")
-	llmURL, stopLLM, err := llm.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopLLM)
+	llmURL := serveEmulator(t, llm.Start)
 	env = append([]string{"REDIS_URL", testRedisURL(t), "OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", llmURL,
 		"BLOCKFROST_PROJECT_ID", "proj", "BLOCKFROST_URL", chainURL}, env...)
 	_, base, key := startDev(t, env...)

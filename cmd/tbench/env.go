@@ -19,6 +19,7 @@ import (
 
 	"github.com/tbackend/tbackend/emulators/blockfrost"
 	"github.com/tbackend/tbackend/emulators/openai"
+	"github.com/tbackend/tbackend/storage/redistest"
 )
 
 // env is everything a run started: the tbackend binary built for it, Redis (a database of its
@@ -72,7 +73,7 @@ func startEnv(ctx context.Context, o options, progress io.Writer) (_ *env, err e
 		return nil, err
 	}
 	e.closers = append(e.closers, stopRedis)
-	rdb, release, err := claimDB(ctx, base)
+	rdb, release, err := redistest.ClaimDB(ctx, base, "tbench")
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -274,16 +273,11 @@ func writeInvalidPath(w http.ResponseWriter) {
 // Start serves the emulator on a loopback port and returns its base URL (ending in /api/v0).
 // stop closes the server and the emulator.
 func (e *Emulator) Start(addr string) (baseURL string, stop func(), err error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	base, stopServer, err := control.Serve(addr, e)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String() + APIPrefix, func() { _ = srv.Close(); e.Close() }, nil
+	return base + APIPrefix, func() { stopServer(); e.Close() }, nil
 }
 
 // --- routing ---------------------------------------------------------------------------

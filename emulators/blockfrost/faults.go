@@ -80,22 +80,20 @@ func (f Fault) isZero() bool { return f.Kind == FaultNone && f.Delay == 0 }
 // mempool_full (425), drop, malformed. Parameters: slow (or delay), retry_after, times, after,
 // endpoint, path. Durations use Go syntax; a bare number is milliseconds.
 func ParseFault(spec string) (Fault, error) {
-	var f Fault
-	err := control.ParseSpec(spec, func(k string) error {
-		kind, ok := faultKinds[strings.ToLower(k)]
-		if !ok {
-			return fmt.Errorf("unknown fault kind %q", strings.ToLower(k))
-		}
-		if f.Kind != FaultNone && f.Kind != kind {
-			return fmt.Errorf("two fault kinds: %q and %q", f.Kind, kind)
-		}
-		f.Kind = kind
-		return nil
-	}, f.setParam)
-	if err != nil {
-		return Fault{}, err
+	return control.Parse(spec, (*Fault).setKind, (*Fault).setParam)
+}
+
+// setKind sets the kind a bare item of a fault spec names (its name or its status).
+func (f *Fault) setKind(name string) error {
+	kind, ok := faultKinds[strings.ToLower(name)]
+	if !ok {
+		return fmt.Errorf("unknown fault kind %q", strings.ToLower(name))
 	}
-	return f, nil
+	if f.Kind != FaultNone && f.Kind != kind {
+		return fmt.Errorf("two fault kinds: %q and %q", f.Kind, kind)
+	}
+	f.Kind = kind
+	return nil
 }
 
 // setParam sets one key=value item of a fault spec.

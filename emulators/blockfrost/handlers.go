@@ -315,62 +315,54 @@ func (e *Emulator) blockJSON(b *blockRec, tipHeight int64) blockJSON {
 // validAsset is Blockfrost's check: hex of 56 to 120 characters.
 func validAsset(s string) bool { return isHexAnyCase(s) && len(s) >= 56 && len(s) <= 120 }
 
-// lookupAsset validates the paging (when paged) and the asset, answering errors itself.
-func (e *Emulator) lookupAsset(w http.ResponseWriter, r *http.Request, params map[string]string, paged bool) (*assetRec, paging, bool) {
+// serveAsset answers render of the asset named by params, read under the chain's lock. It
+// validates the paging (when paged) and the asset first, answering their errors itself.
+func serveAsset[T any](e *Emulator, w http.ResponseWriter, r *http.Request, params map[string]string, paged bool, render func(*assetRec, paging) T) {
 	var p paging
 	if paged {
 		var msg string
 		if p, msg = parsePaging(r); msg != "" {
 			writeBadRequest(w, msg)
-			return nil, p, false
+			return
 		}
 	}
 	unit := params["asset"]
 	if !validAsset(unit) {
 		writeBadRequest(w, "Invalid or malformed asset format.")
-		return nil, p, false
+		return
 	}
-	a, ok := e.chain.assets[unit]
+	c := e.chain
+	c.mu.RLock()
+	a, ok := c.assets[unit]
 	if !ok || len(a.history) == 0 {
+		c.mu.RUnlock()
 		writeNotFound(w)
-		return nil, p, false
+		return
 	}
-	return a, p, true
+	out := render(a, p)
+	c.mu.RUnlock()
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (e *Emulator) asset(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	a, _, ok := e.lookupAsset(w, r, params, false)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	out := assetJSON{Asset: a.unit, PolicyID: a.policy, AssetName: nullable(a.name), Fingerprint: a.fingerprint,
-		Quantity: a.supply.String(), InitialMintTxHash: a.history[0].tx.hash, MintOrBurnCount: len(a.history),
-		OnchainMetadata: a.onchain, OnchainMetadataStandard: a.standard, OnchainMetadataExtra: a.extra,
-		Metadata: a.offchain}
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
+	serveAsset(e, w, r, params, false, func(a *assetRec, _ paging) assetJSON {
+		return assetJSON{Asset: a.unit, PolicyID: a.policy, AssetName: nullable(a.name), Fingerprint: a.fingerprint,
+			Quantity: a.supply.String(), InitialMintTxHash: a.history[0].tx.hash, MintOrBurnCount: len(a.history),
+			OnchainMetadata: a.onchain, OnchainMetadataStandard: a.standard, OnchainMetadataExtra: a.extra,
+			Metadata: a.offchain}
+	})
 }
 
 func (e *Emulator) assetHistory(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	a, p, ok := e.lookupAsset(w, r, params, true)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	out := pageOf(a.history, p, func(h histEntry) historyJSON {
-		action := "burned"
-		if h.minted {
-			action = "minted"
-		}
-		return historyJSON{TxHash: h.tx.hash, Action: action, Amount: qty(h.amount)}
+	serveAsset(e, w, r, params, true, func(a *assetRec, p paging) []historyJSON {
+		return pageOf(a.history, p, func(h histEntry) historyJSON {
+			action := "burned"
+			if h.minted {
+				action = "minted"
+			}
+			return historyJSON{TxHash: h.tx.hash, Action: action, Amount: qty(h.amount)}
+		})
 	})
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
 }
 
 // blockPos parses a from/to parameter: "height" or "height:index".
@@ -418,49 +410,35 @@ func (e *Emulator) assetTransactions(w http.ResponseWriter, r *http.Request, par
 		writeBadRequest(w, "Invalid (malformed or out of range) from/to parameter(s).")
 		return
 	}
-	c := e.chain
-	c.mu.RLock()
-	a, p, ok := e.lookupAsset(w, r, params, true)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	txs := a.txs
-	if from.set || to.set {
-		txs = nil
-		for _, tx := range a.txs {
-			h, i := tx.block.height, int64(tx.index)
-			if from.set && (h < from.h || (h == from.h && from.hasIndex && i < from.i)) {
-				continue
+	serveAsset(e, w, r, params, true, func(a *assetRec, p paging) []assetTxJSON {
+		txs := a.txs
+		if from.set || to.set {
+			txs = nil
+			for _, tx := range a.txs {
+				h, i := tx.block.height, int64(tx.index)
+				if from.set && (h < from.h || (h == from.h && from.hasIndex && i < from.i)) {
+					continue
+				}
+				if to.set && (h > to.h || (h == to.h && to.hasIndex && i > to.i)) {
+					continue
+				}
+				txs = append(txs, tx)
 			}
-			if to.set && (h > to.h || (h == to.h && to.hasIndex && i > to.i)) {
-				continue
-			}
-			txs = append(txs, tx)
 		}
-	}
-	out := pageOf(txs, p, func(tx *txRec) assetTxJSON {
-		return assetTxJSON{TxHash: tx.hash, TxIndex: tx.index, BlockHeight: tx.block.height, BlockTime: tx.block.time}
+		return pageOf(txs, p, func(tx *txRec) assetTxJSON {
+			return assetTxJSON{TxHash: tx.hash, TxIndex: tx.index, BlockHeight: tx.block.height, BlockTime: tx.block.time}
+		})
 	})
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
 }
 
 // assetAddresses lists holders in order of first appearance (the earliest transaction of the
 // unspent outputs holding the asset), like Blockfrost: not by balance.
 func (e *Emulator) assetAddresses(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	a, p, ok := e.lookupAsset(w, r, params, true)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	out := pageOf(a.holders, p, func(h *holderRec) holderJSON {
-		return holderJSON{Address: h.address, Quantity: qty(h.qty)}
+	serveAsset(e, w, r, params, true, func(a *assetRec, p paging) []holderJSON {
+		return pageOf(a.holders, p, func(h *holderRec) holderJSON {
+			return holderJSON{Address: h.address, Quantity: qty(h.qty)}
+		})
 	})
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
 }
 
 func (e *Emulator) assetsByPolicy(w http.ResponseWriter, r *http.Request, params map[string]string) {
@@ -542,107 +520,94 @@ func (e *Emulator) scriptJSON(w http.ResponseWriter, _ *http.Request, params map
 
 // --- transactions ----------------------------------------------------------------------
 
-// lookupTx finds a transaction that is in a block (pending ones are still in the mempool,
-// which the /txs endpoints do not see).
-func (e *Emulator) lookupTx(w http.ResponseWriter, params map[string]string) (*txRec, bool) {
-	tx, ok := e.chain.txs[params["hash"]]
+// serveTx answers render of the transaction named by params, read under the chain's lock: a
+// transaction in a block (pending ones are still in the mempool, which the /txs endpoints do
+// not see), 404 otherwise.
+func serveTx[T any](e *Emulator, w http.ResponseWriter, params map[string]string, render func(*txRec) T) {
+	c := e.chain
+	c.mu.RLock()
+	tx, ok := c.txs[params["hash"]]
 	if !ok || tx.block == nil {
+		c.mu.RUnlock()
 		writeNotFound(w)
-		return nil, false
+		return
 	}
-	return tx, true
+	out := render(tx)
+	c.mu.RUnlock()
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (e *Emulator) tx(w http.ResponseWriter, _ *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	tx, ok := e.lookupTx(w, params)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	var lovelace uint64
-	var lists [][]Asset
-	utxos := 0
-	for _, o := range tx.outputs {
-		if o.collateral {
-			continue
-		}
-		utxos++
-		lovelace += o.lovelace
-		lists = append(lists, o.assets)
-	}
-	for _, in := range tx.inputs {
-		if !in.collateral && !in.reference {
+	serveTx(e, w, params, func(tx *txRec) txJSON {
+		var lovelace uint64
+		var lists [][]Asset
+		utxos := 0
+		for _, o := range tx.outputs {
+			if o.collateral {
+				continue
+			}
 			utxos++
+			lovelace += o.lovelace
+			lists = append(lists, o.assets)
 		}
-	}
-	slotStr := func(s *int64) *string {
-		if s == nil {
-			return nil
+		for _, in := range tx.inputs {
+			if !in.collateral && !in.reference {
+				utxos++
+			}
 		}
-		v := strconv.FormatInt(*s, 10)
-		return &v
-	}
-	out := txJSON{Hash: tx.hash, Block: tx.block.hash, BlockHeight: tx.block.height, BlockTime: tx.block.time,
-		Slot: tx.block.slot, Index: tx.index, OutputAmount: sumAmounts(lovelace, lists...), Fees: qty(tx.fee),
-		Deposit: strconv.FormatInt(tx.deposit, 10), Size: tx.size, InvalidBefore: slotStr(tx.invalidBefore),
-		InvalidHereafter: slotStr(tx.invalidHereafter), UTXOCount: utxos, WithdrawalCount: tx.withdrawals,
-		MIRCertCount: tx.mirs, DelegationCount: tx.delegations, StakeCertCount: tx.stakeCerts,
-		PoolUpdateCount: tx.poolUpdates, PoolRetireCount: tx.poolRetires, AssetMintOrBurnCount: len(tx.mint),
-		RedeemerCount: tx.redeemers, ValidContract: tx.valid, TreasuryDonation: qty(tx.treasuryDonation)}
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
+		slotStr := func(s *int64) *string {
+			if s == nil {
+				return nil
+			}
+			v := strconv.FormatInt(*s, 10)
+			return &v
+		}
+		return txJSON{Hash: tx.hash, Block: tx.block.hash, BlockHeight: tx.block.height, BlockTime: tx.block.time,
+			Slot: tx.block.slot, Index: tx.index, OutputAmount: sumAmounts(lovelace, lists...), Fees: qty(tx.fee),
+			Deposit: strconv.FormatInt(tx.deposit, 10), Size: tx.size, InvalidBefore: slotStr(tx.invalidBefore),
+			InvalidHereafter: slotStr(tx.invalidHereafter), UTXOCount: utxos, WithdrawalCount: tx.withdrawals,
+			MIRCertCount: tx.mirs, DelegationCount: tx.delegations, StakeCertCount: tx.stakeCerts,
+			PoolUpdateCount: tx.poolUpdates, PoolRetireCount: tx.poolRetires, AssetMintOrBurnCount: len(tx.mint),
+			RedeemerCount: tx.redeemers, ValidContract: tx.valid, TreasuryDonation: qty(tx.treasuryDonation)}
+	})
 }
 
 func (e *Emulator) txUTXOs(w http.ResponseWriter, _ *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	tx, ok := e.lookupTx(w, params)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	out := utxosJSON{Hash: tx.hash, Inputs: []utxoInJSON{}, Outputs: []utxoOutJSON{}}
-	// Regular inputs first, then collateral, then reference inputs.
-	for _, pass := range []func(*inRec) bool{
-		func(in *inRec) bool { return !in.collateral && !in.reference },
-		func(in *inRec) bool { return in.collateral },
-		func(in *inRec) bool { return in.reference },
-	} {
-		for _, in := range tx.inputs {
-			if !pass(in) {
-				continue
+	serveTx(e, w, params, func(tx *txRec) utxosJSON {
+		out := utxosJSON{Hash: tx.hash, Inputs: []utxoInJSON{}, Outputs: []utxoOutJSON{}}
+		// Regular inputs first, then collateral, then reference inputs.
+		for _, pass := range []func(*inRec) bool{
+			func(in *inRec) bool { return !in.collateral && !in.reference },
+			func(in *inRec) bool { return in.collateral },
+			func(in *inRec) bool { return in.reference },
+		} {
+			for _, in := range tx.inputs {
+				if !pass(in) {
+					continue
+				}
+				out.Inputs = append(out.Inputs, utxoInJSON{Address: in.address, Amount: sumAmounts(in.lovelace, in.assets),
+					TxHash: in.ref.tx, OutputIndex: in.ref.index, DataHash: nullable(in.dataHash),
+					InlineDatum: nullable(in.inlineDatum), ReferenceScriptHash: nullable(in.refScriptHash),
+					Collateral: in.collateral, Reference: in.reference})
 			}
-			out.Inputs = append(out.Inputs, utxoInJSON{Address: in.address, Amount: sumAmounts(in.lovelace, in.assets),
-				TxHash: in.ref.tx, OutputIndex: in.ref.index, DataHash: nullable(in.dataHash),
-				InlineDatum: nullable(in.inlineDatum), ReferenceScriptHash: nullable(in.refScriptHash),
-				Collateral: in.collateral, Reference: in.reference})
 		}
-	}
-	for _, o := range tx.outputs {
-		out.Outputs = append(out.Outputs, utxoOutJSON{Address: o.address, Amount: sumAmounts(o.lovelace, o.assets),
-			OutputIndex: o.index, DataHash: nullable(o.dataHash), InlineDatum: nullable(o.inlineDatum),
-			Collateral: o.collateral, ReferenceScriptHash: nullable(o.refScriptHash), ConsumedByTx: nullable(o.consumedBy)})
-	}
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
+		for _, o := range tx.outputs {
+			out.Outputs = append(out.Outputs, utxoOutJSON{Address: o.address, Amount: sumAmounts(o.lovelace, o.assets),
+				OutputIndex: o.index, DataHash: nullable(o.dataHash), InlineDatum: nullable(o.inlineDatum),
+				Collateral: o.collateral, ReferenceScriptHash: nullable(o.refScriptHash), ConsumedByTx: nullable(o.consumedBy)})
+		}
+		return out
+	})
 }
 
 func (e *Emulator) txMetadata(w http.ResponseWriter, _ *http.Request, params map[string]string) {
-	c := e.chain
-	c.mu.RLock()
-	tx, ok := e.lookupTx(w, params)
-	if !ok {
-		c.mu.RUnlock()
-		return
-	}
-	out := make([]metadataJSON, 0, len(tx.metadata))
-	for _, m := range tx.metadata {
-		out = append(out, metadataJSON{Label: strconv.FormatUint(m.Label, 10), JSONMetadata: m.JSON})
-	}
-	c.mu.RUnlock()
-	WriteJSON(w, http.StatusOK, out)
+	serveTx(e, w, params, func(tx *txRec) []metadataJSON {
+		out := make([]metadataJSON, 0, len(tx.metadata))
+		for _, m := range tx.metadata {
+			out = append(out, metadataJSON{Label: strconv.FormatUint(m.Label, 10), JSONMetadata: m.JSON})
+		}
+		return out
+	})
 }
 
 // maxTxSize is the protocol's maximum transaction size (bytes).

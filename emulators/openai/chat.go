@@ -98,25 +98,10 @@ type chatPlan struct {
 }
 
 func (e *Emulator) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	const ep = EndpointChatCompletions
-	e.count(ep)
-	body, aerr := readBody(w, r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	var peek struct {
-		Model  any `json:"model"`
-		Stream any `json:"stream"`
-	}
-	_ = json.Unmarshal(body, &peek)
-	model, _ := peek.Model.(string)
-	stream, _ := peek.Stream.(bool)
-	f, ok := e.begin(w, r, ep, body, model, stream)
+	body, f, ok := e.beginJSON(w, r, EndpointChatCompletions, true)
 	if !ok {
 		return
 	}
-
 	var req chatRequest
 	if aerr := decodeJSON(body, &req); aerr != nil {
 		writeAPIError(w, aerr)

@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -180,16 +179,11 @@ func WriteError(w http.ResponseWriter, status int, typ, code, msg string) {
 
 // Start serves the emulator on a loopback port and returns its base URL (ending in /v1).
 func (e *Emulator) Start(addr string) (baseURL string, stop func(), err error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	base, stop, err := control.Serve(addr, e)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + strings.TrimSuffix(ln.Addr().String(), "/") + "/v1", func() { _ = srv.Close() }, nil
+	return base + "/v1", stop, nil
 }
 
 // readBody reads a request body of at most maxBody bytes.
@@ -199,6 +193,27 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 		return nil, invalidRequest("", "", "The request body could not be read: %v.", err)
 	}
 	return body, nil
+}
+
+// beginJSON counts a JSON request, reads its body and begins it (see begin) with the model it
+// names and, on an endpoint that streams, its stream flag. Both are read leniently: a body
+// that does not decode still gets its fault first, and its validation error after.
+func (e *Emulator) beginJSON(w http.ResponseWriter, r *http.Request, ep Endpoint, streams bool) ([]byte, Fault, bool) {
+	e.count(ep)
+	body, aerr := readBody(w, r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return nil, Fault{}, false
+	}
+	var peek struct {
+		Model  any `json:"model"`
+		Stream any `json:"stream"`
+	}
+	_ = json.Unmarshal(body, &peek)
+	model, _ := peek.Model.(string)
+	stream, _ := peek.Stream.(bool)
+	f, ok := e.begin(w, r, ep, body, model, streams && stream)
+	return body, f, ok
 }
 
 // begin picks the request's fault and applies its delay and error answer. It reports false

@@ -155,21 +155,19 @@ func (f Fault) String() string {
 // kind (or "none"), the others key=value with keys after, delay, first_token_delay,
 // chunk_delay, retry_after and stall_for (durations in time.ParseDuration form).
 func ParseFault(s string) (Fault, error) {
-	var f Fault
-	err := control.ParseSpec(s, func(k string) error {
-		if k == "none" {
-			return nil
-		}
-		if !slices.Contains(faultKinds, FaultKind(k)) {
-			return fmt.Errorf("unknown fault kind %q", k)
-		}
-		f.Kind = FaultKind(k)
+	return control.Parse(s, (*Fault).setKind, (*Fault).setParam)
+}
+
+// setKind sets the kind a bare item of the FaultHeader syntax names ("none": no fault).
+func (f *Fault) setKind(name string) error {
+	if name == "none" {
 		return nil
-	}, f.setParam)
-	if err != nil {
-		return Fault{}, err
 	}
-	return f, nil
+	if !slices.Contains(faultKinds, FaultKind(name)) {
+		return fmt.Errorf("unknown fault kind %q", name)
+	}
+	f.Kind = FaultKind(name)
+	return nil
 }
 
 // setParam sets one key=value item of the FaultHeader syntax.

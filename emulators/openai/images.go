@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -123,18 +122,7 @@ type imageJob struct {
 
 func (e *Emulator) imageGenerations(w http.ResponseWriter, r *http.Request) {
 	const ep = EndpointImageGenerations
-	e.count(ep)
-	body, aerr := readBody(w, r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	var peek struct {
-		Model any `json:"model"`
-	}
-	_ = json.Unmarshal(body, &peek)
-	model, _ := peek.Model.(string)
-	f, ok := e.begin(w, r, ep, body, model, false)
+	body, f, ok := e.beginJSON(w, r, ep, false)
 	if !ok {
 		return
 	}

@@ -8,12 +8,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Header overrides the fault of one request; its value is the emulator's fault spec.
 const Header = "X-Emulator-Fault"
+
+// Serve serves h on addr (a free loopback port when empty) until stop, and returns its base
+// URL, "http://host:port".
+func Serve(addr string, h http.Handler) (baseURL string, stop func(), err error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
 
 // ParseSpec walks a fault spec: items separated by ";", blanks ignored, a bare item naming a
 // kind and key=value items naming parameters (both trimmed). The first callback error ends the
@@ -37,6 +55,18 @@ func ParseSpec(spec string, kind func(name string) error, param func(key, value 
 		}
 	}
 	return nil
+}
+
+// Parse reads a fault spec (see ParseSpec) into a fresh F whose kind and param methods set
+// its fields; a spec in error gives the zero F.
+func Parse[F any](spec string, kind func(f *F, name string) error, param func(f *F, key, value string) error) (F, error) {
+	var f F
+	err := ParseSpec(spec, func(k string) error { return kind(&f, k) }, func(k, v string) error { return param(&f, k, v) })
+	if err != nil {
+		var zero F
+		return zero, err
+	}
+	return f, nil
 }
 
 // Windowed is a fault that applies in a window of the requests it matches: the first After are

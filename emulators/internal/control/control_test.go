@@ -3,7 +3,9 @@ package control_test
 import (
 	"context"
 	"errors"
+	"io"
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,50 @@ func TestParseSpec(t *testing.T) {
 	bad := errors.New("bad")
 	if err := control.ParseSpec("a;b", func(string) error { return bad }, nil); !errors.Is(err, bad) {
 		t.Fatalf("callback error not returned: %v", err)
+	}
+}
+
+func TestServeUntilStop(t *testing.T) {
+	base, stop, err := control.Serve("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("base URL %q is not on loopback", base)
+	}
+	res, err := http.Get(base + "/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "/ping" {
+		t.Errorf("served %q, want /ping", body)
+	}
+	stop()
+	if res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(base + "/ping"); err == nil {
+		res.Body.Close()
+		t.Error("still served after stop")
+	}
+}
+
+func TestParseIntoAFault(t *testing.T) {
+	kind := func(f *fault, k string) error {
+		if k == "bad" {
+			return errors.New("unknown kind")
+		}
+		f.name = k
+		return nil
+	}
+	param := func(f *fault, k, v string) error { f.onlyEndpoint = k + "=" + v; return nil }
+	f, err := control.Parse("drop; endpoint=/x", kind, param)
+	if err != nil || f != (fault{name: "drop", onlyEndpoint: "endpoint=/x"}) {
+		t.Fatalf("Parse = %+v, %v", f, err)
+	}
+	if f, err := control.Parse("drop;bad", kind, param); err == nil || f != (fault{}) {
+		t.Fatalf("a bad spec gave %+v, %v; want the zero fault and an error", f, err)
 	}
 }
 
