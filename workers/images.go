@@ -74,14 +74,15 @@ func (h *Images) run(ctx context.Context, taskType, jobID string, in jobs.ImageP
 }
 
 // withRetries runs call with a per-attempt time limit, retrying rate limits, server errors and
-// timeouts with backoff; what is left over becomes the caller's error.
+// timeouts with backoff or the provider's Retry-After, as chat does; what is left over becomes
+// the caller's error, carrying the provider's Retry-After when it gave one.
 func (h *Images) withRetries(ctx context.Context, call func(context.Context) error) error {
-	// No retry hint: image jobs wait backoff only, not the provider's Retry-After.
-	return retryUpstream(ctx, h.Retries, nil, func(ctx context.Context) error {
+	hint := &retryHint{}
+	return retryUpstream(ctx, h.Retries, hint, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, h.Request)
 		defer cancel()
 		return call(cctx)
-	}, imageUpstreamError)
+	}, func(last error) error { return hint.passOn(imageUpstreamError(last)) })
 }
 
 // call makes one request of the task's kind, reading the uploads afresh for each attempt.

@@ -130,6 +130,22 @@ func TestImageMissingInputIsOurs(t *testing.T) {
 	}
 }
 
+// The provider's Retry-After reaches the caller of an image job, as it does a chat's: a busy
+// provider asking for 4 s must not be answered "retry in 5 s" (our default).
+func TestImageRetryAfterIsTheProviders(t *testing.T) {
+	api, emu := newImageAPI(t)
+	emu.SetFaults(openaiemu.Fault{Kind: openaiemu.FaultRateLimit, Endpoint: openaiemu.EndpointImageGenerations, RetryAfter: 4 * time.Second})
+	h := &Images{API: api, Store: newLocalStore(t), Request: 10 * time.Second, Retries: 0}
+	in := jobs.ImagePayload{Model: "gpt-image-1", Prompt: "busy", N: 1, Size: "1024x1024"}
+	err := h.withRetries(context.Background(), func(ctx context.Context) error {
+		_, err := h.call(ctx, jobs.TypeImageGenerate, in)
+		return err
+	})
+	if je := jobs.AsError(err); je.Code != jobs.CodeUnavailable || je.Status != 503 || je.RetryAfter != 4 {
+		t.Fatalf("rate-limited image: %+v, want 503 %s with Retry-After 4", je, jobs.CodeUnavailable)
+	}
+}
+
 // failingStore refuses to store the second result: the first must not stay behind.
 type failingStore struct{ *objstore.Store }
 

@@ -169,8 +169,11 @@ func upstreamError(err error) error {
 
 // upstreamError is the package's upstreamError whose Retry-After is the provider's when it
 // gave one.
-func (h *retryHint) upstreamError(err error) error {
-	out := upstreamError(err)
+func (h *retryHint) upstreamError(err error) error { return h.passOn(upstreamError(err)) }
+
+// passOn gives a retryable answer (one with a Retry-After) the provider's Retry-After when it
+// gave one, so the caller waits as long as the provider asked.
+func (h *retryHint) passOn(out error) error {
 	var je *jobs.Error
 	if w := h.Wait(); w > 0 && errors.As(out, &je) && je.RetryAfter > 0 {
 		je.RetryAfter = max(int((w+time.Second-1)/time.Second), 1)
