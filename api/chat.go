@@ -121,7 +121,10 @@ func (s *Server) replayIfSeen(c *fiber.Ctx, owner, requestID, jobID string, stre
 		return true, s.attachStream(c, prior, "")
 	}
 	info := jobs.Info{ID: prior, Queue: jobs.QueueDefault, Type: jobs.TypeChat}
-	out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
+	_, out, err := s.waitJob(c, prior, func(ctx context.Context) (jobs.Info, jobs.Outcome, error) {
+		out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
+		return info, out, err
+	})
 	return true, s.answer(c, info, out, err)
 }
 

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -86,6 +87,10 @@ type Server struct {
 	now  func() time.Time
 
 	healthCache healthCache
+
+	// stop ends when the api begins to stop: waits and streams end then (see stopping.go).
+	stop context.Context
+	halt context.CancelFunc
 }
 
 // bodyReadAhead is fiber's BodyLimit. With StreamRequestBody, a body larger than this reaches the
@@ -128,6 +133,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, spec: spec, now: time.Now}
+	s.stop, s.halt = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tbackend",
 		DisableStartupMessage: true,
@@ -152,17 +158,21 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Serve answers requests on ln until ctx ends, then stops accepting connections and lets
-// in-flight requests finish (bounded by the shutdown timeout).
+// in-flight requests finish (bounded by the shutdown timeout). Nothing in flight outlives the
+// start of the stop by much: synchronous waits answer with their job's id and streams end with a
+// frame to resume after, and idle keep-alive connections are closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:
+		s.halt()
 		return err
 	case <-ctx.Done():
 	}
+	s.halt()
 	if err := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); err != nil {
-		return err
+		return fmt.Errorf("api: graceful stop ran past its %s deadline: %w", s.cfg.ShutdownTimeout, err)
 	}
 	return <-errc
 }
