@@ -49,8 +49,8 @@ func TestNoisyTenant(t *testing.T) {
 
 	var admitted, refused, answered atomic.Int32
 	var wg sync.WaitGroup
-	// One client for the noisy streams, whose idle connections are closed at the end: the api's
-	// graceful stop (SIGTERM at cleanup) must not wait on keep-alive connections of 100 clients.
+	// One client for the noisy streams, whose idle connections are closed at the end (tidiness:
+	// the api's graceful stop closes idle keep-alive connections itself, see TestAPIStopped).
 	noisyClient := &http.Client{Transport: &http.Transport{}}
 	defer noisyClient.CloseIdleConnections()
 	for range 100 {
