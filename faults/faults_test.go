@@ -20,6 +20,8 @@ const noticeLimit = 15 * time.Second
 func TestWorkerKilledMidJobs(t *testing.T) {
 	e := newEnv(t)
 	doomed := e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
 	// Everything starts on worker A (B does not exist yet), so the kill hits all of it.
 	var async []string
 	for i := range 8 {
@@ -106,6 +108,8 @@ func TestWorkerKilledMidJobs(t *testing.T) {
 func TestRedisStopStart(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
 	var running []string
 	for _, rq := range [][2]string{
 		{"/admin/ping", `{"delay_ms":3000}`}, {"/admin/ping", `{"delay_ms":3000}`}, {"/admin/ping", `{"delay_ms":3000}`},
@@ -183,6 +187,10 @@ func TestUpstreamFaults(t *testing.T) {
 		if f := s.last(t, 30*time.Second); f.Type != "error" || f.Code != "upstream_unavailable" {
 			t.Errorf("%s: stream ended with %+v", d, f)
 		}
+		// Not lost either: its job says it failed.
+		e.waitFor(d+": the stream's job failed", 10*time.Second, func() bool {
+			return e.call("GET", "/jobs/"+s.job, "").field("status") == "failed"
+		})
 	}
 	for _, f := range []openaiemu.Fault{
 		{Kind: openaiemu.FaultRateLimit, Endpoint: openaiemu.EndpointChatCompletions, RetryAfter: 3 * time.Second},
@@ -231,6 +239,8 @@ func TestClientDisconnect(t *testing.T) {
 func TestWorkerStoppedMidStream(t *testing.T) {
 	e := newEnv(t)
 	stopping := e.worker("worker-a", 1, "WORKER_SHUTDOWN_TIMEOUT=2s")
+	before := e.goroutines()
+	defer e.settles(before)
 	s := e.openStream("[[openaiemu:chunk_delay=1s]] a long answer")
 	select {
 	case <-s.frames:
