@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,11 +14,12 @@ import (
 	"github.com/tbackend/tbackend/storage"
 )
 
-// A stopping api does not wait for jobs (there is no worker here: they stay queued): a stream
-// ends with a frame to resume after, a synchronous call gets its job's id, and the graceful stop
-// is over at once.
+// A stopping api does not wait for jobs (there is no worker here: they stay queued) nor for
+// connections that never sent a request: a stream ends with a frame to resume after, a
+// synchronous call gets its job's id after a quarter of the stop's deadline, a spare connection
+// is closed without an answer, and the graceful stop is over then.
 func TestStopEndsStreamsAndWaits(t *testing.T) {
-	h := newHarness(t, func(c *Config, _ *Deps) { c.SyncWait = time.Minute; c.ShutdownTimeout = 10 * time.Second })
+	h := newHarness(t, func(c *Config, _ *Deps) { c.SyncWait = time.Minute; c.ShutdownTimeout = 2 * time.Second })
 	_, key := h.key(0, storage.ScopeChat, storage.ScopeAdmin)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,6 +48,11 @@ func TestStopEndsStreamsAndWaits(t *testing.T) {
 		}
 		waiting <- res
 	}()
+	spare, err := net.Dial("tcp", ln.Addr().String()) // as clients open one they may not use
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
 	time.Sleep(300 * time.Millisecond) // both wait for their jobs now
 
 	stopped := time.Now()
@@ -62,6 +69,10 @@ func TestStopEndsStreamsAndWaits(t *testing.T) {
 			t.Errorf("202 without a job id")
 		}
 		res.Body.Close()
+	}
+	_ = spare.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := spare.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("the spare connection read %d bytes, %v; want it closed without an answer", n, err)
 	}
 	select {
 	case err := <-served:
