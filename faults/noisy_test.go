@@ -51,7 +51,7 @@ func TestNoisyTenant(t *testing.T) {
 	var admitted, refused, answered atomic.Int32
 	var wg sync.WaitGroup
 	// One client for the noisy streams, whose idle connections are closed at the end (tidiness:
-	// the api's graceful stop closes idle keep-alive connections itself, see TestAPIStopped).
+	// the api's graceful stop ends idle and never used connections itself, see TestAPIStopped).
 	noisyClient := &http.Client{Transport: &http.Transport{}}
 	defer noisyClient.CloseIdleConnections()
 	for range 100 {

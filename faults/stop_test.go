@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -18,10 +19,11 @@ import (
 // apiStopDeadline is the api's documented graceful stop (api.Config.ShutdownTimeout).
 const apiStopDeadline = 20 * time.Second
 
-// SIGTERM of the api while it holds open streams, synchronous calls waiting for their jobs and a
-// hundred keep-alive connections: it stops well within its deadline, every stream ends with a
-// frame to resume after, every synchronous caller gets its job's id (202), and every accepted job
-// finishes and can be read at the api that comes after it.
+// SIGTERM of the api while it holds open streams, synchronous calls waiting for their jobs, a
+// hundred keep-alive connections and a spare one that never sent a request: it stops well within its deadline, every stream ends at once
+// with a frame to resume after, a synchronous caller gets its answer when it comes within a
+// quarter of the deadline and its job's id (202) otherwise, and every accepted job finishes and
+// can be read at the api that comes after it.
 func TestAPIStopped(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
@@ -61,16 +63,23 @@ func TestAPIStopped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// And a spare connection that never sends a request, as HTTP clients open them.
+	spare, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
 
 	type answer struct {
 		reply
 		at time.Time
 	}
-	syncs := make(chan answer, 3)
+	syncs := make(chan answer, 4)
 	for _, rq := range [][2]string{
-		{"/chat", `{"message":"[[openaiemu:delay=8s]] sync chat"}`},
-		{"/admin/ping", `{"delay_ms":8000}`},
-		{"/images/generate", `{"prompt":"[[openaiemu:delay=8s]] sync image","size":"1024x1024"}`},
+		{"/chat", `{"message":"[[openaiemu:delay=12s]] sync chat"}`},
+		{"/admin/ping", `{"delay_ms":12000}`},
+		{"/images/generate", `{"prompt":"[[openaiemu:delay=12s]] sync image","size":"1024x1024"}`},
+		{"/admin/ping", `{"delay_ms":3000}`}, // ends within the stop's grace
 	} {
 		go func() { r := e.call("POST", rq[0], rq[1]); syncs <- answer{r, time.Now()} }()
 	}
@@ -106,15 +115,23 @@ func TestAPIStopped(t *testing.T) {
 		}
 		t.Logf("stream %s: %s %s after SIGTERM", s.job, f.Code, f.at.Sub(stopped).Round(time.Millisecond))
 	}
-	for range 3 {
+	answered := 0
+	for range 4 {
 		a := <-syncs
+		t.Logf("sync call: %d %s after SIGTERM", a.status, a.at.Sub(stopped).Round(time.Millisecond))
+		if a.status == 200 {
+			answered++
+			continue
+		}
 		id, _ := a.field("job_id").(string)
 		if a.status != 202 || id == "" {
 			t.Errorf("a synchronous call across the stop: %d %s", a.status, a.body)
 			continue
 		}
-		t.Logf("sync call: 202 %s after SIGTERM", a.at.Sub(stopped).Round(time.Millisecond))
 		accepted = append(accepted, id)
+	}
+	if answered != 1 {
+		t.Errorf("%d synchronous calls answered in full during the stop; want the short one", answered)
 	}
 
 	e.startAPI("api-2")
