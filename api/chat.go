@@ -17,7 +17,7 @@ import (
 type chatRequest struct {
 	Message     *string         `json:"message"`
 	SessionID   *string         `json:"session_id"`
-	ImageData   *string         `json:"image_data"`
+	ImageData   *inlineImage    `json:"image_data"`
 	Stream      bool            `json:"stream"`
 	System      *string         `json:"system"`
 	Temperature *float64        `json:"temperature"`
@@ -84,7 +84,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 			s.releaseRequest(c.UserContext(), cl.owner, payload.RequestID, spec.ID)
 			return err
 		}
-		key, mime, err := s.storeChatImage(c, spec.ID, *req.ImageData)
+		key, mime, err := s.storeChatImage(c, spec.ID, req.ImageData)
 		if err != nil {
 			settle(false, err)
 			s.releaseRequest(c.UserContext(), cl.owner, payload.RequestID, spec.ID)
@@ -125,7 +125,10 @@ func (s *Server) replayIfSeen(c *fiber.Ctx, owner, requestID, jobID string, stre
 	if err != nil {
 		return true, err
 	}
-	out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
+	_, out, err := s.waitJob(c, prior, func(ctx context.Context) (jobs.Info, jobs.Outcome, error) {
+		out, err := s.deps.Jobs.Wait(ctx, info, min(chatWait, s.cfg.SyncWait))
+		return info, out, err
+	})
 	return true, s.answer(c, info, out, err)
 }
 
@@ -145,16 +148,17 @@ func (s *Server) releaseRequest(ctx context.Context, owner, requestID, jobID str
 
 // storeChatImage checks image_data and puts it in the object store: job payloads carry keys,
 // never image bytes.
-func (s *Server) storeChatImage(c *fiber.Ctx, jobID, uri string) (key, mime string, err error) {
-	img, err := decodeDataURI("image_data", uri, chatMaxImage)
+func (s *Server) storeChatImage(c *fiber.Ctx, jobID string, img *inlineImage) (key, mime string, err error) {
+	info, err := checkChatImage("image_data", img, chatMaxImage)
 	if err != nil {
 		return "", "", err
 	}
-	key = objstore.ChatInputKey(s.now(), jobID, img.Ext)
-	if _, err := s.deps.Objects.Put(c.UserContext(), key, bytes.NewReader(img.Data), int64(len(img.Data)), img.MIME, ""); err != nil {
+	key = objstore.ChatInputKey(s.now(), jobID, info.Ext)
+	if _, err := s.deps.Objects.Put(c.UserContext(), key, bytes.NewReader(img.data), int64(len(img.data)), info.MIME, ""); err != nil {
 		return "", "", err
 	}
-	return key, img.MIME, nil
+	img.data = nil // stored: the bytes need not outlive the wait for the job
+	return key, info.MIME, nil
 }
 
 func deref(s *string) string {

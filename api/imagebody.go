@@ -105,14 +105,14 @@ func streamImageList(dec *json.Decoder, u *uploads, name string) error {
 	}
 	for i := 0; dec.More(); i++ {
 		loc := []any{"body", name, i}
-		var s string
-		if err := dec.Decode(&s); err != nil {
+		var im inlineImage
+		if err := dec.Decode(&im); err != nil {
 			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 				return unprocessable(loc, "Input should be a valid string", "string_type")
 			}
 			return err
 		}
-		if err := u.addString(s, loc, fmt.Sprintf("%s[%d]", name, i), false); err != nil {
+		if err := u.addInline(&im, loc, fmt.Sprintf("%s[%d]", name, i), false); err != nil {
 			return err
 		}
 	}
@@ -123,18 +123,18 @@ func streamImageList(dec *json.Decoder, u *uploads, name string) error {
 // streamImage reads one image field; null counts as absent.
 func streamImage(dec *json.Decoder, u *uploads, name string) error {
 	loc := []any{"body", name}
-	var s *string
-	if err := dec.Decode(&s); err != nil {
+	var im *inlineImage
+	if err := dec.Decode(&im); err != nil {
 		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return unprocessable(loc, "Input should be a valid string", "string_type")
 		}
 		return err
 	}
-	if s == nil {
+	if im == nil {
 		return nil
 	}
 	u.sawInputs = u.sawInputs || name == u.field
-	return u.addString(*s, loc, name, name == "mask")
+	return u.addInline(im, loc, name, name == "mask")
 }
 
 // maxFormField bounds a text field of a multipart body (a 32000-character prompt fits).

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -228,7 +229,9 @@ func (s *Server) runImageJob(c *fiber.Ctx, typ, id string, req *imageRequest) er
 	if wantsAsync(c) {
 		info, err = s.deps.Jobs.Enqueue(c.UserContext(), spec)
 	} else {
-		info, out, err = s.deps.Jobs.Run(c.UserContext(), spec, min(imageWait, s.cfg.SyncWait))
+		info, out, err = s.waitJob(c, spec.ID, func(ctx context.Context) (jobs.Info, jobs.Outcome, error) {
+			return s.deps.Jobs.Run(ctx, spec, min(imageWait, s.cfg.SyncWait))
+		})
 	}
 	settle(wantsAsync(c), err)
 	if info.ID == "" && req.up != nil {

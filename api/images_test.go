@@ -104,7 +104,7 @@ func (e *imgEnv) stored(t *testing.T, key string) ([]byte, string) {
 	return b, obj.ContentType
 }
 
-func encodeImage(t *testing.T, w, h int, enc func(io.Writer, image.Image) error) []byte {
+func encodeImage(t testing.TB, w, h int, enc func(io.Writer, image.Image) error) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := enc(&b, image.NewNRGBA(image.Rect(0, 0, w, h))); err != nil {
@@ -113,7 +113,7 @@ func encodeImage(t *testing.T, w, h int, enc func(io.Writer, image.Image) error)
 	return b.Bytes()
 }
 
-func pngImage(t *testing.T, w, h int) []byte { return encodeImage(t, w, h, png.Encode) }
+func pngImage(t testing.TB, w, h int) []byte { return encodeImage(t, w, h, png.Encode) }
 func jpegImage(t *testing.T, w, h int) []byte {
 	return encodeImage(t, w, h, func(w io.Writer, m image.Image) error { return jpeg.Encode(w, m, nil) })
 }
@@ -132,7 +132,7 @@ func webpImage(w, h int) []byte {
 }
 
 // bigPNG is a real PNG header padded to n bytes: it passes the format check, then the size cap.
-func bigPNG(t *testing.T, n int) []byte {
+func bigPNG(t testing.TB, n int) []byte {
 	b := pngImage(t, 8, 8)
 	return append(b, make([]byte, n-len(b))...)
 }

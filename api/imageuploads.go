@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -85,29 +84,19 @@ func (u *uploads) add(r io.Reader, size int64, loc []any, label, declared string
 	return nil
 }
 
-// addString decodes an image sent inside JSON (base64, bare or as a data URI) and stores it.
-func (u *uploads) addString(s string, loc []any, label string, isMask bool) error {
-	declared := ""
-	if rest, ok := strings.CutPrefix(s, "data:"); ok {
-		head, payload, found := strings.Cut(rest, ",")
-		mime, isB64 := strings.CutSuffix(head, ";base64")
-		if !found || !isB64 {
-			return unprocessable(loc, "Value should be base64 or a base64 data URI (data:image/png;base64,...)", "value_error")
-		}
-		declared, s = strings.ToLower(mime), payload
-	}
-	// Sized before decoding: an oversized image is refused without a second copy in memory.
-	if base64.StdEncoding.DecodedLen(len(s)-strings.Count(s, "\n")-strings.Count(s, "\r")) > u.model.maxInputBytes+2 {
+// addInline stores an image sent inside JSON (base64, bare or as a data URI).
+func (u *uploads) addInline(im *inlineImage, loc []any, label string, isMask bool) error {
+	switch {
+	case im.fault == inlineNotURI:
+		return unprocessable(loc, "Value should be base64 or a base64 data URI (data:image/png;base64,...)", "value_error")
+	case im.fault == inlineTooLarge || len(im.data) > u.model.maxInputBytes:
 		return u.tooLarge(label)
-	}
-	data, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
+	case im.fault == inlineBadBase64:
 		return unprocessable(loc, "Value is not valid base64", "value_error")
 	}
-	if len(data) > u.model.maxInputBytes {
-		return u.tooLarge(label)
-	}
-	return u.add(bytes.NewReader(data), int64(len(data)), loc, label, declared, isMask)
+	data := im.data
+	im.data = nil // the store's copy is the one kept
+	return u.add(bytes.NewReader(data), int64(len(data)), loc, label, strings.ToLower(im.declared), isMask)
 }
 
 func (u *uploads) roomFor(loc []any, isMask bool) error {
@@ -126,7 +115,7 @@ func (u *uploads) roomFor(loc []any, isMask bool) error {
 func (u *uploads) check(head []byte, loc []any, declared string, isMask bool) (imagefmt.Info, error) {
 	info, err := imagefmt.Detect(head)
 	switch {
-	case errors.Is(err, imagefmt.ErrUnknown):
+	case errors.Is(err, imagefmt.ErrUnknown), err == nil && info.MIME == "image/gif":
 		return info, unprocessable(loc, "Image should be a PNG, JPEG or WebP file", "value_error")
 	case err != nil:
 		return info, unprocessable(loc, "Image header is damaged or its size unreadable", "value_error")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -65,7 +66,9 @@ func (s *Server) runSpec(c *fiber.Ctx, spec jobs.Spec, wait time.Duration) error
 		}
 		return s.accepted(c, info.ID)
 	}
-	info, out, err := s.deps.Jobs.Run(c.UserContext(), spec, min(wait, s.cfg.SyncWait))
+	info, out, err := s.waitJob(c, spec.ID, func(ctx context.Context) (jobs.Info, jobs.Outcome, error) {
+		return s.deps.Jobs.Run(ctx, spec, min(wait, s.cfg.SyncWait))
+	})
 	settle(false, err)
 	return s.answer(c, info, out, err)
 }

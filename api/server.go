@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,6 +89,10 @@ type Server struct {
 	now  func() time.Time
 
 	healthCache healthCache
+
+	// stop ends when the api begins to stop, waits a little later (see stopping.go).
+	stop, waits     context.Context
+	halt, haltWaits context.CancelFunc
 }
 
 // bodyReadAhead is fiber's BodyLimit. With StreamRequestBody, a body larger than this reaches the
@@ -133,6 +138,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, spec: spec, now: time.Now}
+	s.stop, s.halt = context.WithCancel(context.Background())
+	s.waits, s.haltWaits = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "tbackend",
 		DisableStartupMessage: true,
@@ -154,17 +161,23 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 }
 
 // Serve answers requests on ln until ctx ends, then stops accepting connections and lets
-// in-flight requests finish (bounded by the shutdown timeout).
+// in-flight requests finish (bounded by the shutdown timeout). Nothing in flight outlives the
+// start of the stop by much: streams end with a frame to resume after, synchronous waits answer
+// with their job's id a little later (beginStop), and idle connections are closed (keep-alive
+// ones by fasthttp, never used ones by freshListener).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	fl := newFreshListener(ln)
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listener(ln) }()
+	go func() { errc <- s.app.Listener(fl) }()
 	select {
 	case err := <-errc:
+		s.beginStop(fl)()
 		return err
 	case <-ctx.Done():
 	}
+	defer s.beginStop(fl)()
 	if err := s.app.ShutdownWithTimeout(s.cfg.ShutdownTimeout); err != nil {
-		return err
+		return fmt.Errorf("api: graceful stop ran past its %s deadline: %w", s.cfg.ShutdownTimeout, err)
 	}
 	return <-errc
 }

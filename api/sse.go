@@ -200,6 +200,9 @@ func (r *relay) run(w *bufio.Writer) {
 			if r.due() && !r.checkLost() {
 				return
 			}
+		case <-r.s.stopping():
+			r.stopped()
+			return
 		case <-limit.C:
 			r.endCode = jobs.CodeTimeout
 			r.leave()
@@ -207,6 +210,19 @@ func (r *relay) run(w *bufio.Writer) {
 			return
 		}
 	}
+}
+
+// stopped ends the stream when the api stops (its graceful stop waits for every open stream):
+// what is stored goes out, then an error frame; the job runs on, and the client resumes after the
+// last frame it got, at any api.
+func (r *relay) stopped() {
+	if !r.catchUp() {
+		return // it ended meanwhile, or its client left
+	}
+	r.endCode = "shutdown"
+	r.leave()
+	r.writeEnd(stream.Frame{Type: stream.TypeError, JobID: r.job.ID, Code: jobs.CodeServiceUnavailable,
+		Message: "the api is restarting; resume with Last-Event-ID"})
 }
 
 // onLive handles one live message; false ends the relay.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -160,7 +161,9 @@ func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	info, out, err := s.deps.Jobs.RunShared(c.UserContext(), spec, min(tokenWait, s.cfg.SyncWait))
+	info, out, err := s.waitJob(c, spec.ID, func(ctx context.Context) (jobs.Info, jobs.Outcome, error) {
+		return s.deps.Jobs.RunShared(ctx, spec, min(tokenWait, s.cfg.SyncWait))
+	})
 	settle(false, err)
 	if err == nil && out.OK {
 		// A caller who joined another's job still gets its own request id in _meta.

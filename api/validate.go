@@ -44,8 +44,8 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 }
 
 // bodyBudget bounds the request bytes that all requests of this process hold in memory at once
-// (bodies being decoded and what is decoded from them: a /chat image is held as its base64 text
-// and as bytes, about 2.6 times its body). A request that would go over it is turned away with
+// (bodies being decoded and what is decoded from them: a /chat image's bytes are decoded from
+// the body's base64 text, so a request holds at most twice its body, see inlineImage). A request that would go over it is turned away with
 // 503 and Retry-After instead of taking the process past its memory limit; the budget takes four
 // bodies of the largest limit (/chat, 28 MB) at once.
 const bodyBudget = 4 * chatBodyLimit

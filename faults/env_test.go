@@ -164,10 +164,17 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("keys create printed %q", out)
 	}
 	e.key = k.Key
-	addr := freeAddr(t)
-	e.api = start(t, "api", append(e.vars, "HTTP_ADDR="+addr), "api")
-	e.base = "http://" + addr
+	e.startAPI("api")
 	return e
+}
+
+// startAPI starts an api (again, after a stop) and waits until it answers.
+func (e *env) startAPI(name string) {
+	e.t.Helper()
+	addr := freeAddr(e.t)
+	e.api = start(e.t, name, append(e.vars, "HTTP_ADDR="+addr), "api")
+	e.base = "http://" + addr
+	e.waitFor(name+" answering", 30*time.Second, func() bool { return e.call("GET", "/health", "").status != 0 })
 }
 
 func freeAddr(t *testing.T) string {

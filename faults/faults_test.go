@@ -20,6 +20,8 @@ const noticeLimit = 15 * time.Second
 func TestWorkerKilledMidJobs(t *testing.T) {
 	e := newEnv(t)
 	doomed := e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
 	// Everything starts on worker A (B does not exist yet), so the kill hits all of it.
 	var async []string
 	for i := range 8 {
@@ -100,12 +102,29 @@ func TestWorkerKilledMidJobs(t *testing.T) {
 	})
 }
 
-// Redis stop and start: 503 with Retry-After while it is gone, an open stream ends at once, and
-// everything works again after it is back, with no restart.
+// Redis stop and start: 503 with Retry-After while it is gone, an open stream ends at once,
+// everything works again after it is back, with no restart, and the jobs that were running
+// across the outage end (succeeded or failed, never lost) within seconds of its end.
 func TestRedisStopStart(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
+	before := e.goroutines()
+	defer e.settles(before)
+	var running []string
+	for _, rq := range [][2]string{
+		{"/admin/ping", `{"delay_ms":3000}`}, {"/admin/ping", `{"delay_ms":3000}`}, {"/admin/ping", `{"delay_ms":3000}`},
+		{"/chat", `{"message":"[[openaiemu:delay=3s]] across the outage"}`},
+		{"/chat", `{"message":"[[openaiemu:delay=3s]] across it too"}`},
+		{"/images/generate", `{"prompt":"[[openaiemu:delay=3s]] across the outage","size":"1024x1024"}`},
+	} {
+		r := e.call("POST", rq[0], rq[1], "Prefer", "respond-async")
+		if r.status != 202 {
+			t.Fatalf("%s: %d %s", rq[0], r.status, r.body)
+		}
+		running = append(running, r.field("job_id").(string))
+	}
 	s := e.openStream("[[openaiemu:chunk_delay=1s]] across the outage")
+	running = append(running, s.job) // a streamed chat is not re-run: it must end failed
 	time.Sleep(500 * time.Millisecond)
 	e.redis.Stop()
 	stopped := time.Now()
@@ -125,11 +144,36 @@ func TestRedisStopStart(t *testing.T) {
 			t.Errorf("%s %s during the outage: %d %s", rq[0], rq[1], r.status, r.body)
 		}
 	}
+	time.Sleep(time.Until(stopped.Add(outage)))
 	e.redis.Start()
+	back := time.Now()
+	ended := map[string]time.Duration{}
+	e.waitFor("every job of the outage ended", 60*time.Second, func() bool {
+		for _, id := range running {
+			if _, ok := ended[id]; ok {
+				continue
+			}
+			switch st := e.call("GET", "/jobs/"+id, "").field("status"); st {
+			case "succeeded", "failed", "canceled":
+				ended[id] = time.Since(back)
+				t.Logf("job %s %s %s after Redis was back", id, st, ended[id].Round(100*time.Millisecond))
+			}
+		}
+		return len(ended) == len(running)
+	})
+	for id, took := range ended {
+		if took > recoveryLimit {
+			t.Errorf("job %s ended %s after Redis was back (limit %s)", id, took, recoveryLimit)
+		}
+	}
 	e.waitFor("a ping through the queue after Redis is back", 60*time.Second, func() bool {
 		return e.call("POST", "/admin/ping", `{}`).status == 200
 	})
 }
+
+// outage is how long TestRedisStopStart keeps Redis away; recoveryLimit is how soon after it the
+// jobs that were running must have ended (the issue: within seconds).
+const outage, recoveryLimit = 5 * time.Second, 15 * time.Second
 
 // Upstream faults: every stall, cut, truncation, rate limit and server error ends in the
 // documented code, within bounded time.
@@ -143,6 +187,10 @@ func TestUpstreamFaults(t *testing.T) {
 		if f := s.last(t, 30*time.Second); f.Type != "error" || f.Code != "upstream_unavailable" {
 			t.Errorf("%s: stream ended with %+v", d, f)
 		}
+		// Not lost either: its job says it failed.
+		e.waitFor(d+": the stream's job failed", 10*time.Second, func() bool {
+			return e.call("GET", "/jobs/"+s.job, "").field("status") == "failed"
+		})
 	}
 	for _, f := range []openaiemu.Fault{
 		{Kind: openaiemu.FaultRateLimit, Endpoint: openaiemu.EndpointChatCompletions, RetryAfter: 3 * time.Second},
@@ -191,6 +239,8 @@ func TestClientDisconnect(t *testing.T) {
 func TestWorkerStoppedMidStream(t *testing.T) {
 	e := newEnv(t)
 	stopping := e.worker("worker-a", 1, "WORKER_SHUTDOWN_TIMEOUT=2s")
+	before := e.goroutines()
+	defer e.settles(before)
 	s := e.openStream("[[openaiemu:chunk_delay=1s]] a long answer")
 	select {
 	case <-s.frames:

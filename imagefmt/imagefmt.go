@@ -1,7 +1,8 @@
 // Package imagefmt tells what an image really is from its bytes: the format (PNG, JPEG or WebP,
-// the formats the image routes take and the image providers answer with) and its dimensions,
-// read from the header without decoding pixels. Both the api (checking uploads) and the workers
-// (describing results) use it; it imports only the standard library.
+// the formats the image routes take and the image providers answer with, and GIF, which chat
+// takes inline) and its dimensions, read from the header without decoding pixels. The api
+// (checking uploads and chat images) and the workers (describing results) use it; it imports
+// only the standard library.
 package imagefmt
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -17,16 +19,16 @@ import (
 
 // Info describes an image.
 type Info struct {
-	MIME   string // image/png, image/jpeg or image/webp
-	Ext    string // png, jpg or webp
+	MIME   string // image/png, image/jpeg, image/webp or image/gif
+	Ext    string // png, jpg, webp or gif
 	Width  int
 	Height int
 }
 
 // Errors of Detect.
 var (
-	// ErrUnknown: the bytes do not start like a PNG, JPEG or WebP file.
-	ErrUnknown = errors.New("imagefmt: not a PNG, JPEG or WebP image")
+	// ErrUnknown: the bytes do not start like a PNG, JPEG, WebP or GIF file.
+	ErrUnknown = errors.New("imagefmt: not a PNG, JPEG, WebP or GIF image")
 	// ErrCorrupt: they start like one, but the header does not hold up.
 	ErrCorrupt = errors.New("imagefmt: damaged image header")
 )
@@ -46,6 +48,9 @@ func Detect(head []byte) (Info, error) {
 	case bytes.HasPrefix(head, []byte("\xff\xd8\xff")):
 		info = Info{MIME: "image/jpeg", Ext: "jpg"}
 		err = stdConfig(&info, jpeg.DecodeConfig, head)
+	case bytes.HasPrefix(head, []byte("GIF87a")), bytes.HasPrefix(head, []byte("GIF89a")):
+		info = Info{MIME: "image/gif", Ext: "gif"}
+		err = stdConfig(&info, gif.DecodeConfig, head)
 	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
 		info = Info{MIME: "image/webp", Ext: "webp"}
 		info.Width, info.Height, err = webpSize(head)

@@ -67,6 +67,7 @@ func TestDetect(t *testing.T) {
 	}{
 		"png":           {encoded(t, pngOf, 30, 20), imagefmt.Info{MIME: "image/png", Ext: "png", Width: 30, Height: 20}},
 		"jpeg":          {encoded(t, jpegOf, 17, 9), imagefmt.Info{MIME: "image/jpeg", Ext: "jpg", Width: 17, Height: 9}},
+		"gif":           {encoded(t, gifOf, 12, 7), imagefmt.Info{MIME: "image/gif", Ext: "gif", Width: 12, Height: 7}},
 		"webp lossy":    {vp8(640, 480), imagefmt.Info{MIME: "image/webp", Ext: "webp", Width: 640, Height: 480}},
 		"webp lossless": {vp8l(1024, 768), imagefmt.Info{MIME: "image/webp", Ext: "webp", Width: 1024, Height: 768}},
 		"webp extended": {vp8x(1536, 1024), imagefmt.Info{MIME: "image/webp", Ext: "webp", Width: 1536, Height: 1024}},
@@ -90,7 +91,7 @@ func TestDetectRefuses(t *testing.T) {
 	}{
 		"empty":             {nil, imagefmt.ErrUnknown},
 		"text":              {[]byte("hello, not an image"), imagefmt.ErrUnknown},
-		"gif":               {encoded(t, gifOf, 8, 8), imagefmt.ErrUnknown},
+		"gif magic only":    {[]byte("GIF89a"), imagefmt.ErrCorrupt},
 		"png magic only":    {png[:8], imagefmt.ErrCorrupt},
 		"png cut in IHDR":   {png[:20], imagefmt.ErrCorrupt},
 		"jpeg magic only":   {[]byte("\xff\xd8\xff\xe0"), imagefmt.ErrCorrupt},

@@ -58,6 +58,7 @@ type Heartbeater interface {
 // Server is the worker process's asynq server.
 type Server struct {
 	srv      *asynq.Server
+	rdb      redis.UniversalClient
 	mux      *asynq.ServeMux
 	pub      Publisher
 	log      *slog.Logger
@@ -88,7 +89,7 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 	if cfg.BeatEvery <= 0 {
 		cfg.BeatEvery = time.Second
 	}
-	s := &Server{mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics,
+	s := &Server{rdb: rdb, mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics,
 		live: cfg.Liveness, beatEvery: cfg.BeatEvery, running: map[string]int{}}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
@@ -195,6 +196,9 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 		log := s.log.With("job_id", id, "type", t.Type(), "request_id", t.Headers()[jobs.HeaderRequestID])
 		start := time.Now()
 		res, err := call(ctx, f, t)
+		if storage.Unavailable(err) {
+			s.awaitRedis(ctx, log) // a retry or a failure must land in Redis to be seen
+		}
 		if err == nil {
 			body, merr := json.Marshal(res)
 			if merr == nil {
@@ -260,6 +264,41 @@ func call(ctx context.Context, f Func, t *asynq.Task) (res any, err error) {
 	return f(ctx, t)
 }
 
+// storeWait bounds how long a finished attempt waits for an unreachable Redis: less than asynq's
+// 30 s lease, so that the task is still this worker's to move once Redis is back.
+const storeWait = 20 * time.Second
+
+// awaitRedis holds a finished attempt while Redis is unreachable (at most storeWait), so that its
+// outcome, and asynq's move of the task (to completed, retry or archived), happen once it is back.
+// Returning to asynq during the outage would leave the job `running` until asynq's lease recoverer
+// runs, a minute or two later: asynq's retry of a failed move reuses a context it has already
+// canceled, so it never succeeds. false: Redis did not come back in time (or the job's context
+// ended).
+func (s *Server) awaitRedis(ctx context.Context, log *slog.Logger) bool {
+	deadline := time.NewTimer(storeWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for warned := false; ; warned = true {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		err := s.rdb.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			return true
+		}
+		if !warned {
+			log.Warn("job ended while Redis is unreachable: waiting for it", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
 // finish stores the outcome as the task's result and tells the waiting api process. Neither step
 // may be skipped because the job's own context ended, so both run on a fresh short context.
 func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
@@ -269,7 +308,11 @@ func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
 		s.log.Error("encode outcome", "error", err)
 		return
 	}
-	if _, err := t.ResultWriter().Write(body); err != nil {
+	_, err = t.ResultWriter().Write(body)
+	if storage.Unavailable(err) && s.awaitRedis(ctx, s.log.With("job_id", o.JobID)) {
+		_, err = t.ResultWriter().Write(body)
+	}
+	if err != nil {
 		// The task's context is gone (canceled or timed out): the notice below still reaches a
 		// waiting caller, and a later status read tells the cause from asynq's own error text.
 		s.log.Warn("store job result", "job_id", o.JobID, "error", err)

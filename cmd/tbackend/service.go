@@ -49,23 +49,38 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	storage.RouteRedisLogs(log)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
+	// From here on the log is the one place a failure is told: collectors read it as JSON.
+	if err := rt.run(ctx, role, stdout); err != nil {
+		log.Error(role+" failed", "error", err)
+		return loggedError{err}
+	}
+	return nil
+}
+
+// loggedError is a failure already in the log, which main does not print again.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
+
+// run does the role's work (once the logger is set up).
+func (s *service) run(ctx context.Context, role string, stdout io.Writer) error {
 	if role == "dev" {
-		return rt.dev(ctx, stdout)
+		return s.dev(ctx, stdout)
 	}
-	if err := rt.openRedis(ctx); err != nil {
+	if err := s.openRedis(ctx); err != nil {
 		return err
 	}
-	if err := rt.openObjects(ctx); err != nil {
+	if err := s.openObjects(ctx); err != nil {
 		return err
 	}
-	if err := rt.startMetrics(ctx); err != nil {
+	if err := s.startMetrics(ctx); err != nil {
 		return err
 	}
 	if role == "api" {
-		rt.upstreams["openai"], rt.upstreams["blockfrost"] = modeOf(cfg.OpenAIKey), modeOf(cfg.BlockfrostID)
-		return rt.serveAPI(ctx, nil)
+		s.upstreams["openai"], s.upstreams["blockfrost"] = modeOf(s.cfg.OpenAIKey), modeOf(s.cfg.BlockfrostID)
+		return s.serveAPI(ctx, nil)
 	}
-	return rt.serveWorker(ctx)
+	return s.serveWorker(ctx)
 }
 
 func modeOf(key string) string {
