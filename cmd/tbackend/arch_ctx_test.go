@@ -14,6 +14,7 @@ var rootContexts = map[string]string{
 	"storage/hub.go":  "the process's one subscription and its reconnect loop outlive every caller",
 	"api/sse.go":      "a relay writes the stream after its handler returned: no request context is left",
 	"workers/chat.go": "countTokens takes no context (yet)",
+	"api/server.go":   "the server's stop signals (streams, synchronous waits) are roots that every request watches",
 }
 
 // TestArchitectureDetachedContexts keeps one way of doing work that must outlive a caller
