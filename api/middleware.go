@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -133,6 +134,10 @@ func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {
 		return nil, httpError(http.StatusUnauthorized, "Missing API key (send it in the api-key header)")
 	}
 	k, err := s.deps.Keys.Lookup(c.UserContext(), plain)
+	if errors.Is(err, storage.ErrKeyCorrupt) {
+		// Refused (401), so writeError does not log it: the operator must hear of it here.
+		s.log.Error("api key refused", "request_id", requestID(c), "error", err)
+	}
 	if err != nil {
 		return nil, err
 	}
