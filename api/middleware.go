@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,18 +98,36 @@ func (s *Server) access(c *fiber.Ctx, start time.Time) {
 }
 
 // requireKey authenticates the api-key header, checks scope (empty: any valid key), applies the
-// key's rate limit, and counts the call in the key's usage when it succeeds.
-func (s *Server) requireKey(scope string) fiber.Handler {
+// key's rate limit, and counts the call in the key's usage when it succeeds. A route's prefetch
+// rides along the rate limit's round trip.
+func (s *Server) requireKey(scope string, pre ...prefetch) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		cl, err := s.authenticate(c, scope)
 		if err != nil {
 			return err
 		}
-		if err := s.rateLimit(c, cl.key); err != nil {
+		if err := s.rateLimit(c, cl.key, prefetchAll(c, pre)...); err != nil {
 			return err
 		}
 		return s.serveKeyed(c, cl)
 	}
+}
+
+// prefetch reads what a route's handler will need from the request (a cheap, side-effect free
+// step: parsing the body, say) and names the Redis read that serves it, or nil. The read then
+// goes in the rate limit's pipeline, so a request answered from Redis (a cached token analysis)
+// costs one round trip in all. A request the read cannot serve leaves its outcome, an error
+// included, for the handler, which answers it after the rate limit has been applied.
+type prefetch func(c *fiber.Ctx) storage.Read
+
+func prefetchAll(c *fiber.Ctx, pre []prefetch) []storage.Read {
+	var reads []storage.Read
+	for _, p := range pre {
+		if r := p(c); r != nil {
+			reads = append(reads, r)
+		}
+	}
+	return reads
 }
 
 // serveKeyed runs the rest of the chain as an authenticated, rate-limited key holder and counts
@@ -123,7 +140,7 @@ func (s *Server) serveKeyed(c *fiber.Ctx, cl *caller) error {
 		}
 	}
 	if c.Response().StatusCode() < 400 {
-		s.countCall(c, cl.key.ID, routeOf(c))
+		s.countCall(cl.key.ID, routeOf(c))
 	}
 	return nil
 }
@@ -153,8 +170,8 @@ func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {
 	return &caller{key: k, owner: "key:" + k.ID}, nil
 }
 
-func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey) error {
-	d, err := s.deps.Limiter.Allow(c.UserContext(), k.ID, k.RPM)
+func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey, reads ...storage.Read) error {
+	d, err := s.deps.Limiter.Allow(c.UserContext(), k.ID, k.RPM, reads...)
 	if err != nil {
 		return err
 	}
@@ -173,10 +190,7 @@ func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey) error {
 
 func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
-func (s *Server) countCall(c *fiber.Ctx, keyID, route string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), 2*time.Second)
-	defer cancel()
-	if err := s.deps.Usage.Record(ctx, keyID, route, 1, 0, s.now()); err != nil {
-		s.log.Warn("record usage", "request_id", requestID(c), "error", err)
-	}
+// countCall tallies the call in process; the tally reaches Redis within a second (Usage.Run).
+func (s *Server) countCall(keyID, route string) {
+	s.deps.Usage.Count(keyID, route, s.now())
 }

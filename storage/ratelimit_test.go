@@ -304,3 +304,48 @@ func TestRateLimiterHold(t *testing.T) {
 		t.Fatalf("after expiry: %v %v", c, err)
 	}
 }
+
+// A read given to Allow rides along the limit's round trip: its result is there without Redis
+// afterwards, whatever the decision, for limited and unlimited keys, and on a Redis that has not
+// loaded the limiter's script yet.
+func TestRateLimiterAllowWithRead(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.StartServer(t) // a fresh server: the first Allow meets NOSCRIPT
+	for _, tc := range []struct {
+		name    string
+		rpm     int
+		allowed bool
+	}{{"first call, script not loaded", 2, true}, {"second", 2, true}, {"refused", 2, false}, {"unlimited", 0, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rdb := srv.Client()
+			keys := storage.NewKeys("rr:")
+			cache := storage.NewTokenCache(rdb, keys)
+			at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			if err := cache.Store(ctx, "cardano", "1", "snek", "aa00", []byte(`{"a":1}`), at, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			hit, miss := cache.Read("cardano", "1", "snek", ""), cache.Read("cardano", "1", "other", "")
+			d, err := storage.NewRateLimiter(rdb, keys).Allow(ctx, "key_rr", tc.rpm, hit, miss)
+			if err != nil || d.Allowed != tc.allowed {
+				t.Fatalf("Allow = %+v, %v; want allowed %v", d, err, tc.allowed)
+			}
+			_ = rdb.Close() // the results must already be here
+			if b, got, err := hit.Result(ctx); err != nil || string(b) != `{"a":1}` || !got.Equal(at) {
+				t.Fatalf("hit: %q %v %v", b, got, err)
+			}
+			if b, _, err := miss.Result(ctx); err != nil || b != nil {
+				t.Fatalf("miss: %q %v", b, err)
+			}
+		})
+	}
+	t.Run("Redis down", func(t *testing.T) {
+		rdb := srv.Client()
+		read := storage.NewTokenCache(rdb, storage.NewKeys("rr:")).Read("cardano", "1", "snek", "")
+		srv.Stop()
+		for _, rpm := range []int{2, 0} {
+			if _, err := storage.NewRateLimiter(rdb, storage.NewKeys("rr:")).Allow(ctx, "key_rr", rpm, read); !storage.Unavailable(err) {
+				t.Fatalf("rpm %d: Allow with Redis down: %v, want an outage", rpm, err)
+			}
+		}
+	})
+}

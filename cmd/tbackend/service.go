@@ -186,6 +186,13 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	registerQueueMetrics(s.reg, s.rdb)
+	// Calls are tallied in process and flushed every second; the last flush runs after the
+	// server has stopped, so a stopping api loses none.
+	usage := storage.NewUsage(s.rdb, s.keys)
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan struct{})
+	go func() { usage.Run(usageCtx, time.Second, s.log); close(usageDone) }()
+	defer func() { stopUsage(); <-usageDone }()
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
@@ -204,7 +211,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Wallets:     storage.NewWalletAuth(s.rdb, s.keys),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
-		Usage:       storage.NewUsage(s.rdb, s.keys),
+		Usage:       usage,
 		Jobs:        jc,
 		RedisPing:   s.ping,
 		Objects:     s.objects,
