@@ -45,7 +45,9 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	out := newLogWriter(stderr)
+	defer out.Close()
+	log := newLogger(cfg, out)
 	storage.RouteRedisLogs(log)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
@@ -101,6 +103,9 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // isTerminal reports whether w is a character device (a terminal) rather than a file or pipe.
 func isTerminal(w io.Writer) bool {
+	if lw, ok := w.(*logWriter); ok {
+		w = lw.out
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
