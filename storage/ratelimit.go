@@ -44,13 +44,14 @@ type RateDecision struct {
 
 // RateLimiter enforces requests-per-minute limits per key.
 type RateLimiter struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb   redis.UniversalClient
+	keys  Keys
+	batch *limitBatcher
 }
 
 // NewRateLimiter returns a limiter.
 func NewRateLimiter(rdb redis.UniversalClient, keys Keys) *RateLimiter {
-	return &RateLimiter{rdb: rdb, keys: keys}
+	return &RateLimiter{rdb: rdb, keys: keys, batch: newLimitBatcher(rdb)}
 }
 
 // A Read is a lookup that rides along the rate limit's round trip (Allow): a cached answer is
@@ -61,21 +62,23 @@ type Read interface {
 
 // Allow spends one request of keyID's budget of rpm requests per minute (burst rpm); rpm 0 is
 // no limit. reads are sent in the same pipeline, whatever the decision: each reports its own
-// outcome, and a refused request simply does not use them.
+// outcome, and a refused request simply does not use them. Concurrent calls share pipelines
+// (limitbatch.go).
 func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int, reads ...Read) (RateDecision, error) {
-	if rpm <= 0 {
-		return RateDecision{Allowed: true, Limit: 0}, r.read(ctx, reads)
+	unlimited := RateDecision{Allowed: true, Limit: 0}
+	c := &limitCall{reads: reads, done: make(chan struct{})}
+	if rpm > 0 {
+		c.key, c.interval, c.rpm = r.keys.RateLimit(keyID), 60000.0/float64(rpm), rpm
+	} else if len(reads) == 0 {
+		return unlimited, nil
 	}
-	interval := 60000.0 / float64(rpm)
-	keys := []string{r.keys.RateLimit(keyID)}
-	cmd, err := r.pipelined(ctx, reads, func(p redis.Pipeliner) *redis.Cmd { return gcra.EvalSha(ctx, p, keys, interval, rpm) })
-	if redis.HasErrorPrefix(err, "NOSCRIPT") { // a restarted Redis forgot the script
-		cmd, err = r.pipelined(ctx, reads, func(p redis.Pipeliner) *redis.Cmd { return gcra.Eval(ctx, p, keys, interval, rpm) })
-	}
-	if err != nil {
+	if err := r.batch.do(ctx, c); err != nil {
 		return RateDecision{}, fmt.Errorf("storage: rate limit: %w", err)
 	}
-	res, err := cmd.Int64Slice()
+	if rpm <= 0 {
+		return unlimited, nil
+	}
+	res, err := c.script.Int64Slice()
 	if err != nil || len(res) != 4 {
 		return RateDecision{}, fmt.Errorf("storage: rate limit: unexpected reply %v (%v)", res, err)
 	}
@@ -86,34 +89,6 @@ func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int, reads ..
 		RetryAfter: time.Duration(res[2]) * time.Millisecond,
 		Reset:      time.Duration(res[3]) * time.Millisecond,
 	}, nil
-}
-
-// pipelined sends the limiter's script and the reads as one pipeline. The error is the script's:
-// a read's own failure (a wrong type, say) is the read's to report.
-func (r *RateLimiter) pipelined(ctx context.Context, reads []Read, script func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, error) {
-	p := r.rdb.Pipeline()
-	cmd := script(p)
-	for _, rd := range reads {
-		rd.queue(ctx, p)
-	}
-	_, _ = p.Exec(ctx)
-	return cmd, cmd.Err()
-}
-
-// read runs reads without a limit check (a key without one).
-func (r *RateLimiter) read(ctx context.Context, reads []Read) error {
-	if len(reads) == 0 {
-		return nil
-	}
-	p := r.rdb.Pipeline()
-	for _, rd := range reads {
-		rd.queue(ctx, p)
-	}
-	_, err := p.Exec(ctx)
-	if Unavailable(err) {
-		return fmt.Errorf("storage: read: %w", err)
-	}
-	return nil
 }
 
 // distinct admits a member into the set KEYS[1] of at most ARGV[2] members per window (ARGV[3]
