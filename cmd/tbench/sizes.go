@@ -38,7 +38,7 @@ func fullSizes() sizes {
 		quiet: 5 * time.Second,
 		jobs:  bounds{n: 40000, d: 8 * time.Second, conc: 64},
 		ttfb:  200, frames: 8, frameWords: 400,
-		idleStreams: []int{1000, 5000}, traced: 400,
+		idleStreams: []int{1000, 5000, 10000}, traced: 400,
 		payments: 40,
 	}
 }
