@@ -14,7 +14,7 @@ import (
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
-func newLimiter(t *testing.T) (*storage.RateLimiter, *redis.Client) {
+func newLimiter(t testing.TB) (*storage.RateLimiter, *redis.Client) {
 	t.Helper()
 	rdb := redistest.Claim(t)
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
