@@ -116,9 +116,11 @@ func (u *Usage) Flush(ctx context.Context) error {
 func (t *tally) take() []tallyBatch {
 	t.mu.Lock()
 	pending := t.pending
-	if len(pending) > 0 {
-		t.pending = map[tallyKey]map[string]int64{}
+	if len(pending) == 0 {
+		t.mu.Unlock()
+		return nil // the map stays Count's: it must not be read outside the lock
 	}
+	t.pending = map[tallyKey]map[string]int64{}
 	t.mu.Unlock()
 	out := make([]tallyBatch, 0, len(pending))
 	for k, counts := range pending {

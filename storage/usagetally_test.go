@@ -153,3 +153,36 @@ func TestUsageRunFlushesWhenStopped(t *testing.T) {
 		t.Fatalf("calls after Run stopped = %q, want 1", got)
 	}
 }
+
+// Flushes of an empty tally race with the first counts of a key (run with -race).
+func TestUsageFlushRacesCount(t *testing.T) {
+	u, _ := newTallied(t)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := u.Flush(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for i := range 200 {
+		u.Count(fmt.Sprint("key_", i), "/x", time.Now())
+		time.Sleep(50 * time.Microsecond)
+	}
+	close(stop)
+	<-done
+	for i := range 200 {
+		if r, err := u.Report(ctx, fmt.Sprint("key_", i), time.Now()); err != nil || r.TotalCalls != 1 {
+			t.Fatalf("key_%d: %+v %v", i, r, err)
+		}
+	}
+}
