@@ -237,6 +237,21 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 }
 
+// A key whose stored rpm does not parse is refused, never served as unlimited (rpm 0).
+func TestCorruptRateLimitFailsClosed(t *testing.T) {
+	h := newHarness(t)
+	k, plain := h.key(2, storage.ScopeAdmin)
+	if err := h.rdb.HSet(context.Background(), storage.NewKeys("").APIKey(k.ID), "rpm", "2O").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		res := h.do("GET", "/usage", "", "api-key", plain)
+		if res.Status != http.StatusUnauthorized || !strings.Contains(string(res.Body), "unusable") {
+			t.Fatalf("call %d with a corrupt rpm: status %d: %s", i+1, res.Status, res.Body)
+		}
+	}
+}
+
 func TestUsageIsPerKey(t *testing.T) {
 	h := newHarness(t)
 	a, aPlain := h.key(0, storage.ScopeAdmin)

@@ -65,6 +65,8 @@ func toHTTP(err error) (*HTTPError, bool) {
 		return httpError(http.StatusNotFound, "Job not found"), true
 	case errors.Is(err, storage.ErrKeyNotFound):
 		return httpError(http.StatusUnauthorized, "Invalid API key"), true
+	case errors.Is(err, storage.ErrKeyCorrupt):
+		return httpError(http.StatusUnauthorized, "API key unusable: its stored record is damaged (ask for a new key)"), true
 	case errors.Is(err, context.DeadlineExceeded):
 		return &HTTPError{Status: http.StatusServiceUnavailable, Detail: "Timed out, try again",
 			Headers: map[string]string{"Retry-After": "1"}}, true

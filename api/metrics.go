@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	streams  prometheus.Gauge
+	series   sync.Map // series → seriesCollectors
 }
 
 // NewMetrics registers the api's collectors on reg; /metrics serves everything reg gathers.
@@ -38,13 +40,35 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	return m
 }
 
+// series is one (route, method, status) label set; its collectors are looked up once and kept
+// (routes are patterns and statuses few, so the set stays small), sparing every request the
+// label hashing of WithLabelValues.
+type series struct {
+	route, method string
+	status        int
+}
+
+type seriesCollectors struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
 func (m *Metrics) observe(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	s := strconv.Itoa(status)
-	m.requests.WithLabelValues(route, method, s).Inc()
-	m.latency.WithLabelValues(route, method, s).Observe(d.Seconds())
+	k := series{route, method, status}
+	sc, ok := m.series.Load(k)
+	if !ok {
+		s := strconv.Itoa(status)
+		sc, _ = m.series.LoadOrStore(k, seriesCollectors{
+			requests: m.requests.WithLabelValues(route, method, s),
+			latency:  m.latency.WithLabelValues(route, method, s),
+		})
+	}
+	c := sc.(seriesCollectors)
+	c.requests.Inc()
+	c.latency.Observe(d.Seconds())
 }
 
 // StreamOpened counts an open SSE stream; call the returned func when it closes.

@@ -1,8 +1,9 @@
 package api
 
 import (
-	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -84,32 +85,56 @@ func (s *Server) frame(c *fiber.Ctx) (err error) {
 	return nil
 }
 
+// access records the request in the metrics and the access log (typed attributes: no boxing).
 func (s *Server) access(c *fiber.Ctx, start time.Time) {
 	elapsed := time.Since(start)
-	s.deps.Metrics.observe(routeOf(c), c.Method(), c.Response().StatusCode(), elapsed)
+	route, status := routeOf(c), c.Response().StatusCode()
+	s.deps.Metrics.observe(route, c.Method(), status, elapsed)
+	ctx := c.UserContext()
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	keyID := ""
 	if cl := callerOf(c); cl != nil {
 		keyID = cl.key.ID
 	}
-	s.log.Info("request",
-		"request_id", requestID(c), "method", c.Method(), "route", routeOf(c),
-		"status", c.Response().StatusCode(), "latency_ms", float64(elapsed.Microseconds())/1000,
-		"key_id", keyID, "client_ip", s.clientIP(c))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("request_id", requestID(c)), slog.String("method", c.Method()), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("key_id", keyID), slog.String("client_ip", s.clientIP(c)))
 }
 
 // requireKey authenticates the api-key header, checks scope (empty: any valid key), applies the
-// key's rate limit, and counts the call in the key's usage when it succeeds.
-func (s *Server) requireKey(scope string) fiber.Handler {
+// key's rate limit, and counts the call in the key's usage when it succeeds. A route's prefetch
+// rides along the rate limit's round trip.
+func (s *Server) requireKey(scope string, pre ...prefetch) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		cl, err := s.authenticate(c, scope)
 		if err != nil {
 			return err
 		}
-		if err := s.rateLimit(c, cl.key); err != nil {
+		if err := s.rateLimit(c, cl.key, prefetchAll(c, pre)...); err != nil {
 			return err
 		}
 		return s.serveKeyed(c, cl)
 	}
+}
+
+// prefetch reads what a route's handler will need from the request (a cheap, side-effect free
+// step: parsing the body, say) and names the Redis read that serves it, or nil. The read then
+// goes in the rate limit's pipeline, so a request answered from Redis (a cached token analysis)
+// costs one round trip in all. A request the read cannot serve leaves its outcome, an error
+// included, for the handler, which answers it after the rate limit has been applied.
+type prefetch func(c *fiber.Ctx) storage.Read
+
+func prefetchAll(c *fiber.Ctx, pre []prefetch) []storage.Read {
+	var reads []storage.Read
+	for _, p := range pre {
+		if r := p(c); r != nil {
+			reads = append(reads, r)
+		}
+	}
+	return reads
 }
 
 // serveKeyed runs the rest of the chain as an authenticated, rate-limited key holder and counts
@@ -122,7 +147,7 @@ func (s *Server) serveKeyed(c *fiber.Ctx, cl *caller) error {
 		}
 	}
 	if c.Response().StatusCode() < 400 {
-		s.countCall(c, cl.key.ID, routeOf(c))
+		s.countCall(cl.key.ID, routeOf(c))
 	}
 	return nil
 }
@@ -133,6 +158,10 @@ func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {
 		return nil, httpError(http.StatusUnauthorized, "Missing API key (send it in the api-key header)")
 	}
 	k, err := s.deps.Keys.Lookup(c.UserContext(), plain)
+	if errors.Is(err, storage.ErrKeyCorrupt) {
+		// Refused (401), so writeError does not log it: the operator must hear of it here.
+		s.log.Error("api key refused", "request_id", requestID(c), "error", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -148,8 +177,8 @@ func (s *Server) authenticate(c *fiber.Ctx, scope string) (*caller, error) {
 	return &caller{key: k, owner: "key:" + k.ID}, nil
 }
 
-func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey) error {
-	d, err := s.deps.Limiter.Allow(c.UserContext(), k.ID, k.RPM)
+func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey, reads ...storage.Read) error {
+	d, err := s.deps.Limiter.Allow(c.UserContext(), k.ID, k.RPM, reads...)
 	if err != nil {
 		return err
 	}
@@ -168,10 +197,7 @@ func (s *Server) rateLimit(c *fiber.Ctx, k storage.APIKey) error {
 
 func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
-func (s *Server) countCall(c *fiber.Ctx, keyID, route string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), 2*time.Second)
-	defer cancel()
-	if err := s.deps.Usage.Record(ctx, keyID, route, 1, 0, s.now()); err != nil {
-		s.log.Warn("record usage", "request_id", requestID(c), "error", err)
-	}
+// countCall tallies the call in process; the tally reaches Redis within a second (Usage.Run).
+func (s *Server) countCall(keyID, route string) {
+	s.deps.Usage.Count(keyID, route, s.now())
 }

@@ -42,8 +42,8 @@ var errWalletRequired = httpError(http.StatusBadRequest, "wallet_address_require
 
 // priced guards a route that callers may pay for per call: with an api-key (or when payments
 // are off, or the route has no price) it is requireKey; without one, the caller pays.
-func (s *Server) priced(route, scope string) fiber.Handler {
-	keyed := s.requireKey(scope)
+func (s *Server) priced(route, scope string, pre ...prefetch) fiber.Handler {
+	keyed := s.requireKey(scope, pre...)
 	return func(c *fiber.Ctx) error {
 		cfg := s.deps.Payments
 		if cfg == nil {
@@ -62,13 +62,17 @@ func (s *Server) priced(route, scope string) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		if err := s.rateLimit(c, cl.key); err != nil {
+		if cl.key.Partner != "" {
+			// A partner key proves the partner; its calls are paid (and read their body there).
+			if err := s.rateLimit(c, cl.key); err != nil {
+				return err
+			}
+			return s.pay(c, route, cl)
+		}
+		if err := s.rateLimit(c, cl.key, prefetchAll(c, pre)...); err != nil {
 			return err
 		}
-		if cl.key.Partner == "" {
-			return s.serveKeyed(c, cl)
-		}
-		return s.pay(c, route, cl) // a partner key proves the partner; its calls are paid
+		return s.serveKeyed(c, cl)
 	}
 }
 

@@ -67,7 +67,7 @@ func (s *Server) routes() {
 	app.Get("/usage", s.requireKey(""), s.usage)
 	app.Post("/chat", s.priced("/chat", storage.ScopeChat), s.chat)
 	app.Get("/chat/stream/:job_id", s.requireCaller(storage.ScopeChat), s.chatResume)
-	app.Post("/token-analysis", s.priced("/token-analysis", storage.ScopeTokenAnalysis), s.tokenAnalysis)
+	app.Post("/token-analysis", s.priced("/token-analysis", storage.ScopeTokenAnalysis, s.tokenPrefetch), s.tokenAnalysis)
 	// Each image route names its gate on its own line: paid access can replace one without the others.
 	app.Post("/images/generate", s.priced("/images/generate", storage.ScopeImages), s.imageGenerate)
 	app.Post("/images/edit", s.priced("/images/edit", storage.ScopeImages), s.imageEdit)

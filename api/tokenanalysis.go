@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbackend/tbackend/cardano"
 	"github.com/tbackend/tbackend/jobs"
+	"github.com/tbackend/tbackend/storage"
 )
 
 // tokenRequest is the body of POST /token-analysis. Each field has the guide's two spellings.
@@ -126,22 +127,55 @@ func clipText(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// tokenCall is a parsed POST /token-analysis: its payload or its error, and the cache read that
+// may answer it (nil for a refresh or without a cache).
+type tokenCall struct {
+	p    jobs.TokenAnalysisPayload
+	err  error
+	read *storage.TokenRead
+}
+
+const localTokenCall = "token-call"
+
+func (s *Server) parseTokenCall(c *fiber.Ctx) *tokenCall {
+	var req tokenRequest
+	tc := &tokenCall{}
+	if tc.err = decodeJSON(c, tokenBodyLimit, &req); tc.err != nil {
+		return tc
+	}
+	if tc.p, tc.err = s.tokenPayload(c, &req); tc.err != nil || tc.p.Refresh || s.deps.Tokens == nil {
+		return tc
+	}
+	unit := ""
+	if tc.p.PolicyID != "" && tc.p.AssetNameHex != "" {
+		unit = tc.p.PolicyID + tc.p.AssetNameHex
+	}
+	tc.read = s.deps.Tokens.Read(tc.p.Network, tc.p.APIVersion, tc.p.Naming(), unit)
+	return tc
+}
+
+// tokenPrefetch parses the call before the rate limit, whose round trip then reads the cache.
+func (s *Server) tokenPrefetch(c *fiber.Ctx) storage.Read {
+	tc := s.parseTokenCall(c)
+	c.Locals(localTokenCall, tc)
+	if tc.read == nil {
+		return nil
+	}
+	return tc.read
+}
+
 // tokenAnalysis serves a cached answer when there is one, else runs (or joins) the analysis.
 func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
-	var req tokenRequest
-	if err := decodeJSON(c, tokenBodyLimit, &req); err != nil {
-		return err
+	tc, _ := c.Locals(localTokenCall).(*tokenCall)
+	if tc == nil { // not prefetched (a paid call)
+		tc = s.parseTokenCall(c)
 	}
-	p, err := s.tokenPayload(c, &req)
-	if err != nil {
-		return err
+	if tc.err != nil {
+		return tc.err
 	}
-	if !p.Refresh && s.deps.Tokens != nil {
-		unit := ""
-		if p.PolicyID != "" && p.AssetNameHex != "" {
-			unit = p.PolicyID + p.AssetNameHex
-		}
-		body, at, err := s.deps.Tokens.Lookup(c.UserContext(), p.Network, p.APIVersion, p.Naming(), unit)
+	p := tc.p
+	if tc.read != nil {
+		body, at, err := tc.read.Result(c.UserContext()) // already read, when prefetched
 		if err != nil {
 			s.log.Warn("token cache unreadable", "error", err) // answer from the chain instead
 		} else if body != nil {

@@ -35,6 +35,9 @@ func AllScopes() []string {
 var (
 	ErrKeyNotFound  = errors.New("storage: api key not found")
 	ErrUnknownScope = errors.New("storage: unknown scope")
+	// ErrKeyCorrupt is a key record with a field that does not parse. Such a key is refused:
+	// reading a garbled rpm as 0 would make it unlimited, a garbled revoked_at would unrevoke it.
+	ErrKeyCorrupt = errors.New("storage: api key record corrupt")
 )
 
 // APIKey is a key's record. The plaintext is never stored: only its SHA-256 (a key carries 256
@@ -184,7 +187,7 @@ func (s *KeyStore) Get(ctx context.Context, id string) (APIKey, error) {
 	if len(m) == 0 {
 		return APIKey{}, ErrKeyNotFound
 	}
-	return decodeKey(id, m), nil
+	return decodeKey(id, m)
 }
 
 // List returns every key, oldest first.
@@ -249,26 +252,62 @@ func encodeKey(k APIKey) map[string]any {
 	return m
 }
 
-func decodeKey(id string, m map[string]string) APIKey {
+func decodeKey(id string, m map[string]string) (APIKey, error) {
 	k := APIKey{ID: id, Name: m["name"], Owner: m["owner"], Partner: m["partner"]}
 	if m["scopes"] != "" {
 		k.Scopes = strings.Split(m["scopes"], ",")
 	}
-	k.RPM, _ = strconv.Atoi(m["rpm"])
-	k.MaxJobs, _ = strconv.Atoi(m["max_jobs"])
-	k.MaxStreams, _ = strconv.Atoi(m["max_streams"])
-	k.CreatedAt, _ = time.Parse(time.RFC3339, m["created_at"])
-	k.ExpiresAt = parseTime(m["expires_at"])
-	k.RevokedAt = parseTime(m["revoked_at"])
-	return k
+	d := keyDecoder{id: id, m: m}
+	// rpm is always written (0: unlimited), so a missing one is as corrupt as a garbled one.
+	if k.RPM = d.int("rpm", true); k.RPM < 0 {
+		d.fail("rpm")
+	}
+	k.MaxJobs = d.int("max_jobs", false)
+	k.MaxStreams = d.int("max_streams", false)
+	if created := d.time("created_at"); created != nil {
+		k.CreatedAt = *created
+	}
+	k.ExpiresAt = d.time("expires_at")
+	k.RevokedAt = d.time("revoked_at")
+	return k, d.err
 }
 
-func parseTime(s string) *time.Time {
-	if s == "" {
+// keyDecoder reads a key record's fields, keeping the first that does not parse.
+type keyDecoder struct {
+	id  string
+	m   map[string]string
+	err error
+}
+
+func (d *keyDecoder) fail(field string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s has %s %q", ErrKeyCorrupt, d.id, field, d.m[field])
+	}
+}
+
+// int parses a number field; an absent optional one is 0.
+func (d *keyDecoder) int(field string, required bool) int {
+	v, ok := d.m[field]
+	if !ok && !required {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		d.fail(field)
+		return 0
+	}
+	return n
+}
+
+// time parses an optional RFC 3339 field.
+func (d *keyDecoder) time(field string) *time.Time {
+	v, ok := d.m[field]
+	if !ok || v == "" {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
+		d.fail(field)
 		return nil
 	}
 	return &t

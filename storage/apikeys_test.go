@@ -594,3 +594,57 @@ func TestKeyStoreCacheNotFoundAndConcurrency(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A garbled field fails closed: the key is refused rather than read as unlimited (rpm 0),
+// unrevoked (revoked_at nil) or never expiring (expires_at nil).
+func TestKeyStoreCorruptRecordIsRefused(t *testing.T) {
+	for _, tc := range []struct{ field, value string }{
+		{"rpm", "sixty"}, {"rpm", ""}, {"rpm", "-5"}, {"rpm", "1e3"},
+		{"revoked_at", "yesterday"}, {"expires_at", "2025-13-45"}, {"created_at", "now"},
+		{"max_jobs", "many"}, {"max_streams", "x"},
+	} {
+		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
+			s, rdb, keys := newKeyStore(t, time.Minute)
+			ctx := context.Background()
+			k, plain, err := s.Create(ctx, NewKeyParams{Name: "c", Scopes: []string{ScopeChat}, RPM: 60, MaxJobs: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rdb.HSet(ctx, keys.APIKey(k.ID), tc.field, tc.value).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // a refusal is never cached as a good key
+				got, err := s.Lookup(ctx, plain)
+				if !errors.Is(err, ErrKeyCorrupt) || !strings.Contains(err.Error(), k.ID) {
+					t.Fatalf("Lookup = %+v, %v; want ErrKeyCorrupt naming %s", got, err, k.ID)
+				}
+			}
+			if _, err := s.List(ctx); !errors.Is(err, ErrKeyCorrupt) {
+				t.Fatalf("List: err = %v, want ErrKeyCorrupt", err)
+			}
+		})
+	}
+	t.Run("rpm missing", func(t *testing.T) {
+		s, rdb, keys := newKeyStore(t, 0)
+		ctx := context.Background()
+		k, plain, err := s.Create(ctx, NewKeyParams{Name: "m", RPM: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb.HDel(ctx, keys.APIKey(k.ID), "rpm")
+		if _, err := s.Lookup(ctx, plain); !errors.Is(err, ErrKeyCorrupt) {
+			t.Fatalf("Lookup: err = %v, want ErrKeyCorrupt", err)
+		}
+	})
+	t.Run("rpm 0 is unlimited, not corrupt", func(t *testing.T) {
+		s, _, _ := newKeyStore(t, 0)
+		ctx := context.Background()
+		_, plain, err := s.Create(ctx, NewKeyParams{Name: "u", RPM: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, err := s.Lookup(ctx, plain); err != nil || k.RPM != 0 {
+			t.Fatalf("Lookup = %+v, %v", k, err)
+		}
+	})
+}

@@ -68,6 +68,10 @@ func (k Keys) UsageMonth(keyID, month string) string {
 	return k.join("usage", "{"+keyID+"}", "m", month)
 }
 
+// UsageApplied is the last tally batch each api instance added to one key's usage (hash:
+// instance → sequence number; expires), so that a resent batch is not counted twice.
+func (k Keys) UsageApplied(keyID string) string { return k.join("usage", "{"+keyID+"}", "applied") }
+
 // Notices is the pub/sub channel on which one api instance hears about finished jobs.
 func (k Keys) Notices(instance string) string { return k.join("notices", instance) }
 

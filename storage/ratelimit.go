@@ -44,27 +44,43 @@ type RateDecision struct {
 
 // RateLimiter enforces requests-per-minute limits per key.
 type RateLimiter struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb   redis.UniversalClient
+	keys  Keys
+	batch *limitBatcher
 }
 
 // NewRateLimiter returns a limiter.
 func NewRateLimiter(rdb redis.UniversalClient, keys Keys) *RateLimiter {
-	return &RateLimiter{rdb: rdb, keys: keys}
+	return &RateLimiter{rdb: rdb, keys: keys, batch: newLimitBatcher(rdb)}
 }
 
-// Allow spends one request of keyID's budget of rpm requests per minute (burst rpm).
-func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int) (RateDecision, error) {
-	if rpm <= 0 {
-		return RateDecision{Allowed: true, Limit: 0}, nil
+// A Read is a lookup that rides along the rate limit's round trip (Allow): a cached answer is
+// then served with one Redis round trip in all. Its methods are storage's; callers only pass it.
+type Read interface {
+	queue(ctx context.Context, p redis.Pipeliner)
+}
+
+// Allow spends one request of keyID's budget of rpm requests per minute (burst rpm); rpm 0 is
+// no limit. reads are sent in the same pipeline, whatever the decision: each reports its own
+// outcome, and a refused request simply does not use them. Concurrent calls share pipelines
+// (limitbatch.go).
+func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int, reads ...Read) (RateDecision, error) {
+	unlimited := RateDecision{Allowed: true, Limit: 0}
+	c := &limitCall{reads: reads, done: make(chan struct{})}
+	if rpm > 0 {
+		c.key, c.interval, c.rpm = r.keys.RateLimit(keyID), 60000.0/float64(rpm), rpm
+	} else if len(reads) == 0 {
+		return unlimited, nil
 	}
-	interval := 60000.0 / float64(rpm)
-	res, err := gcra.Run(ctx, r.rdb, []string{r.keys.RateLimit(keyID)}, interval, rpm).Int64Slice()
-	if err != nil {
+	if err := r.batch.do(ctx, c); err != nil {
 		return RateDecision{}, fmt.Errorf("storage: rate limit: %w", err)
 	}
-	if len(res) != 4 {
-		return RateDecision{}, fmt.Errorf("storage: rate limit: unexpected reply %v", res)
+	if rpm <= 0 {
+		return unlimited, nil
+	}
+	res, err := c.script.Int64Slice()
+	if err != nil || len(res) != 4 {
+		return RateDecision{}, fmt.Errorf("storage: rate limit: unexpected reply %v (%v)", res, err)
 	}
 	return RateDecision{
 		Allowed:    res[0] == 1,

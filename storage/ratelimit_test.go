@@ -14,7 +14,7 @@ import (
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
-func newLimiter(t *testing.T) (*storage.RateLimiter, *redis.Client) {
+func newLimiter(t testing.TB) (*storage.RateLimiter, *redis.Client) {
 	t.Helper()
 	rdb := redistest.Claim(t)
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))
@@ -302,5 +302,129 @@ func TestRateLimiterHold(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	if c, _, err := rl.Hold(ctx, "payment:inv_1", "check-c", time.Minute); err != nil || !c {
 		t.Fatalf("after expiry: %v %v", c, err)
+	}
+}
+
+// A read given to Allow rides along the limit's round trip: its result is there without Redis
+// afterwards, whatever the decision, for limited and unlimited keys, and on a Redis that has not
+// loaded the limiter's script yet.
+func TestRateLimiterAllowWithRead(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.StartServer(t) // a fresh server: the first Allow meets NOSCRIPT
+	for _, tc := range []struct {
+		name    string
+		rpm     int
+		allowed bool
+	}{{"first call, script not loaded", 2, true}, {"second", 2, true}, {"refused", 2, false}, {"unlimited", 0, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rdb := srv.Client()
+			keys := storage.NewKeys("rr:")
+			cache := storage.NewTokenCache(rdb, keys)
+			at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			if err := cache.Store(ctx, "cardano", "1", "snek", "aa00", []byte(`{"a":1}`), at, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			hit, miss := cache.Read("cardano", "1", "snek", ""), cache.Read("cardano", "1", "other", "")
+			d, err := storage.NewRateLimiter(rdb, keys).Allow(ctx, "key_rr", tc.rpm, hit, miss)
+			if err != nil || d.Allowed != tc.allowed {
+				t.Fatalf("Allow = %+v, %v; want allowed %v", d, err, tc.allowed)
+			}
+			_ = rdb.Close() // the results must already be here
+			if b, got, err := hit.Result(ctx); err != nil || string(b) != `{"a":1}` || !got.Equal(at) {
+				t.Fatalf("hit: %q %v %v", b, got, err)
+			}
+			if b, _, err := miss.Result(ctx); err != nil || b != nil {
+				t.Fatalf("miss: %q %v", b, err)
+			}
+		})
+	}
+	t.Run("Redis down", func(t *testing.T) {
+		rdb := srv.Client()
+		read := storage.NewTokenCache(rdb, storage.NewKeys("rr:")).Read("cardano", "1", "snek", "")
+		srv.Stop()
+		for _, rpm := range []int{2, 0} {
+			if _, err := storage.NewRateLimiter(rdb, storage.NewKeys("rr:")).Allow(ctx, "key_rr", rpm, read); !storage.Unavailable(err) {
+				t.Fatalf("rpm %d: Allow with Redis down: %v, want an outage", rpm, err)
+			}
+		}
+	})
+}
+
+// pipelines counts the pipelines a client sends and the commands in the largest.
+type pipelines struct {
+	n, largest atomic.Int64
+}
+
+func (p *pipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (p *pipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (p *pipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.n.Add(1)
+		for {
+			l := p.largest.Load()
+			if int64(len(cmds)) <= l || p.largest.CompareAndSwap(l, int64(len(cmds))) {
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Concurrent calls share pipelines, and sharing changes no decision: a burst of 300 calls on a
+// budget of 100 admits exactly 100, and each call gets its own reads' results.
+func TestRateLimiterBatchesConcurrentCalls(t *testing.T) {
+	rl, rdb := newLimiter(t)
+	counted := &pipelines{}
+	rdb.AddHook(counted)
+	ctx := context.Background()
+	keys := storage.NewKeys(fmt.Sprintf("test-b-%d:", time.Now().UnixNano()))
+	cache := storage.NewTokenCache(rdb, keys)
+	for i := range 3 {
+		if err := cache.Store(ctx, "cardano", "1", fmt.Sprint("t", i), fmt.Sprint("u", i), []byte(fmt.Sprint(i)), time.Now(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counted.n.Store(0)
+	start := make(chan struct{})
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 300 {
+		wg.Go(func() {
+			<-start
+			read := cache.Read("cardano", "1", fmt.Sprint("t", g%3), "")
+			d, err := rl.Allow(ctx, "key_burst", 100, read)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			}
+			if b, _, err := read.Result(ctx); err != nil || string(b) != fmt.Sprint(g%3) {
+				t.Errorf("call %d read %q, %v", g, b, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if allowed.Load() != 100 {
+		t.Fatalf("%d of 300 calls admitted on a budget of 100", allowed.Load())
+	}
+	if n := counted.n.Load(); n >= 300 || counted.largest.Load() < 4 {
+		t.Fatalf("%d pipelines for 300 calls, the largest of %d commands: the calls were not batched", n, counted.largest.Load())
+	}
+	t.Logf("300 calls in %d pipelines (largest: %d commands)", counted.n.Load(), counted.largest.Load())
+}
+
+// A caller that stops waiting gets its context's error, and the batcher goes on serving others.
+func TestRateLimiterCanceledWait(t *testing.T) {
+	rl, _ := newLimiter(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := rl.Allow(ctx, "key_c", 10); err == nil {
+		t.Fatal("a canceled call succeeded")
+	}
+	if d, err := rl.Allow(context.Background(), "key_c", 10); err != nil || !d.Allowed {
+		t.Fatalf("after a canceled call: %+v %v", d, err)
 	}
 }

@@ -22,11 +22,37 @@ func NewTokenCache(rdb redis.UniversalClient, keys Keys) *TokenCache {
 // Lookup finds a cached answer: by the asset unit when the caller named it exactly, otherwise by
 // the request's naming. One round trip either way. A miss is (nil, zero, nil).
 func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit string) ([]byte, time.Time, error) {
+	return c.Read(network, version, naming, unit).Result(ctx)
+}
+
+// Read is Lookup as a Read: given to RateLimiter.Allow it rides along the rate limit's round
+// trip; Result then answers without one of its own.
+func (c *TokenCache) Read(network, version, naming, unit string) *TokenRead {
 	key := c.keys.TokenNamed(network, version, naming)
 	if unit != "" {
 		key = c.keys.TokenResult(network, version, unit)
 	}
-	vals, err := c.rdb.HMGet(ctx, key, "body", "at").Result()
+	return &TokenRead{rdb: c.rdb, key: key}
+}
+
+// TokenRead is one cache lookup; see TokenCache.Read.
+type TokenRead struct {
+	rdb redis.UniversalClient
+	key string
+	cmd *redis.SliceCmd
+}
+
+func (r *TokenRead) queue(ctx context.Context, p redis.Pipeliner) {
+	r.cmd = p.HMGet(ctx, r.key, "body", "at")
+}
+
+// Result is the lookup's answer (a miss is (nil, zero, nil)), read now unless it was sent
+// already.
+func (r *TokenRead) Result(ctx context.Context) ([]byte, time.Time, error) {
+	if r.cmd == nil {
+		r.cmd = r.rdb.HMGet(ctx, r.key, "body", "at")
+	}
+	vals, err := r.cmd.Result()
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -239,14 +239,23 @@ func topoCheckUsage(t *testing.T, a, b redis.UniversalClient, keys storage.Keys)
 	if err := ua.Record(ctx, id, "/images", 2, 0, now); err != nil {
 		t.Fatalf("record: %v", err)
 	}
+	// Tallied calls of two keys (two slots on Cluster) go in one flush pipeline.
+	ua.Count(id, "/usage", now)
+	ua.Count(id+"_2", "/usage", now)
+	if err := ua.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	if r, err := ub.Report(ctx, id+"_2", now); err != nil || r.TotalCalls != 1 {
+		t.Fatalf("report of the second key = %+v, %v", r, err)
+	}
 	r, err := ub.Report(ctx, id, now)
 	if err != nil {
 		t.Fatalf("report: %v", err)
 	}
 	want := storage.UsageReport{
-		TotalCalls: 4, TotalTokens: 150,
-		ByEndpoint: map[string]storage.Counts{"/chat": {Calls: 2, TotalTokens: 150}, "/images": {Calls: 2}},
-		Today:      storage.Counts{Calls: 4, TotalTokens: 150}, ThisMonth: storage.Counts{Calls: 4, TotalTokens: 150},
+		TotalCalls: 5, TotalTokens: 150,
+		ByEndpoint: map[string]storage.Counts{"/chat": {Calls: 2, TotalTokens: 150}, "/images": {Calls: 2}, "/usage": {Calls: 1}},
+		Today:      storage.Counts{Calls: 5, TotalTokens: 150}, ThisMonth: storage.Counts{Calls: 5, TotalTokens: 150},
 	}
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("report = %+v, want %+v", r, want)
@@ -348,6 +357,7 @@ func TestKeysHashTagWrapsID(t *testing.T) {
 		"Usage":         k.Usage,
 		"UsageDay":      func(id string) string { return k.UsageDay(id, "2025-01-31") },
 		"UsageMonth":    func(id string) string { return k.UsageMonth(id, "2025-01") },
+		"UsageApplied":  k.UsageApplied, // in the one script of a tally flush with the three above
 		// The owner is the tag; the client-chosen session and request ids are hashed after it.
 		"Session":      func(id string) string { return k.Session(id, "sess-1") },
 		"Idempotency":  func(id string) string { return k.Idempotency(id, "req-1") },

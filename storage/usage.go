@@ -12,14 +12,18 @@ import (
 
 // Usage counts calls and tokens per key: lifetime totals and per endpoint in one hash, per UTC day
 // and month in hashes that expire. All of a key's hashes share one hash tag, so one MULTI updates
-// them together even on Cluster.
+// them together even on Cluster. Record writes at once (workers' token counts); Count tallies an
+// api's calls in process for Run to flush (usagetally.go).
 type Usage struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb   redis.UniversalClient
+	keys  Keys
+	tally *tally
 }
 
 // NewUsage returns a counter.
-func NewUsage(rdb redis.UniversalClient, keys Keys) *Usage { return &Usage{rdb: rdb, keys: keys} }
+func NewUsage(rdb redis.UniversalClient, keys Keys) *Usage {
+	return &Usage{rdb: rdb, keys: keys, tally: newTally()}
+}
 
 // Counts is a number of calls and tokens.
 type Counts struct {
@@ -75,8 +79,12 @@ func (u *Usage) Record(ctx context.Context, keyID, endpoint string, calls, token
 	return nil
 }
 
-// Report reads keyID's usage as of now.
+// Report reads keyID's usage as of now, after flushing this process's tally (so a caller sees
+// its own calls at once; other api processes' within their flush interval).
 func (u *Usage) Report(ctx context.Context, keyID string, now time.Time) (UsageReport, error) {
+	if err := u.Flush(ctx); err != nil {
+		return UsageReport{}, err
+	}
 	now = now.UTC()
 	var life, day, month *redis.MapStringStringCmd
 	_, err := u.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {

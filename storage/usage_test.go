@@ -16,7 +16,7 @@ import (
 	"github.com/tbackend/tbackend/storage/redistest"
 )
 
-func newUsage(t *testing.T) (*storage.Usage, *redis.Client, storage.Keys) {
+func newUsage(t testing.TB) (*storage.Usage, *redis.Client, storage.Keys) {
 	t.Helper()
 	rdb := redistest.Claim(t)
 	keys := storage.NewKeys(fmt.Sprintf("test-%d:", time.Now().UnixNano()))

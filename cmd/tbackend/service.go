@@ -45,7 +45,9 @@ func runService(ctx context.Context, role string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	out := newLogWriter(stderr)
+	defer out.Close()
+	log := newLogger(cfg, out)
 	storage.RouteRedisLogs(log)
 	rt := &service{cfg: cfg, log: log, keys: storage.NewKeys(""), upstreams: map[string]string{}, reg: newRegistry()}
 	defer rt.close()
@@ -118,6 +120,9 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // isTerminal reports whether w is a character device (a terminal) rather than a file or pipe.
 func isTerminal(w io.Writer) bool {
+	if lw, ok := w.(*logWriter); ok {
+		w = lw.out
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -221,6 +226,13 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	registerQueueMetrics(s.reg, s.rdb)
+	// Calls are tallied in process and flushed every second; the last flush runs after the
+	// server has stopped, so a stopping api loses none.
+	usage := storage.NewUsage(s.rdb, s.keys)
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan struct{})
+	go func() { usage.Run(usageCtx, time.Second, s.log); close(usageDone) }()
+	defer func() { stopUsage(); <-usageDone }()
 	srv, err := api.NewServer(api.Config{
 		Version: version, Commit: commit, PublicBaseURL: s.cfg.PublicBaseURL, Upstreams: s.upstreams,
 		AdminQueuesWrite: s.cfg.AdminQueuesWrite, Network: s.cfg.Network,
@@ -239,7 +251,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Wallets:     storage.NewWalletAuth(s.rdb, s.keys),
 		Keys:        storage.NewKeyStore(s.rdb, s.keys, 2*time.Second),
 		Limiter:     storage.NewRateLimiter(s.rdb, s.keys),
-		Usage:       storage.NewUsage(s.rdb, s.keys),
+		Usage:       usage,
 		Jobs:        jc,
 		RedisPing:   s.ping,
 		Objects:     s.objects,

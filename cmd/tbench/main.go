@@ -80,7 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.redisURL, "redis", defaultRedisURL, "Redis server (a free database 1–15 is claimed; started here when the default answers not)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of the api and worker (info is the deployed default: one access log line a request)")
 	figs := fs.String("figures", "1,2,3,4,5,6", "figures to run")
-	streams := fs.String("streams", "", "idle stream counts of figure 5, e.g. 1000,5000 (default: 1000,5000; -quick: 20,50)")
+	streams := fs.String("streams", "", "idle stream counts of figure 5, e.g. 1000,5000 (default: 1000,5000,10000; -quick: 20,50)")
 	fs.StringVar(&o.tokenBody, "token-body", "", "JSON body of POST /token-analysis for figure 2 (default: the api's OpenAPI example)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tbench [flags]\n\nMeasures the service against same-run baselines (see README, `make bench`).")
@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		sz.idleStreams = o.streams
 	}
 	sz.tokenBody = o.tokenBody
-	if err := raiseFileLimit(); err != nil {
+	if err := raiseFileLimit(uint64(slices.Max(sz.idleStreams)) + fileSlack); err != nil {
 		fmt.Fprintln(stderr, "tbench: warning:", err)
 	}
 	started := time.Now()
@@ -195,12 +195,19 @@ func firstLine(s string) string {
 	return line
 }
 
-// raiseFileLimit lifts the soft limit of open files to the hard one: figure 5 holds thousands
-// of streams, and the children inherit the limit.
-func raiseFileLimit() error {
+// fileSlack is the descriptors a process needs beside figure 5's streams.
+const fileSlack = 1024
+
+// raiseFileLimit lifts the limit of open files to need, the hard limit included when it is lower
+// and the process may (root), else the soft limit to the hard one: figure 5 holds thousands of
+// streams (the api one socket each, this process another), and the children inherit the limit.
+func raiseFileLimit(need uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
+	}
+	if lim.Max < need && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: need, Max: need}) == nil {
+		return nil
 	}
 	lim.Cur = lim.Max
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)

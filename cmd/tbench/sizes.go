@@ -32,13 +32,15 @@ type sizes struct {
 
 func fullSizes() sizes {
 	return sizes{
-		front: bounds{n: 40000, d: 4 * time.Second, conc: 16}, frontRounds: 3,
+		// Rounds of a few seconds, alternating the sides: at 40,000 requests a round was over
+		// in a second, and one burst of another process's work could move a ratio by 0.1.
+		front: bounds{n: 120000, d: 3 * time.Second, conc: 16}, frontRounds: 5,
 		inproc: 20000, idleJobs: 200, idlePause: 25 * time.Millisecond, idleMax: 20 * time.Second,
 		sweep: []int{1, 2, 4, 8, 16, 32, 64}, sweepLoad: bounds{n: 4000, d: 3 * time.Second},
 		quiet: 5 * time.Second,
 		jobs:  bounds{n: 40000, d: 8 * time.Second, conc: 64},
 		ttfb:  200, frames: 8, frameWords: 400,
-		idleStreams: []int{1000, 5000}, traced: 400,
+		idleStreams: []int{1000, 5000, 10000}, traced: 400,
 		payments: 40,
 	}
 }
