@@ -13,8 +13,8 @@ const maxPendingLog = 1 << 20
 // request, and a write system call per line cost more CPU than the rest of a GET /health. Write
 // copies the line and hands it to one goroutine that writes, in one call, whatever gathered
 // since its last write: an idle service's line goes out at once, a busy one's lines share
-// writes. Close writes what is left; a process killed outright loses only the lines of the one
-// write in progress.
+// writes. Close writes what is left; a process killed outright loses the lines not yet written
+// (at most those that gathered during one write).
 type logWriter struct {
 	out  io.Writer
 	wake chan struct{}
