@@ -42,6 +42,8 @@ type TokenRead struct {
 	cmd *redis.SliceCmd
 }
 
+func (r *TokenRead) answered() bool { return false }
+
 func (r *TokenRead) queue(ctx context.Context, p redis.Pipeliner) {
 	r.cmd = p.HMGet(ctx, r.key, "body", "at")
 }
