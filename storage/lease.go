@@ -25,6 +25,9 @@ const leaseWindow = time.Second
 // few.
 const maxLease = 16
 
+// maxLeaseWaits bounds the leases a call waits for before it takes a token of its own.
+const maxLeaseWaits = 3
+
 // maxLeaseKeys is how many keys' lease state an api keeps before it drops the idle ones.
 const maxLeaseKeys = 10000
 
@@ -34,14 +37,21 @@ func leaseCap(rpm int) int { return max(1, min(maxLease, rpm/60)) }
 
 // lease is one key's tokens in this api.
 type lease struct {
-	left      int           // tokens still to spend
-	tat       string        // the bucket's TAT right after the last take: the give-back's condition
-	size      int           // tokens the last take asked for
-	taken     time.Time     // when the last take was granted
-	expires   time.Time     // after this the rest is not spent
-	remaining int           // the bucket's remaining count right after the take
-	reset     time.Duration // and its time until full
-	taking    bool          // a take that will install a lease is in flight
+	left      int            // tokens still to spend
+	tat       string         // the bucket's TAT right after the last take: the give-back's condition
+	size      int            // tokens the last take asked for
+	taken     time.Time      // when the last take was granted
+	expires   time.Time      // after this the rest is not spent
+	remaining int            // the bucket's remaining count right after the take
+	reset     time.Duration  // and its time until full
+	taking    chan struct{}  // while a take that will install a lease is in flight: closed when done
+	waiters   []*leaseWaiter // calls waiting for that take
+}
+
+// leaseWaiter is a call waiting for another's take: served, it got a token of the new lease.
+type leaseWaiter struct {
+	served bool
+	d      RateDecision
 }
 
 // leases are this api's leases, by key id.
@@ -60,23 +70,32 @@ func (l *leases) spend(keyID string, rpm int, now time.Time) (RateDecision, bool
 	if ls == nil || ls.left == 0 || !now.Before(ls.expires) {
 		return RateDecision{}, false
 	}
+	return ls.spend(rpm, now), true
+}
+
+// spend takes one token; l.mu is held and the lease has one.
+func (ls *lease) spend(rpm int, now time.Time) RateDecision {
 	ls.left--
 	return RateDecision{Allowed: true, Limit: rpm, Remaining: ls.remaining + ls.left,
-		Reset: max(0, ls.reset-now.Sub(ls.taken))}, true
+		Reset: max(0, ls.reset-now.Sub(ls.taken))}
 }
 
 // takePlan is what one call asks of the bucket: want tokens, after giving back back tokens
-// if the TAT is still tat. A leader's reply installs the key's next lease.
+// if the TAT is still tat. A leader's reply installs the key's next lease. A call that finds
+// a leader's take in flight gets wait instead: once it is closed, waiter says whether the new
+// lease served the call.
 type takePlan struct {
 	want, back int
 	tat        string
 	leader     bool
+	wait       <-chan struct{}
+	waiter     *leaseWaiter
 }
 
 // plan decides a call's take when the lease had nothing to spend. The first such call leads: it
-// asks for the next lease and gives back the expired lease's rest; calls meanwhile take one
-// token each, so concurrent misses do not each take a lease.
-func (l *leases) plan(keyID string, rpm int, now time.Time) takePlan {
+// asks for the next lease and gives back the expired lease's rest; calls meanwhile wait for it
+// (when first is set) or take one token each, so concurrent misses do not each take a lease.
+func (l *leases) plan(keyID string, rpm int, now time.Time, first bool) takePlan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ls := l.m[keyID]
@@ -85,11 +104,16 @@ func (l *leases) plan(keyID string, rpm int, now time.Time) takePlan {
 		ls = &lease{}
 		l.m[keyID] = ls
 	}
-	if ls.taking {
+	if ls.taking != nil {
+		if first {
+			w := &leaseWaiter{}
+			ls.waiters = append(ls.waiters, w)
+			return takePlan{wait: ls.taking, waiter: w}
+		}
 		return takePlan{want: 1}
 	}
 	p := takePlan{want: ls.nextSize(rpm, now), back: ls.left, tat: ls.tat, leader: true}
-	ls.left, ls.taking = 0, true // given back now, or lost: never spent again
+	ls.left, ls.taking = 0, make(chan struct{}) // the rest is given back now, or lost
 	return p
 }
 
@@ -108,8 +132,9 @@ func (ls *lease) nextSize(rpm int, now time.Time) int {
 	return max(1, min(c, ls.size/2))
 }
 
-// granted records a take's outcome (granted tokens, one of which the caller spends now) and
-// returns the caller's decision. bucket is the script's decision for the bucket alone.
+// granted records a take's outcome (granted tokens, one of which the caller spends now; a
+// leader's next ones go to the calls that waited for it) and returns the caller's decision.
+// bucket is the script's decision for the bucket alone.
 func (l *leases) granted(keyID string, p takePlan, granted int, bucket RateDecision, tat string, now time.Time) RateDecision {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,11 +144,18 @@ func (l *leases) granted(keyID string, p takePlan, granted int, bucket RateDecis
 		l.m[keyID] = ls
 	}
 	if p.leader {
-		ls.taking, ls.size = false, p.want
+		ls.size = p.want
 		if granted > 0 {
 			ls.left, ls.tat, ls.taken, ls.expires = granted-1, tat, now, now.Add(leaseWindow)
 			ls.remaining, ls.reset = bucket.Remaining, bucket.Reset
+			for _, w := range ls.waiters {
+				if ls.left == 0 {
+					break
+				}
+				w.served, w.d = true, ls.spend(bucket.Limit, now)
+			}
 		}
+		ls.done()
 	}
 	bucket.Allowed = granted > 0
 	if bucket.Allowed {
@@ -140,7 +172,16 @@ func (l *leases) failed(keyID string, p takePlan) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ls := l.m[keyID]; ls != nil {
-		ls.taking = false
+		ls.done()
+	}
+}
+
+// done ends the leader's take: its waiters go on. l.mu is held.
+func (ls *lease) done() {
+	ls.waiters = nil
+	if ls.taking != nil {
+		close(ls.taking)
+		ls.taking = nil
 	}
 }
 
@@ -150,7 +191,7 @@ func (l *leases) prune(now time.Time) {
 		return
 	}
 	for id, ls := range l.m {
-		if !ls.taking && now.After(ls.expires) {
+		if ls.taking == nil && now.After(ls.expires) {
 			delete(l.m, id)
 		}
 	}

@@ -195,3 +195,45 @@ func TestLeaseEmptyBucketRefuses(t *testing.T) {
 		t.Fatalf("the other api after the bucket ran out: %+v %v", d, err)
 	}
 }
+
+// Concurrent calls that find the lease empty wait for one take instead of each making their own:
+// a busy key costs about one round trip per lease, not one per call.
+func TestLeaseConcurrentMissesShareATake(t *testing.T) {
+	rl, _, rdb, _ := twoLimiters(t)
+	var scripts atomic.Int64
+	rdb.AddHook(scriptCounter{&scripts})
+	const calls = 1600
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for next.Add(1) <= calls {
+				if d, err := rl.Allow(context.Background(), "k", 1_000_000); err != nil || !d.Allowed {
+					t.Errorf("%+v %v", d, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := scripts.Load(); n > calls/8 {
+		t.Fatalf("%d scripts for %d calls, want about one per lease of %d", n, calls, maxLease)
+	}
+	t.Logf("%d calls, %d scripts", calls, scripts.Load())
+}
+
+// scriptCounter counts the limiter's script calls.
+type scriptCounter struct{ n *atomic.Int64 }
+
+func (s scriptCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (s scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (s scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "evalsha" || c.Name() == "eval" {
+				s.n.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}

@@ -93,7 +93,20 @@ func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int, reads ..
 	if d, ok := r.leases.spend(keyID, rpm, now); ok {
 		return d, r.readOnly(ctx, reads)
 	}
-	p := r.leases.plan(keyID, rpm, now)
+	p := r.leases.plan(keyID, rpm, now, true)
+	// Another call is taking the next lease, which serves the calls waiting for it while it has
+	// tokens. One not served waits a few rounds, then takes one token alone.
+	for round := 1; p.wait != nil; round++ {
+		select {
+		case <-p.wait:
+		case <-ctx.Done():
+			return RateDecision{}, fmt.Errorf("storage: rate limit: %w", ctx.Err())
+		}
+		if p.waiter.served {
+			return p.waiter.d, r.readOnly(ctx, reads)
+		}
+		p = r.leases.plan(keyID, rpm, r.now(), round < maxLeaseWaits)
+	}
 	c := &limitCall{key: r.keys.RateLimit(keyID), interval: 60000.0 / float64(rpm), rpm: rpm, plan: p,
 		reads: reads, done: make(chan struct{})}
 	if err := r.batch.do(ctx, c); err != nil {
