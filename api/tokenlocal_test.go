@@ -29,7 +29,8 @@ func newLocalTokenHarness(t *testing.T, keyCache time.Duration) (*harness, *roun
 // the in-process copy. The rate-limit headers still count down call by call.
 func TestHotTokenAnalysisSkipsRedis(t *testing.T) {
 	h, trips := newLocalTokenHarness(t, time.Minute)
-	_, plain := h.key(60000, storage.ScopeTokenAnalysis)
+	const rpm = 960 // leases of up to 16; a token back every 62.5 ms
+	_, plain := h.key(rpm, storage.ScopeTokenAnalysis)
 	call := func(i int) int {
 		res := h.do("POST", "/token-analysis", `{"token":"SNEK"}`, "api-key", plain)
 		if res.Status != http.StatusOK || res.Header.Get("X-Cache") != "HIT" {
@@ -41,15 +42,21 @@ func TestHotTokenAnalysisSkipsRedis(t *testing.T) {
 		}
 		return n
 	}
-	prev := call(1)
+	start := time.Now()
+	prev, at := call(1), time.Now()
 	trips.take()
-	const calls = 30
+	const calls = 24 // the lease of 16 taken at call 16 still holds 7
 	for i := 2; i <= calls; i++ {
 		n := call(i)
-		if n >= prev+2 { // a refill of one token is possible; a lease must not inflate it
+		// Each call spends one; only the bucket's refill since the last call may add any.
+		if refill := int(time.Since(at)*rpm/time.Minute) + 1; n > prev-1+refill {
 			t.Fatalf("call %d: remaining went from %d to %d", i, prev, n)
 		}
-		prev = n
+		prev, at = n, time.Now()
+	}
+	// The header counts the lease's unspent tokens as the key's: calls spent, refill added.
+	if refill := int(time.Since(start) * rpm / time.Minute); prev < rpm-calls || prev > rpm-calls+refill+1 {
+		t.Fatalf("after %d calls remaining is %d, want %d (+%d refilled)", calls, prev, rpm-calls, refill)
 	}
 	got := trips.take()
 	for _, trip := range got {
