@@ -68,6 +68,15 @@ func (l *localAnswers) put(key string, body []byte, at time.Time) {
 	}
 }
 
+// forget drops key's copy, if any.
+func (l *localAnswers) forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.byKey[key]; ok {
+		l.remove(e)
+	}
+}
+
 // remove drops an entry; l.mu is held.
 func (l *localAnswers) remove(e *list.Element) {
 	a := l.order.Remove(e).(*localAnswer)

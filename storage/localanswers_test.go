@@ -73,6 +73,14 @@ func TestTokenCacheKeepLocal(t *testing.T) {
 	if b, _, _ := c.Lookup(ctx, "cardano", "1", "snek", ""); string(b) != `{"v":2}` {
 		t.Fatalf("after the ttl: %q, want the refreshed answer", b)
 	}
+	// Forget: an analysis this process ran is read back from Redis at once.
+	if err := other.Store(ctx, "cardano", "1", "snek", "", []byte(`{"v":3}`), at, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c.Forget("cardano", "1", "snek", "")
+	if b, _, _ := c.Lookup(ctx, "cardano", "1", "snek", ""); string(b) != `{"v":3}` {
+		t.Fatalf("after Forget: %q, want the answer in Redis", b)
+	}
 	if miss := c.Read("cardano", "1", "other", ""); miss.answered() {
 		t.Fatal("a miss answered in process")
 	}

@@ -37,15 +37,27 @@ func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit 
 // Read is Lookup as a Read: given to RateLimiter.Allow it rides along the rate limit's round
 // trip; Result then answers without one of its own.
 func (c *TokenCache) Read(network, version, naming, unit string) *TokenRead {
-	key := c.keys.TokenNamed(network, version, naming)
-	if unit != "" {
-		key = c.keys.TokenResult(network, version, unit)
-	}
+	key := c.lookupKey(network, version, naming, unit)
 	r := &TokenRead{rdb: c.rdb, key: key, local: c.local}
 	if c.local != nil {
 		r.body, r.at, r.done = c.local.get(key)
 	}
 	return r
+}
+
+// Forget drops the in-process copy of the answer Read would find: an analysis this process has
+// just run (a refresh, say) is then read back from Redis, not from a copy older than it.
+func (c *TokenCache) Forget(network, version, naming, unit string) {
+	if c.local != nil {
+		c.local.forget(c.lookupKey(network, version, naming, unit))
+	}
+}
+
+func (c *TokenCache) lookupKey(network, version, naming, unit string) string {
+	if unit != "" {
+		return c.keys.TokenResult(network, version, unit)
+	}
+	return c.keys.TokenNamed(network, version, naming)
 }
 
 // TokenRead is one cache lookup; see TokenCache.Read.
