@@ -133,7 +133,8 @@ func (ls *lease) nextSize(rpm int, now time.Time) int {
 }
 
 // granted records a take's outcome (granted tokens, one of which the caller spends now; a
-// leader's next ones go to the calls that waited for it) and returns the caller's decision.
+// leader's next ones go to the calls that waited for it, which share its refusal when it got
+// none) and returns the caller's decision.
 // bucket is the script's decision for the bucket alone.
 func (l *leases) granted(keyID string, p takePlan, granted int, bucket RateDecision, tat string, now time.Time) RateDecision {
 	l.mu.Lock()
@@ -153,6 +154,10 @@ func (l *leases) granted(keyID string, p takePlan, granted int, bucket RateDecis
 					break
 				}
 				w.served, w.d = true, ls.spend(bucket.Limit, now)
+			}
+		} else {
+			for _, w := range ls.waiters { // the bucket is empty for them too: refusing is safe
+				w.served, w.d = true, bucket
 			}
 		}
 		ls.done()

@@ -50,6 +50,9 @@ func TestLeaseBurstIsExact(t *testing.T) {
 						}
 						if d.Allowed {
 							allowed.Add(1)
+						} else if d.RetryAfter <= 0 || d.Limit != tc.rpm {
+							t.Errorf("refused without a wait: %+v", d)
+							return
 						}
 					}
 				})
@@ -201,7 +204,7 @@ func TestLeaseEmptyBucketRefuses(t *testing.T) {
 func TestLeaseConcurrentMissesShareATake(t *testing.T) {
 	rl, _, rdb, _ := twoLimiters(t)
 	var scripts atomic.Int64
-	rdb.AddHook(scriptCounter{&scripts})
+	rdb.AddHook(scriptCounter{n: &scripts})
 	const calls = 1600
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -222,8 +225,11 @@ func TestLeaseConcurrentMissesShareATake(t *testing.T) {
 	t.Logf("%d calls, %d scripts", calls, scripts.Load())
 }
 
-// scriptCounter counts the limiter's script calls.
-type scriptCounter struct{ n *atomic.Int64 }
+// scriptCounter counts the limiter's script calls; with hold, they wait for it to close.
+type scriptCounter struct {
+	n    *atomic.Int64
+	hold chan struct{}
+}
 
 func (s scriptCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (s scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
@@ -232,8 +238,56 @@ func (s scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 		for _, c := range cmds {
 			if c.Name() == "evalsha" || c.Name() == "eval" {
 				s.n.Add(1)
+				if s.hold != nil {
+					<-s.hold
+				}
 			}
 		}
 		return next(ctx, cmds)
+	}
+}
+
+// Calls waiting for a take that the empty bucket refuses share the refusal (with its wait)
+// instead of each asking Redis in turn.
+func TestLeaseWaitersShareARefusal(t *testing.T) {
+	rl, _, rdb, _ := twoLimiters(t)
+	ctx := context.Background()
+	const rpm = 120
+	for {
+		d, err := rl.Allow(ctx, "k", rpm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			break
+		}
+	}
+	var scripts atomic.Int64
+	release := make(chan struct{})
+	rdb.AddHook(scriptCounter{n: &scripts, hold: release}) // the leader's take waits for the rest
+	var wg sync.WaitGroup
+	const calls = 32
+	for range calls {
+		wg.Go(func() {
+			d, err := rl.Allow(ctx, "k", rpm)
+			if err != nil || d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 500*time.Millisecond {
+				t.Errorf("on an empty bucket: %+v %v", d, err)
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting < calls-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("%d calls wait for the leader's take, want %d", waiting, calls-1)
+		}
+		rl.leases.mu.Lock()
+		waiting = len(rl.leases.m["k"].waiters)
+		rl.leases.mu.Unlock()
+	}
+	close(release)
+	wg.Wait()
+	if n := scripts.Load(); n != 1 {
+		t.Fatalf("%d scripts for %d refused calls, want the leader's alone", n, calls)
 	}
 }

@@ -95,7 +95,8 @@ func (r *RateLimiter) Allow(ctx context.Context, keyID string, rpm int, reads ..
 	}
 	p := r.leases.plan(keyID, rpm, now, true)
 	// Another call is taking the next lease, which serves the calls waiting for it while it has
-	// tokens. One not served waits a few rounds, then takes one token alone.
+	// tokens (or refuses them all when it got none). One not served waits a few rounds, then
+	// takes one token alone.
 	for round := 1; p.wait != nil; round++ {
 		select {
 		case <-p.wait:
