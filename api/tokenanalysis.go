@@ -137,6 +137,15 @@ type tokenCall struct {
 
 const localTokenCall = "token-call"
 
+// tokenUnit is the asset unit when the request named it exactly (its cache entry is then the
+// unit's), else "".
+func tokenUnit(p jobs.TokenAnalysisPayload) string {
+	if p.PolicyID != "" && p.AssetNameHex != "" {
+		return p.PolicyID + p.AssetNameHex
+	}
+	return ""
+}
+
 func (s *Server) parseTokenCall(c *fiber.Ctx) *tokenCall {
 	var req tokenRequest
 	tc := &tokenCall{}
@@ -146,11 +155,7 @@ func (s *Server) parseTokenCall(c *fiber.Ctx) *tokenCall {
 	if tc.p, tc.err = s.tokenPayload(c, &req); tc.err != nil || tc.p.Refresh || s.deps.Tokens == nil {
 		return tc
 	}
-	unit := ""
-	if tc.p.PolicyID != "" && tc.p.AssetNameHex != "" {
-		unit = tc.p.PolicyID + tc.p.AssetNameHex
-	}
-	tc.read = s.deps.Tokens.Read(tc.p.Network, tc.p.APIVersion, tc.p.Naming(), unit)
+	tc.read = s.deps.Tokens.Read(tc.p.Network, tc.p.APIVersion, tc.p.Naming(), tokenUnit(tc.p))
 	return tc
 }
 
@@ -200,6 +205,9 @@ func (s *Server) tokenAnalysis(c *fiber.Ctx) error {
 	})
 	settle(false, err)
 	if err == nil && out.OK {
+		if s.deps.Tokens != nil { // this api's copy may predate the answer just made
+			s.deps.Tokens.Forget(p.Network, p.APIVersion, p.Naming(), tokenUnit(p))
+		}
 		// A caller who joined another's job still gets its own request id in _meta.
 		var m struct {
 			Meta jobs.TokenMeta `json:"_meta"`

@@ -17,12 +17,13 @@ import (
 // maxLimitBatches bounds the pipelines in flight at once (each holds one pooled connection).
 const maxLimitBatches = 2
 
-// limitCall is one Allow: the script's arguments (key "" for a key without a limit), its reads,
-// and, once done is closed, its outcome.
+// limitCall is one Allow: the script's arguments (key "" for reads alone), its reads, and, once
+// done is closed, its outcome.
 type limitCall struct {
 	key      string
 	interval float64
 	rpm      int
+	plan     takePlan
 	reads    []Read
 
 	script *redis.Cmd
@@ -110,7 +111,7 @@ func (b *limitBatcher) pipeline(ctx context.Context, batch []*limitCall,
 	p := b.rdb.Pipeline()
 	for _, c := range batch {
 		if c.key != "" {
-			c.script = run(ctx, p, []string{c.key}, c.interval, c.rpm)
+			c.script = run(ctx, p, []string{c.key}, c.interval, c.rpm, c.plan.want, c.plan.back, c.plan.tat)
 		}
 		for _, rd := range c.reads {
 			rd.queue(ctx, p)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -10,8 +11,16 @@ import (
 
 // TokenCache keeps token-analysis answers and the parts of facts they are built from.
 type TokenCache struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb   redis.UniversalClient
+	keys  Keys
+	local *localAnswers // nil: every lookup reads Redis
+}
+
+// KeepLocal keeps the answers this process reads or stores in process for ttl, their bodies
+// together under maxBytes: a lookup of a hot token then makes no Redis read. An answer
+// refreshed by another process is therefore seen here up to ttl late. Call before use.
+func (c *TokenCache) KeepLocal(ttl time.Duration, maxBytes int) {
+	c.local = newLocalAnswers(ttl, maxBytes)
 }
 
 // NewTokenCache returns the cache.
@@ -28,19 +37,42 @@ func (c *TokenCache) Lookup(ctx context.Context, network, version, naming, unit 
 // Read is Lookup as a Read: given to RateLimiter.Allow it rides along the rate limit's round
 // trip; Result then answers without one of its own.
 func (c *TokenCache) Read(network, version, naming, unit string) *TokenRead {
-	key := c.keys.TokenNamed(network, version, naming)
-	if unit != "" {
-		key = c.keys.TokenResult(network, version, unit)
+	key := c.lookupKey(network, version, naming, unit)
+	r := &TokenRead{rdb: c.rdb, key: key, local: c.local}
+	if c.local != nil {
+		r.body, r.at, r.done = c.local.get(key)
 	}
-	return &TokenRead{rdb: c.rdb, key: key}
+	return r
+}
+
+// Forget drops the in-process copy of the answer Read would find: an analysis this process has
+// just run (a refresh, say) is then read back from Redis, not from a copy older than it.
+func (c *TokenCache) Forget(network, version, naming, unit string) {
+	if c.local != nil {
+		c.local.forget(c.lookupKey(network, version, naming, unit))
+	}
+}
+
+func (c *TokenCache) lookupKey(network, version, naming, unit string) string {
+	if unit != "" {
+		return c.keys.TokenResult(network, version, unit)
+	}
+	return c.keys.TokenNamed(network, version, naming)
 }
 
 // TokenRead is one cache lookup; see TokenCache.Read.
 type TokenRead struct {
-	rdb redis.UniversalClient
-	key string
-	cmd *redis.SliceCmd
+	rdb   redis.UniversalClient
+	key   string
+	cmd   *redis.SliceCmd
+	local *localAnswers
+
+	done bool // answered from the in-process copy: body and at
+	body []byte
+	at   time.Time
 }
+
+func (r *TokenRead) answered() bool { return r.done }
 
 func (r *TokenRead) queue(ctx context.Context, p redis.Pipeliner) {
 	r.cmd = p.HMGet(ctx, r.key, "body", "at")
@@ -49,6 +81,9 @@ func (r *TokenRead) queue(ctx context.Context, p redis.Pipeliner) {
 // Result is the lookup's answer (a miss is (nil, zero, nil)), read now unless it was sent
 // already.
 func (r *TokenRead) Result(ctx context.Context) ([]byte, time.Time, error) {
+	if r.done {
+		return r.body, r.at, nil
+	}
 	if r.cmd == nil {
 		r.cmd = r.rdb.HMGet(ctx, r.key, "body", "at")
 	}
@@ -65,7 +100,11 @@ func (r *TokenRead) Result(ctx context.Context) ([]byte, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, nil // not ours to trust: recompute
 	}
-	return []byte(body), t, nil
+	b := []byte(body)
+	if r.local != nil {
+		r.local.put(r.key, b, t)
+	}
+	return b, t, nil
 }
 
 // Store caches an answer for ttl under its unit and under the naming that asked for it.
@@ -83,6 +122,13 @@ func (c *TokenCache) Store(ctx context.Context, network, version, naming, unit s
 		}
 		return nil
 	})
+	if c.local != nil && err == nil {
+		t, _ := time.Parse(time.RFC3339Nano, stamp) // as a reader of Redis would see it
+		kept := bytes.Clone(body)
+		for _, k := range keys {
+			c.local.put(k, kept, t)
+		}
+	}
 	return err
 }
 

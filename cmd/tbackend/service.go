@@ -245,7 +245,7 @@ func (s *service) serveAPI(ctx context.Context, ready chan<- string) error {
 		Hub:         hub,
 		Frames:      s.frames(),
 		Idempotency: storage.NewIdempotency(s.rdb, s.keys, 24*time.Hour),
-		Tokens:      storage.NewTokenCache(s.rdb, s.keys),
+		Tokens:      s.apiTokenCache(),
 		Payments:    s.cfg.Pay,
 		Ledger:      ledger.New(s.rdb, s.keys, time.Now),
 		Wallets:     storage.NewWalletAuth(s.rdb, s.keys),
@@ -326,6 +326,20 @@ func (s *service) chatHandler(m *workers.Metrics) *workers.Chat {
 		FirstToken: c.FirstToken, Idle: c.Idle, Request: c.Request, Retries: c.Retries, ContextTokens: c.ContextTokens,
 		Log: s.log,
 	}
+}
+
+// Hot token answers are kept in the api's memory this long (a refreshed answer reaches every api
+// within it) and up to this many bytes.
+const (
+	localTokenTTL   = time.Second
+	localTokenBytes = 8 << 20
+)
+
+// apiTokenCache is the api's token cache, with an in-process copy of the hot answers.
+func (s *service) apiTokenCache() *storage.TokenCache {
+	c := storage.NewTokenCache(s.rdb, s.keys)
+	c.KeepLocal(localTokenTTL, localTokenBytes)
+	return c
 }
 
 // tokenHandler wires token analysis to Blockfrost, its caches and the LLM (V1 narrative).
