@@ -19,26 +19,31 @@ var ErrBadFrameID = errors.New("storage: malformed frame id")
 // frameField is the one field of each stream entry.
 const frameField = "d"
 
-// framesAppend adds a frame to a job's stream and announces it, in one script: a subscriber can
+// framesAppend adds frames to a job's stream and announces each, in one script: a subscriber can
 // never hear of a frame that the stream does not hold yet, and the order of the announcements is
 // the order of the stream. PUBLISH names a channel, not a key, so the script stays Cluster-safe.
 //
-// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] frame data; ARGV[3] approximate
-// maximum length (0: none); ARGV[4] time to live in ms (0: none). Returns the new entry's id.
+// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] approximate maximum length (0:
+// none); ARGV[3] time to live in ms (0: none); ARGV[4..] the frames' data. Returns the new
+// entries' ids.
 var framesAppend = redis.NewScript(`
-local maxlen = tonumber(ARGV[3])
-local id
-if maxlen > 0 then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', '` + frameField + `', ARGV[2])
-else
-  id = redis.call('XADD', KEYS[1], '*', '` + frameField + `', ARGV[2])
+local maxlen = tonumber(ARGV[2])
+local ids = {}
+for i = 4, #ARGV do
+  if maxlen > 0 then
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', '` + frameField + `', ARGV[i])
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', '` + frameField + `', ARGV[i])
+  end
 end
-local ttl = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[3])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
-redis.call('PUBLISH', ARGV[1], id .. '\n' .. ARGV[2])
-return id
+for i = 4, #ARGV do
+  redis.call('PUBLISH', ARGV[1], ids[i - 3] .. '\n' .. ARGV[i])
+end
+return ids
 `)
 
 // framesAppendFinal appends a final frame unless the stream already ends with one, numbering it
@@ -105,12 +110,31 @@ func (f *Frames) Channel(jobID string) string { return f.keys.StreamChannel(jobI
 // Append stores data as jobID's next frame, refreshes the stream's time to live and publishes
 // "<id>\n<data>" on Channel(jobID), atomically. It returns the frame's id.
 func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string, error) {
-	id, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)},
-		f.Channel(jobID), data, max(f.maxLen, 0), Millis(f.ttl)).Text()
+	ids, err := f.AppendBatch(ctx, jobID, [][]byte{data})
 	if err != nil {
-		return "", fmt.Errorf("storage: append frame: %w", err)
+		return "", err
 	}
-	return id, nil
+	return ids[0], nil
+}
+
+// AppendBatch is Append for several frames, in order, in one round trip. It returns their ids.
+func (f *Frames) AppendBatch(ctx context.Context, jobID string, data [][]byte) ([]string, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 3+len(data))
+	args = append(args, f.Channel(jobID), max(f.maxLen, 0), Millis(f.ttl))
+	for _, d := range data {
+		args = append(args, d)
+	}
+	ids, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)}, args...).StringSlice()
+	if err == nil && len(ids) != len(data) {
+		err = fmt.Errorf("%d ids for %d frames", len(ids), len(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: append frame: %w", err)
+	}
+	return ids, nil
 }
 
 // AppendFinal appends f as jobID's final frame unless the stream's last frame already is one

@@ -1,0 +1,128 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tbackend/tbackend/storage"
+)
+
+// scriptCounter counts the scripts a client runs (EVALSHA and EVAL: one per append round trip).
+type scriptCounter struct{ n atomic.Int64 }
+
+func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Frames written through a FrameWriter are stored and announced one by one, in order, with the
+// ids the stream gave them, however they were grouped into appends.
+func TestFrameWriterOrder(t *testing.T) {
+	e := newFrames(t, time.Hour, 0)
+	ctx := context.Background()
+	msgs, leave, err := e.hub.Subscribe(ctx, e.frames.Channel("job-w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	const n = 500
+	w := e.frames.Writer("job-w")
+	for i := range n {
+		if err := w.Write(ctx, fmt.Appendf(nil, "frame-%d", i)); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	stored, err := e.frames.After(ctx, "job-w", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != n {
+		t.Fatalf("%d frames stored, want %d", len(stored), n)
+	}
+	for i, f := range stored {
+		if want := fmt.Sprintf("frame-%d", i); string(f.Raw) != want {
+			t.Fatalf("stored frame %d is %q, want %q", i, f.Raw, want)
+		}
+		live, ok := storage.ParseLive(framesRecv(t, msgs))
+		if !ok || live.ID != f.ID || string(live.Raw) != string(f.Raw) {
+			t.Fatalf("live message %d: %s %q (ok %v), stored %s %q", i, live.ID, live.Raw, ok, f.ID, f.Raw)
+		}
+	}
+}
+
+// Frames that arrive while an append is in flight go together: fewer round trips than frames.
+func TestFrameWriterGroups(t *testing.T) {
+	e := newFrames(t, time.Hour, 0)
+	rdb := redis.NewClient(e.rdb.Options())
+	defer rdb.Close()
+	counter := &scriptCounter{}
+	rdb.AddHook(counter)
+	frames := storage.NewFrames(rdb, e.keys, time.Hour, 0)
+	w := frames.Writer("job-g")
+	const n = 2000
+	for i := range n {
+		if err := w.Write(context.Background(), fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter.n.Load(); got >= n {
+		t.Fatalf("%d appends for %d frames written back to back", got, n)
+	}
+	stored, err := frames.After(context.Background(), "job-g", "", 0)
+	if err != nil || len(stored) != n {
+		t.Fatalf("%d frames stored (err %v), want %d", len(stored), err, n)
+	}
+}
+
+// After a failed append nothing more is written, and every call says why: no hole in a stream.
+func TestFrameWriterFailure(t *testing.T) {
+	e := newFrames(t, time.Hour, 0)
+	rdb := redis.NewClient(e.rdb.Options())
+	frames := storage.NewFrames(rdb, e.keys, time.Hour, 0)
+	w := frames.Writer("job-f")
+	ctx := context.Background()
+	if err := w.Write(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = rdb.Close() // the store is gone
+	_ = w.Write(ctx, []byte("lost"))
+	if err := w.Flush(); err == nil {
+		t.Fatal("Flush after a failed append: no error")
+	}
+	if err := w.Write(ctx, []byte("after")); err == nil {
+		t.Fatal("Write after a failed append: no error")
+	}
+	stored, err := e.frames.After(ctx, "job-f", "", 0)
+	if err != nil || len(stored) != 1 || string(stored[0].Raw) != "first" {
+		t.Fatalf("stored %v (err %v), want only the first frame", stored, err)
+	}
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := e.frames.Writer("job-c").Write(canceled, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write on a canceled context: %v", err)
+	}
+}
