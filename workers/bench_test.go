@@ -86,7 +86,7 @@ func BenchmarkIdlePickup(b *testing.B) {
 
 // BenchmarkJobEnd measures the worker's Redis commands per short job with heartbeats on, 16 jobs
 // in flight (asynq's dequeue, completion and polling included): the result, the notice and the
-// heartbeat's end share one pipeline, and a job shorter than a quarter beat sends no heartbeat.
+// heartbeat's end share one pipeline, and a job shorter than a tenth of a beat sends no heartbeat.
 func BenchmarkJobEnd(b *testing.B) {
 	base := redistest.Claim(b)
 	wopts := *base.Options()

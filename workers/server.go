@@ -46,8 +46,7 @@ type Config struct {
 	Metrics *Metrics
 	// Liveness, when set, gets a heartbeat of every running job each BeatEvery (default 1 s), so
 	// that the api tells a caller within seconds that the worker of its job died. A job's first
-	// beat comes within a quarter of BeatEvery of its start (well inside the api's grace of one
-	// BeatEvery), so a job shorter than that costs no heartbeat command at all.
+	// beat comes within a tenth of BeatEvery of its start (HandleLong: before it runs).
 	Liveness  Heartbeater
 	BeatEvery time.Duration
 }
@@ -117,9 +116,17 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 	return s
 }
 
-// Handle registers f for a task type.
+// Handle registers f for a task type. Its jobs get their first heartbeat within a tenth of a beat
+// of their start: most end before, and cost no heartbeat command at all.
 func (s *Server) Handle(taskType string, f Func) {
-	s.mux.Handle(taskType, s.wrap(f))
+	s.mux.Handle(taskType, s.wrap(f, false))
+}
+
+// HandleLong registers f for a task type whose jobs take seconds and are watched from their start
+// (a chat's stream relay looks at its job's liveness as soon as it attaches): they get their first
+// heartbeat before they run, as a caller waiting on a missing one would wait out the api's grace.
+func (s *Server) HandleLong(taskType string, f Func) {
+	s.mux.Handle(taskType, s.wrap(f, true))
 }
 
 // Run processes jobs until ctx ends, then stops taking work, lets running jobs finish within the
@@ -144,13 +151,13 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Stopping() bool { return s.stopping.Load() }
 
 // heartbeat refreshes the heartbeats of the running jobs until ctx ends (after shutdown, so jobs
-// finishing during it keep theirs). It ticks four times a beat: every tick sends the first beat
-// of jobs that started since, every fourth refreshes them all.
+// finishing during it keep theirs). It ticks ten times a beat: every tick sends the first beat
+// of jobs that started since, every tenth refreshes them all.
 func (s *Server) heartbeat(ctx context.Context) {
 	if s.live == nil {
 		return
 	}
-	t := time.NewTicker(s.beatEvery / 4)
+	t := time.NewTicker(s.beatEvery / firstBeatTicks)
 	defer t.Stop()
 	for n := 1; ; n++ {
 		select {
@@ -158,7 +165,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		ids := s.toBeat(n%4 == 0)
+		ids := s.toBeat(n%firstBeatTicks == 0)
 		if len(ids) == 0 {
 			continue
 		}
@@ -169,6 +176,9 @@ func (s *Server) heartbeat(ctx context.Context) {
 		cancel()
 	}
 }
+
+// firstBeatTicks is how many times a beat the heartbeat loop looks for jobs that need their first.
+const firstBeatTicks = 10
 
 // toBeat lists the running jobs to beat now (all, or those never beaten) and marks them beaten.
 func (s *Server) toBeat(all bool) []string {
@@ -184,18 +194,27 @@ func (s *Server) toBeat(all bool) []string {
 	return ids
 }
 
-// track registers a job that starts; the heartbeat loop sends its first beat.
-func (s *Server) track(id string) {
+// track registers a job that starts; the heartbeat loop sends its first beat, unless now says to
+// send it at once.
+func (s *Server) track(ctx context.Context, id string, now bool) {
 	if s.live == nil {
 		return
 	}
 	s.runMu.Lock()
-	defer s.runMu.Unlock()
-	if j := s.running[id]; j != nil {
-		j.attempts++
-		return
+	j := s.running[id]
+	if j == nil {
+		j = &runningJob{}
+		s.running[id] = j
 	}
-	s.running[id] = &runningJob{attempts: 1}
+	j.attempts++
+	now = now && !j.beaten
+	j.beaten = j.beaten || now
+	s.runMu.Unlock()
+	if now {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
+		_ = s.live.Beat(bctx, []string{id})
+		cancel()
+	}
 }
 
 // untrack ends an attempt; dropBeat tells that it was the job's last one here and that a beat was
@@ -227,10 +246,10 @@ func (s *Server) endAttempt(ctx context.Context, id string) {
 	cancel()
 }
 
-func (s *Server) wrap(f Func) asynq.HandlerFunc {
+func (s *Server) wrap(f Func, long bool) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)
-		s.track(id)
+		s.track(ctx, id, long)
 		finished := false // finish ends the attempt with the outcome's round trip
 		defer func() {
 			if !finished {

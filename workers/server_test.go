@@ -144,6 +144,7 @@ type envOptions struct {
 	drop            bool // the worker's publisher drops every notice
 	shutdownTimeout time.Duration
 	beat            time.Duration // > 0: jobs get heartbeats (storage.Liveness) this often
+	long            bool          // ping is registered with HandleLong
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -174,7 +175,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		cfg.Liveness, cfg.BeatEvery = storage.NewLiveness(rdb, keys, 3*o.beat), o.beat
 	}
 	srv := workers.NewServer(rdb, cfg, pub, log)
-	srv.Handle(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	if o.long {
+		srv.HandleLong(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	} else {
+		srv.Handle(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	}
 	if typ, ok := retryingType(); ok {
 		srv.Handle(typ, retryHandler)
 	}
@@ -695,8 +700,8 @@ func TestServerCompletedAtPrecision(t *testing.T) {
 	}
 }
 
-// A job's heartbeat starts within a quarter beat of its start (inside the api's grace of one beat)
-// and is gone as soon as its outcome is stored; a job shorter than that leaves none behind.
+// A job's heartbeat starts within a tenth of a beat of its start (inside the api's grace of one
+// beat) and is gone as soon as its outcome is stored; a job shorter than that leaves none behind.
 func TestServerHeartbeats(t *testing.T) {
 	const beat = 400 * time.Millisecond
 	e := newEnv(t, envOptions{shutdownTimeout: 5 * time.Second, beat: beat})
@@ -756,5 +761,29 @@ func TestResultKeyIsAsynqs(t *testing.T) {
 	raw, err := e.rdb.HGet(context.Background(), workers.ResultKey(info.Queue, info.ID), "result").Bytes()
 	if err != nil || string(raw) != string(ti.Result) {
 		t.Fatalf("ResultKey holds %q (err %v), the inspector reads %q", raw, err, ti.Result)
+	}
+}
+
+// A job registered with HandleLong beats before it runs, and its heartbeat is gone once it ends.
+func TestServerHeartbeatsLong(t *testing.T) {
+	const beat = time.Hour // the loop never ticks: only the start's beat can be there
+	e := newEnv(t, envOptions{shutdownTimeout: 5 * time.Second, beat: beat, long: true})
+	live := storage.NewLiveness(e.rdb, e.keys, 3*beat)
+	ctx := context.Background()
+	id := jobs.NewID()
+	ran := make(chan jobs.Outcome, 1)
+	go func() {
+		_, o, _ := e.client.Run(ctx, jobs.Spec{ID: id, Type: jobs.TypePing, Payload: jobs.PingPayload{DelayMS: 300}}, 15*time.Second)
+		ran <- o
+	}()
+	testwait.For(t, "the running job's heartbeat", 5*time.Second, func() bool {
+		alive, err := live.Alive(ctx, id)
+		return err == nil && alive
+	})
+	if o := <-ran; !o.OK {
+		t.Fatalf("outcome %+v, want OK", o)
+	}
+	if alive, err := live.Alive(ctx, id); err != nil || alive {
+		t.Fatalf("heartbeat after the outcome arrived: alive=%v err=%v", alive, err)
 	}
 }
