@@ -225,20 +225,35 @@ func (r *relay) stopped() {
 		Message: "the api is restarting; resume with Last-Event-ID"})
 }
 
-// onLive handles one live message; false ends the relay.
+// onLive handles one live message (a frame, or a batch of them written with one flush); false
+// ends the relay.
 func (r *relay) onLive(msg []byte) bool {
-	f, ok := storage.ParseLive(msg)
+	frames, ok := storage.ParseLiveBatch(msg)
 	if len(msg) == 0 || !ok {
 		return r.catchUp() // a reconnect of the shared connection: re-read what is stored
 	}
-	if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
-		return true // already written
+	for i, f := range frames {
+		if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
+			continue // already written
+		}
+		_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
+		if r.seq == 0 || f.Seq != r.seq+1 {
+			return r.flush() && r.catchUp()
+		}
+		if !r.put(f, i < len(frames)-1) {
+			return false
+		}
 	}
-	_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
-	if r.seq == 0 || f.Seq != r.seq+1 {
-		return r.catchUp()
+	return r.flush()
+}
+
+// flush sends what is buffered; false (the client left) ends the relay.
+func (r *relay) flush() bool {
+	if err := r.w.Flush(); err != nil {
+		r.gone()
+		return false
 	}
-	return r.write(f)
+	return true
 }
 
 // due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
@@ -292,7 +307,10 @@ func (r *relay) catchUp() bool {
 }
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
-func (r *relay) write(f stream.Frame) bool {
+func (r *relay) write(f stream.Frame) bool { return r.put(f, false) }
+
+// put is write; more leaves a frame that does not end the stream buffered (more follow at once).
+func (r *relay) put(f stream.Frame, more bool) bool {
 	if err := r.frame(stream.Frame{ID: f.ID, Raw: literalHTML(f.Raw)}); err != nil {
 		r.gone()
 		return false
@@ -310,11 +328,7 @@ func (r *relay) write(f stream.Frame) bool {
 		_ = r.w.Flush()
 		return false
 	}
-	if err := r.w.Flush(); err != nil {
-		r.gone()
-		return false
-	}
-	return true
+	return more || r.flush()
 }
 
 // writeEnd sends a final frame of our own (not from the job) and the end marker.

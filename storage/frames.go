@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,9 +20,11 @@ var ErrBadFrameID = errors.New("storage: malformed frame id")
 // frameField is the one field of each stream entry.
 const frameField = "d"
 
-// framesAppend adds frames to a job's stream and announces each, in one script: a subscriber can
+// framesAppend adds frames to a job's stream and announces them, in one script: a subscriber can
 // never hear of a frame that the stream does not hold yet, and the order of the announcements is
 // the order of the stream. PUBLISH names a channel, not a key, so the script stays Cluster-safe.
+// One frame is announced as "<id>\n<data>"; several as one message (ParseLiveBatch), so that a
+// burst takes one place in a subscriber's queue, not one per frame.
 //
 // KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] approximate maximum length (0:
 // none); ARGV[3] time to live in ms (0: none); ARGV[4..] the frames' data. Returns the new
@@ -40,8 +43,14 @@ local ttl = tonumber(ARGV[3])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
-for i = 4, #ARGV do
-  redis.call('PUBLISH', ARGV[1], ids[i - 3] .. '\n' .. ARGV[i])
+if #ids == 1 then
+  redis.call('PUBLISH', ARGV[1], ids[1] .. '\n' .. ARGV[4])
+else
+  local head = {}
+  for i = 4, #ARGV do
+    head[#head + 1] = ids[i - 3] .. ':' .. #ARGV[i]
+  end
+  redis.call('PUBLISH', ARGV[1], table.concat(head, ',') .. '\n' .. table.concat(ARGV, '', 4))
 end
 return ids
 `)
@@ -221,9 +230,9 @@ func (f *Frames) Exists(ctx context.Context, jobID string) (bool, error) {
 	return n > 0, nil
 }
 
-// ParseLive decodes a pub/sub message of Append. It reports false for anything else, including
-// the empty message by which a Hub says that live messages may have been lost. Raw shares msg's
-// memory.
+// ParseLive decodes a pub/sub message of one frame (Append, AppendFinal). It reports false for
+// anything else, including the empty message by which a Hub says that live messages may have been
+// lost. Raw shares msg's memory.
 func ParseLive(msg []byte) (stream.Frame, bool) {
 	id, data, ok := bytes.Cut(msg, []byte{'\n'})
 	if !ok {
@@ -233,4 +242,32 @@ func ParseLive(msg []byte) (stream.Frame, bool) {
 		return stream.Frame{}, false
 	}
 	return stream.Frame{ID: string(id), Raw: data}, true
+}
+
+// ParseLiveBatch decodes any pub/sub message of the relay: one frame (ParseLive), or the frames
+// of one AppendBatch, "<id>:<length>,<id>:<length>…\n" followed by their data back to back. It
+// reports false for anything else. The frames' Raw share msg's memory.
+func ParseLiveBatch(msg []byte) ([]stream.Frame, bool) {
+	head, data, ok := bytes.Cut(msg, []byte{'\n'})
+	if !ok {
+		return nil, false
+	}
+	if !bytes.ContainsRune(head, ':') {
+		f, ok := ParseLive(msg)
+		return []stream.Frame{f}, ok
+	}
+	out := make([]stream.Frame, 0, bytes.Count(head, []byte{','})+1)
+	for part := range bytes.SplitSeq(head, []byte{','}) {
+		id, size, ok := bytes.Cut(part, []byte{':'})
+		n, err := strconv.Atoi(string(size))
+		if _, full, idOK := stream.ParseID(string(id)); !ok || err != nil || n < 0 || n > len(data) || !idOK || !full {
+			return nil, false
+		}
+		out = append(out, stream.Frame{ID: string(id), Raw: data[:n:n]})
+		data = data[n:]
+	}
+	if len(data) != 0 {
+		return nil, false
+	}
+	return out, true
 }

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tbackend/tbackend/storage"
+	"github.com/tbackend/tbackend/stream"
 )
 
 // scriptCounter counts the scripts a client runs (EVALSHA and EVAL: one per append round trip).
@@ -56,13 +58,55 @@ func TestFrameWriterOrder(t *testing.T) {
 	if len(stored) != n {
 		t.Fatalf("%d frames stored, want %d", len(stored), n)
 	}
+	var live []stream.Frame
+	for len(live) < n {
+		batch, ok := storage.ParseLiveBatch(framesRecv(t, msgs))
+		if !ok {
+			t.Fatalf("a live message after %d frames does not parse", len(live))
+		}
+		live = append(live, batch...)
+	}
 	for i, f := range stored {
 		if want := fmt.Sprintf("frame-%d", i); string(f.Raw) != want {
 			t.Fatalf("stored frame %d is %q, want %q", i, f.Raw, want)
 		}
-		live, ok := storage.ParseLive(framesRecv(t, msgs))
-		if !ok || live.ID != f.ID || string(live.Raw) != string(f.Raw) {
-			t.Fatalf("live message %d: %s %q (ok %v), stored %s %q", i, live.ID, live.Raw, ok, f.ID, f.Raw)
+		if live[i].ID != f.ID || string(live[i].Raw) != string(f.Raw) {
+			t.Fatalf("live frame %d: %s %q, stored %s %q", i, live[i].ID, live[i].Raw, f.ID, f.Raw)
+		}
+	}
+}
+
+// A batch is announced in one message that gives back every frame's id and bytes, whatever they
+// hold; anything malformed is refused (the relay then re-reads the stream).
+func TestParseLiveBatch(t *testing.T) {
+	e := newFrames(t, time.Hour, 0)
+	ctx := context.Background()
+	msgs, leave, err := e.hub.Subscribe(ctx, e.frames.Channel("job-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	data := [][]byte{[]byte("a:1,b\n"), {}, []byte("1-0\nx"), {0, '\n', ':', ',', 0xff}, []byte(`{"type":"content"}`)}
+	ids, err := e.frames.AppendBatch(ctx, "job-b", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := framesRecv(t, msgs)
+	got, ok := storage.ParseLiveBatch(msg)
+	if !ok || len(got) != len(data) {
+		t.Fatalf("ParseLiveBatch(%q) = %d frames, ok %v", msg, len(got), ok)
+	}
+	for i := range data {
+		if got[i].ID != ids[i] || !bytes.Equal(got[i].Raw, data[i]) {
+			t.Fatalf("frame %d: %s %q, want %s %q", i, got[i].ID, got[i].Raw, ids[i], data[i])
+		}
+	}
+	if one, ok := storage.ParseLiveBatch([]byte("5-1\n{}")); !ok || len(one) != 1 || one[0].ID != "5-1" || string(one[0].Raw) != "{}" {
+		t.Fatalf("a one-frame message: %v %v", one, ok)
+	}
+	for _, bad := range []string{"", "5-1:3\nab", "5-1:1\nab", "5-1:x\na", "5:1\na", "5-1:1,\na", "5-1:-1\n", "junk"} {
+		if f, ok := storage.ParseLiveBatch([]byte(bad)); ok {
+			t.Errorf("ParseLiveBatch(%q) = %v, want refused", bad, f)
 		}
 	}
 }
