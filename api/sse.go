@@ -17,10 +17,11 @@ import (
 const (
 	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
 	streamLimit = 6 * time.Minute
-	// relayQueue is a stream's in-process queue of live frames: a relay that falls further behind
-	// refills from the stored stream (frames carry sequence numbers), so depth would only cost
-	// memory on every open stream.
-	relayQueue = 64
+	// relayQueue is a stream's in-process queue of live messages: a relay that falls further
+	// behind refills from the stored stream (frames carry sequence numbers), so depth would only
+	// cost memory on every open stream. A message holds every frame the worker appended at once
+	// (storage.FrameWriter), so a burst takes one place.
+	relayQueue = 16
 	// idleProbe is how often an idle stream checks that its client is still there.
 	idleProbe = time.Second
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
