@@ -24,7 +24,7 @@ func BenchmarkParseLive(b *testing.B) {
 func BenchmarkFrameWriter(b *testing.B) {
 	rdb := redistest.Claim(b)
 	f := storage.NewFrames(rdb, storage.NewKeys("bench:"), time.Minute, 0)
-	w := f.Writer("job")
+	w := f.Writer(context.Background(), "job")
 	data := []byte(`{"type":"content","job_id":"job","seq":43,"text":"a token or two"}`)
 	for b.Loop() {
 		if err := w.Write(context.Background(), data); err != nil {

@@ -24,6 +24,7 @@ const frameAppendWait = 5 * time.Second
 type FrameWriter struct {
 	frames *Frames
 	jobID  string
+	base   context.Context // the job's, detached: accepted frames are stored after it ends
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signals a batch taken or finished
@@ -32,9 +33,10 @@ type FrameWriter struct {
 	err     error
 }
 
-// Writer returns a FrameWriter for jobID's stream. One goroutine writes through it.
-func (f *Frames) Writer(jobID string) *FrameWriter {
-	w := &FrameWriter{frames: f, jobID: jobID}
+// Writer returns a FrameWriter for jobID's stream, whose appends run on ctx detached from its
+// end. One goroutine writes through it.
+func (f *Frames) Writer(ctx context.Context, jobID string) *FrameWriter {
+	w := &FrameWriter{frames: f, jobID: jobID, base: context.WithoutCancel(ctx)}
 	w.cond = sync.NewCond(&w.mu)
 	return w
 }
@@ -87,7 +89,7 @@ func (w *FrameWriter) run() {
 		w.cond.Broadcast() // room for a waiting Write
 		w.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(context.Background(), frameAppendWait)
+		ctx, cancel := context.WithTimeout(w.base, frameAppendWait)
 		_, err := w.frames.AppendBatch(ctx, w.jobID, batch)
 		cancel()
 		if err != nil {

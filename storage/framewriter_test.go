@@ -42,7 +42,7 @@ func TestFrameWriterOrder(t *testing.T) {
 	}
 	defer leave()
 	const n = 500
-	w := e.frames.Writer("job-w")
+	w := e.frames.Writer(context.Background(), "job-w")
 	for i := range n {
 		if err := w.Write(ctx, fmt.Appendf(nil, "frame-%d", i)); err != nil {
 			t.Fatalf("Write %d: %v", i, err)
@@ -119,7 +119,7 @@ func TestFrameWriterGroups(t *testing.T) {
 	counter := &scriptCounter{}
 	rdb.AddHook(counter)
 	frames := storage.NewFrames(rdb, e.keys, time.Hour, 0)
-	w := frames.Writer("job-g")
+	w := frames.Writer(context.Background(), "job-g")
 	const n = 2000
 	for i := range n {
 		if err := w.Write(context.Background(), fmt.Appendf(nil, "%d", i)); err != nil {
@@ -143,7 +143,7 @@ func TestFrameWriterFailure(t *testing.T) {
 	e := newFrames(t, time.Hour, 0)
 	rdb := redis.NewClient(e.rdb.Options())
 	frames := storage.NewFrames(rdb, e.keys, time.Hour, 0)
-	w := frames.Writer("job-f")
+	w := frames.Writer(context.Background(), "job-f")
 	ctx := context.Background()
 	if err := w.Write(ctx, []byte("first")); err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestFrameWriterFailure(t *testing.T) {
 
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := e.frames.Writer("job-c").Write(canceled, []byte("x")); !errors.Is(err, context.Canceled) {
+	if err := e.frames.Writer(context.Background(), "job-c").Write(canceled, []byte("x")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Write on a canceled context: %v", err)
 	}
 }

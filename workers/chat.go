@@ -74,7 +74,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 			}
 		}()
 	}
-	out := &emitter{frames: c.Frames, w: c.Frames.Writer(jobID), jobID: jobID, interrupted: c.interrupted}
+	out := &emitter{frames: c.Frames, w: c.Frames.Writer(ctx, jobID), jobID: jobID, interrupted: c.interrupted}
 	defer func() { _ = out.w.Flush() }() // no frame is written after the job ends
 	if in.Stream && c.streamEnded(ctx, jobID) {
 		return nil, errStopped
