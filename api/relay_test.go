@@ -71,3 +71,66 @@ func TestRelayFillsGapsFromTheStoredStream(t *testing.T) {
 		}
 	}
 }
+
+// A batch of frames announced in one live message is written whole and in order, once: frames
+// already written are skipped, and one after a gap makes the relay fill it from the stream.
+func TestRelayWritesLiveBatches(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	const job = "BATCHJOB"
+	frame := func(i int, typ string) []byte {
+		return fmt.Appendf(nil, `{"type":%q,"job_id":%q,"seq":%d,"text":"t%d"}`, typ, job, i, i)
+	}
+	batch := func(from, to int, last string) []byte {
+		var data [][]byte
+		for i := from; i <= to; i++ {
+			typ := "content"
+			if i == to && last != "" {
+				typ = last
+			}
+			data = append(data, frame(i, typ))
+		}
+		ids, err := h.srv.deps.Frames.AppendBatch(ctx, job, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head []string
+		for i, id := range ids {
+			head = append(head, fmt.Sprintf("%s:%d", id, len(data[i])))
+		}
+		return append([]byte(strings.Join(head, ",")+"\n"), bytes.Join(data, nil)...)
+	}
+	info, err := jobs.InfoOf(jobs.TypeChat, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &relay{s: h.srv, job: info, leave: func() {}, closed: func() {}, w: bufio.NewWriter(&out)}
+	first := batch(1, 4, "")
+	if !r.onLive(first) || r.seq != 4 {
+		t.Fatalf("after frames 1–4: seq %d", r.seq)
+	}
+	batch(5, 6, "")         // never arrives live
+	late := batch(7, 9, "") // arrives: 5–6 come from the stream
+	if !r.onLive(late) || r.seq != 9 {
+		t.Fatalf("after the gap: seq %d\n%s", r.seq, out.String())
+	}
+	if !r.onLive(first) { // a late duplicate batch changes nothing
+		t.Fatal("a duplicate batch ended the relay")
+	}
+	if r.onLive(batch(10, 11, "done")) {
+		t.Fatal("the batch with the final frame did not end the relay")
+	}
+	got := out.String()
+	for i := 1; i <= 11; i++ {
+		if n := strings.Count(got, fmt.Sprintf(`"seq":%d,`, i)); n != 1 {
+			t.Fatalf("frame %d written %d times:\n%s", i, n, got)
+		}
+		if i > 1 && strings.Index(got, fmt.Sprintf(`"seq":%d,`, i-1)) > strings.Index(got, fmt.Sprintf(`"seq":%d,`, i)) {
+			t.Fatalf("frames out of order:\n%s", got)
+		}
+	}
+	if !strings.HasSuffix(got, "data: [DONE]\n\n") {
+		t.Fatalf("stream end:\n%s", got)
+	}
+}

@@ -17,10 +17,11 @@ import (
 const (
 	// streamLimit ends a relay whose job never finishes (the chat job's own timeout, plus margin).
 	streamLimit = 6 * time.Minute
-	// relayQueue is a stream's in-process queue of live frames: a relay that falls further behind
-	// refills from the stored stream (frames carry sequence numbers), so depth would only cost
-	// memory on every open stream.
-	relayQueue = 64
+	// relayQueue is a stream's in-process queue of live messages: a relay that falls further
+	// behind refills from the stored stream (frames carry sequence numbers), so depth would only
+	// cost memory on every open stream. A message holds every frame the worker appended at once
+	// (storage.FrameWriter), so a burst takes one place.
+	relayQueue = 16
 	// idleProbe is how often an idle stream checks that its client is still there.
 	idleProbe = time.Second
 	// reattachGrace is how long a stream whose client left waits for a reconnect before the job
@@ -225,20 +226,35 @@ func (r *relay) stopped() {
 		Message: "the api is restarting; resume with Last-Event-ID"})
 }
 
-// onLive handles one live message; false ends the relay.
+// onLive handles one live message (a frame, or a batch of them written with one flush); false
+// ends the relay.
 func (r *relay) onLive(msg []byte) bool {
-	f, ok := storage.ParseLive(msg)
+	frames, ok := storage.ParseLiveBatch(msg)
 	if len(msg) == 0 || !ok {
 		return r.catchUp() // a reconnect of the shared connection: re-read what is stored
 	}
-	if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
-		return true // already written
+	for i, f := range frames {
+		if r.last != "" && stream.CompareIDs(f.ID, r.last) <= 0 {
+			continue // already written
+		}
+		_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
+		if r.seq == 0 || f.Seq != r.seq+1 {
+			return r.flush() && r.catchUp()
+		}
+		if !r.put(f, i < len(frames)-1) {
+			return false
+		}
 	}
-	_ = f.DecodeHead() // a frame that is not one has no seq: a gap, filled from the stream
-	if r.seq == 0 || f.Seq != r.seq+1 {
-		return r.catchUp()
+	return r.flush()
+}
+
+// flush sends what is buffered; false (the client left) ends the relay.
+func (r *relay) flush() bool {
+	if err := r.w.Flush(); err != nil {
+		r.gone()
+		return false
 	}
-	return r.write(f)
+	return true
 }
 
 // due tells whether a full look at the job is due (jobs.Watch: cheap while it beats or waits).
@@ -292,7 +308,10 @@ func (r *relay) catchUp() bool {
 }
 
 // write sends one frame; after a final frame it ends the stream. false ends the relay.
-func (r *relay) write(f stream.Frame) bool {
+func (r *relay) write(f stream.Frame) bool { return r.put(f, false) }
+
+// put is write; more leaves a frame that does not end the stream buffered (more follow at once).
+func (r *relay) put(f stream.Frame, more bool) bool {
 	if err := r.frame(stream.Frame{ID: f.ID, Raw: literalHTML(f.Raw)}); err != nil {
 		r.gone()
 		return false
@@ -310,11 +329,7 @@ func (r *relay) write(f stream.Frame) bool {
 		_ = r.w.Flush()
 		return false
 	}
-	if err := r.w.Flush(); err != nil {
-		r.gone()
-		return false
-	}
-	return true
+	return more || r.flush()
 }
 
 // writeEnd sends a final frame of our own (not from the job) and the end marker.

@@ -62,6 +62,9 @@ type Client struct {
 	// live, when set, lets waits notice a dead worker (WatchLiveness).
 	live         Liveness
 	check, grace time.Duration
+	// nextCheck is closed at the next liveness check of every waiting call: one timer per
+	// process and period rather than a ticker per waiting call (nil: none scheduled).
+	nextCheck chan struct{}
 }
 
 type waitEvent struct {
@@ -286,18 +289,12 @@ func (c *Client) unregister(id string, ch chan waitEvent) {
 func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait time.Duration) (Outcome, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	var checks <-chan time.Time // nil (never) without liveness
-	if every := c.CheckEvery(); every > 0 {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		checks = tick.C
-	}
 	var watch Watch
 	for {
 		select {
 		case <-ctx.Done():
 			return Outcome{}, ctx.Err()
-		case <-checks:
+		case <-c.checkDue():
 			// A dead worker's job: one that asynq re-runs is still accepted work (the caller
 			// gets its id at once rather than after the whole wait); another has failed.
 			if !watch.Due(ctx, c, info.ID) {
@@ -324,6 +321,28 @@ func (c *Client) await(ctx context.Context, info Info, ch chan waitEvent, wait t
 			return Outcome{}, ErrStillRunning
 		}
 	}
+}
+
+// checkDue returns a channel closed at the next liveness check of waiting calls (nil, never,
+// without liveness). The checks of all waits share one timer: a wait's first check comes up to one
+// period early, which Watch's pacing and orphaned's grace already allow for.
+func (c *Client) checkDue() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.live == nil || c.check <= 0 {
+		return nil
+	}
+	if c.nextCheck == nil {
+		next := make(chan struct{})
+		c.nextCheck = next
+		time.AfterFunc(c.check, func() {
+			c.mu.Lock()
+			c.nextCheck = nil
+			c.mu.Unlock()
+			close(next)
+		})
+	}
+	return c.nextCheck
 }
 
 // stored reads the result asynq kept for a finished job; done is false while it still runs. The

@@ -72,7 +72,10 @@ func (w *Watch) Due(ctx context.Context, c *Client, id string) bool {
 }
 
 // orphaned tells whether the job is active in asynq but no worker runs it any more (its heartbeat
-// expired), and whether asynq will re-run it (attempts left).
+// expired), and whether asynq will re-run it (attempts left). A job that asynq just made active
+// may not have had its first beat yet (workers send it within a tenth of a beat): it counts as
+// orphaned only when it still looks so after grace, and is looked at again every tenth of grace
+// meanwhile, so that a young job's caller waits for its first beat (or its end), not the grace.
 func (c *Client) orphaned(ctx context.Context, queue, id string) (dead, rerun bool) {
 	c.mu.Lock()
 	live, grace := c.live, c.grace
@@ -80,29 +83,28 @@ func (c *Client) orphaned(ctx context.Context, queue, id string) (dead, rerun bo
 	if live == nil {
 		return false, false
 	}
-	var ti *asynq.TaskInfo
-	for look := range 2 {
+	deadline := time.Now().Add(grace)
+	for {
 		if alive, err := live.Alive(ctx, id); err != nil || alive {
 			return false, false
 		}
-		var err error
-		ti, err = c.insp.GetTaskInfo(queue, id)
+		ti, err := c.insp.GetTaskInfo(queue, id)
 		if err != nil || ti.State != asynq.TaskStateActive {
 			return false, false
 		}
 		if _, stored := storedOutcome(ti); stored {
 			return false, false
 		}
-		// A job that asynq just made active may not have had its first beat yet: look again.
-		if look == 0 {
-			select {
-			case <-ctx.Done():
-				return false, false
-			case <-time.After(grace):
-			}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true, ti.Retried < ti.MaxRetry
+		}
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-time.After(min(left, max(grace/10, time.Millisecond))):
 		}
 	}
-	return true, ti.Retried < ti.MaxRetry
 }
 
 // Lost reports how a stream's job ended when it cannot end its stream itself: its worker died

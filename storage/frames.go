@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,26 +20,39 @@ var ErrBadFrameID = errors.New("storage: malformed frame id")
 // frameField is the one field of each stream entry.
 const frameField = "d"
 
-// framesAppend adds a frame to a job's stream and announces it, in one script: a subscriber can
+// framesAppend adds frames to a job's stream and announces them, in one script: a subscriber can
 // never hear of a frame that the stream does not hold yet, and the order of the announcements is
 // the order of the stream. PUBLISH names a channel, not a key, so the script stays Cluster-safe.
+// One frame is announced as "<id>\n<data>"; several as one message (ParseLiveBatch), so that a
+// burst takes one place in a subscriber's queue, not one per frame.
 //
-// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] frame data; ARGV[3] approximate
-// maximum length (0: none); ARGV[4] time to live in ms (0: none). Returns the new entry's id.
+// KEYS[1] the job's stream; ARGV[1] the job's channel; ARGV[2] approximate maximum length (0:
+// none); ARGV[3] time to live in ms (0: none); ARGV[4..] the frames' data. Returns the new
+// entries' ids.
 var framesAppend = redis.NewScript(`
-local maxlen = tonumber(ARGV[3])
-local id
-if maxlen > 0 then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', '` + frameField + `', ARGV[2])
-else
-  id = redis.call('XADD', KEYS[1], '*', '` + frameField + `', ARGV[2])
+local maxlen = tonumber(ARGV[2])
+local ids = {}
+for i = 4, #ARGV do
+  if maxlen > 0 then
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', '` + frameField + `', ARGV[i])
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', '` + frameField + `', ARGV[i])
+  end
 end
-local ttl = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[3])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
-redis.call('PUBLISH', ARGV[1], id .. '\n' .. ARGV[2])
-return id
+if #ids == 1 then
+  redis.call('PUBLISH', ARGV[1], ids[1] .. '\n' .. ARGV[4])
+else
+  local head = {}
+  for i = 4, #ARGV do
+    head[#head + 1] = ids[i - 3] .. ':' .. #ARGV[i]
+  end
+  redis.call('PUBLISH', ARGV[1], table.concat(head, ',') .. '\n' .. table.concat(ARGV, '', 4))
+end
+return ids
 `)
 
 // framesAppendFinal appends a final frame unless the stream already ends with one, numbering it
@@ -105,12 +119,31 @@ func (f *Frames) Channel(jobID string) string { return f.keys.StreamChannel(jobI
 // Append stores data as jobID's next frame, refreshes the stream's time to live and publishes
 // "<id>\n<data>" on Channel(jobID), atomically. It returns the frame's id.
 func (f *Frames) Append(ctx context.Context, jobID string, data []byte) (string, error) {
-	id, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)},
-		f.Channel(jobID), data, max(f.maxLen, 0), Millis(f.ttl)).Text()
+	ids, err := f.AppendBatch(ctx, jobID, [][]byte{data})
 	if err != nil {
-		return "", fmt.Errorf("storage: append frame: %w", err)
+		return "", err
 	}
-	return id, nil
+	return ids[0], nil
+}
+
+// AppendBatch is Append for several frames, in order, in one round trip. It returns their ids.
+func (f *Frames) AppendBatch(ctx context.Context, jobID string, data [][]byte) ([]string, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 3+len(data))
+	args = append(args, f.Channel(jobID), max(f.maxLen, 0), Millis(f.ttl))
+	for _, d := range data {
+		args = append(args, d)
+	}
+	ids, err := framesAppend.Run(ctx, f.rdb, []string{f.keys.StreamFrames(jobID)}, args...).StringSlice()
+	if err == nil && len(ids) != len(data) {
+		err = fmt.Errorf("%d ids for %d frames", len(ids), len(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: append frame: %w", err)
+	}
+	return ids, nil
 }
 
 // AppendFinal appends f as jobID's final frame unless the stream's last frame already is one
@@ -197,9 +230,9 @@ func (f *Frames) Exists(ctx context.Context, jobID string) (bool, error) {
 	return n > 0, nil
 }
 
-// ParseLive decodes a pub/sub message of Append. It reports false for anything else, including
-// the empty message by which a Hub says that live messages may have been lost. Raw shares msg's
-// memory.
+// ParseLive decodes a pub/sub message of one frame (Append, AppendFinal). It reports false for
+// anything else, including the empty message by which a Hub says that live messages may have been
+// lost. Raw shares msg's memory.
 func ParseLive(msg []byte) (stream.Frame, bool) {
 	id, data, ok := bytes.Cut(msg, []byte{'\n'})
 	if !ok {
@@ -209,4 +242,32 @@ func ParseLive(msg []byte) (stream.Frame, bool) {
 		return stream.Frame{}, false
 	}
 	return stream.Frame{ID: string(id), Raw: data}, true
+}
+
+// ParseLiveBatch decodes any pub/sub message of the relay: one frame (ParseLive), or the frames
+// of one AppendBatch, "<id>:<length>,<id>:<length>…\n" followed by their data back to back. It
+// reports false for anything else. The frames' Raw share msg's memory.
+func ParseLiveBatch(msg []byte) ([]stream.Frame, bool) {
+	head, data, ok := bytes.Cut(msg, []byte{'\n'})
+	if !ok {
+		return nil, false
+	}
+	if !bytes.ContainsRune(head, ':') {
+		f, ok := ParseLive(msg)
+		return []stream.Frame{f}, ok
+	}
+	out := make([]stream.Frame, 0, bytes.Count(head, []byte{','})+1)
+	for part := range bytes.SplitSeq(head, []byte{','}) {
+		id, size, ok := bytes.Cut(part, []byte{':'})
+		n, err := strconv.Atoi(string(size))
+		if _, full, idOK := stream.ParseID(string(id)); !ok || err != nil || n < 0 || n > len(data) || !idOK || !full {
+			return nil, false
+		}
+		out = append(out, stream.Frame{ID: string(id), Raw: data[:n:n]})
+		data = data[n:]
+	}
+	if len(data) != 0 {
+		return nil, false
+	}
+	return out, true
 }

@@ -259,3 +259,9 @@ func NewPublisher(rdb redis.UniversalClient) *Publisher { return &Publisher{rdb:
 func (p *Publisher) Publish(ctx context.Context, channel string, msg []byte) error {
 	return p.rdb.Publish(ctx, channel, msg).Err()
 }
+
+// PublishIn queues msg on channel in pipe: the worker sends a job's notice in the same round trip
+// as its result.
+func (p *Publisher) PublishIn(ctx context.Context, pipe redis.Pipeliner, channel string, msg []byte) {
+	pipe.Publish(ctx, channel, msg)
+}

@@ -48,6 +48,11 @@ func (l *Liveness) End(ctx context.Context, jobID string) error {
 	return nil
 }
 
+// EndIn queues End in pipe, so that it rides with the job's result write.
+func (l *Liveness) EndIn(ctx context.Context, pipe redis.Pipeliner, jobID string) {
+	pipe.Del(ctx, l.keys.JobAlive(jobID))
+}
+
 // Alive tells whether a job's heartbeat is current.
 func (l *Liveness) Alive(ctx context.Context, jobID string) (bool, error) {
 	n, err := l.rdb.Exists(ctx, l.keys.JobAlive(jobID)).Result()

@@ -83,3 +83,47 @@ func BenchmarkIdlePickup(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "pickup-p99-ms")
 	b.ReportMetric(idleRate, "idle-redis-cmds/s")
 }
+
+// BenchmarkJobEnd measures the worker's Redis commands per short job with heartbeats on, 16 jobs
+// in flight (asynq's dequeue, completion and polling included): the result, the notice and the
+// heartbeat's end share one pipeline, and a job shorter than a tenth of a beat sends no heartbeat.
+func BenchmarkJobEnd(b *testing.B) {
+	base := redistest.Claim(b)
+	wopts := *base.Options()
+	wrdb := redis.NewClient(&wopts)
+	defer wrdb.Close()
+	counter := &benchCounter{}
+	wrdb.AddHook(counter)
+	keys := storage.NewKeys("bench:")
+	srv := workers.NewServer(wrdb, workers.Config{Concurrency: 16, NoticePrefix: keys.Notices(""),
+		Liveness: storage.NewLiveness(wrdb, keys, 3*time.Second), BeatEvery: time.Second},
+		storage.NewPublisher(wrdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var done atomic.Int64
+	srv.Handle(jobs.TypePing, func(context.Context, *asynq.Task) (any, error) {
+		done.Add(1)
+		return jobs.PingResult{Worker: "bench"}, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	enq := asynq.NewClientFromRedisClient(base)
+	headers := map[string]string{jobs.HeaderReplyTo: keys.Notices("bench")}
+	b.ResetTimer()
+	before := counter.n.Load()
+	for i := 0; i < b.N; i++ {
+		task := asynq.NewTaskWithHeaders(jobs.TypePing, []byte(`{}`), headers)
+		if _, err := enq.Enqueue(task, asynq.Queue(jobs.QueueDefault), asynq.Retention(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for limit := time.Now().Add(time.Minute); done.Load() < int64(b.N); time.Sleep(time.Millisecond) {
+		if time.Now().After(limit) {
+			b.Fatalf("%d of %d jobs done within a minute", done.Load(), b.N)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the last jobs' completions
+	b.StopTimer()
+	b.ReportMetric(float64(counter.n.Load()-before)/float64(b.N), "worker-redis-cmds/job")
+}

@@ -74,7 +74,8 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 			}
 		}()
 	}
-	out := &emitter{frames: c.Frames, jobID: jobID, interrupted: c.interrupted}
+	out := &emitter{frames: c.Frames, w: c.Frames.Writer(ctx, jobID), jobID: jobID, interrupted: c.interrupted}
+	defer func() { _ = out.w.Flush() }() // no frame is written after the job ends
 	if in.Stream && c.streamEnded(ctx, jobID) {
 		return nil, errStopped
 	}
@@ -90,6 +91,10 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 	var usage jobs.ChatUsage
 	if in.Stream {
 		reply, usage, err = c.stream(ctx, out, req)
+		if ferr := out.w.Flush(); err == nil && ferr != nil {
+			// A content frame was not stored: the stream fails as when its append failed at once.
+			err = fmt.Errorf("%w: append frame: %w", errRelay, ferr)
+		}
 	} else {
 		reply, usage, err = c.complete(ctx, req)
 	}
@@ -106,7 +111,7 @@ func (c *Chat) Handle(ctx context.Context, t *asynq.Task) (_ any, err error) {
 	}
 	if in.Stream {
 		done := stream.Frame{Type: stream.TypeDone, Reply: &res.Reply, ReplyJSON: res.ReplyJSON, Usage: &res.Usage, SessionID: res.SessionID}
-		if err := out.emit(ctx, done); err != nil {
+		if err := out.emitFinal(ctx, done); err != nil {
 			return nil, err
 		}
 	}
@@ -366,19 +371,34 @@ func (c *Chat) interrupted(ctx context.Context) bool {
 	return ctx.Err() != nil && c.Interrupted != nil && c.Interrupted()
 }
 
-// emitter writes one job's frames, numbered in order.
+// emitter writes one job's frames, numbered in order: the content frames through a FrameWriter
+// (no round trip waited for per frame), the final frame once those are stored.
 type emitter struct {
 	frames      *storage.Frames
+	w           *storage.FrameWriter
 	jobID       string
 	seq         int
 	interrupted func(context.Context) bool
 }
 
-// emit appends a frame to the job's stream (replayable) and publishes it (live).
+// emit queues a frame for the job's stream (replayable) and its channel (live); it fails when an
+// earlier frame could not be stored.
 func (e *emitter) emit(ctx context.Context, f stream.Frame) error {
-	e.seq++
-	f.JobID, f.Seq = e.jobID, e.seq
-	data, err := json.Marshal(f)
+	data, err := e.encode(f)
+	if err != nil {
+		return err
+	}
+	if err := e.w.Write(ctx, data); err != nil {
+		return fmt.Errorf("append frame: %w", err)
+	}
+	return nil
+}
+
+// emitFinal appends the frame that ends the stream after every queued frame is stored, and waits
+// for it: even after a failed content frame (the store is back, say) it is tried on its own.
+func (e *emitter) emitFinal(ctx context.Context, f stream.Frame) error {
+	_ = e.w.Flush()
+	data, err := e.encode(f)
 	if err != nil {
 		return err
 	}
@@ -386,6 +406,12 @@ func (e *emitter) emit(ctx context.Context, f stream.Frame) error {
 		return fmt.Errorf("append frame: %w", err)
 	}
 	return nil
+}
+
+func (e *emitter) encode(f stream.Frame) ([]byte, error) {
+	e.seq++
+	f.JobID, f.Seq = e.jobID, e.seq
+	return json.Marshal(f)
 }
 
 // fail ends a streamed job with an error frame (written even when the job's context is gone, so
@@ -400,7 +426,7 @@ func (e *emitter) fail(ctx context.Context, streamed bool, err error) error {
 		f := stream.Frame{Type: stream.TypeError, Code: je.Code, Message: je.Message}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = e.emit(wctx, f)
+		_ = e.emitFinal(wctx, f)
 	}
 	return err
 }

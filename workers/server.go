@@ -27,9 +27,10 @@ import (
 // what the caller sees; anything else is an internal error and its text stays in the logs).
 type Func func(ctx context.Context, t *asynq.Task) (any, error)
 
-// Publisher sends completion notices (storage.Publisher).
+// Publisher sends completion notices (storage.Publisher): it queues the notice in the pipeline
+// that also stores the job's result, so that a job ends in one round trip.
 type Publisher interface {
-	Publish(ctx context.Context, channel string, msg []byte) error
+	PublishIn(ctx context.Context, pipe redis.Pipeliner, channel string, msg []byte)
 }
 
 // Config tunes the worker.
@@ -44,7 +45,8 @@ type Config struct {
 	// Metrics, when set, counts jobs by type and outcome.
 	Metrics *Metrics
 	// Liveness, when set, gets a heartbeat of every running job each BeatEvery (default 1 s), so
-	// that the api tells a caller within seconds that the worker of its job died.
+	// that the api tells a caller within seconds that the worker of its job died. A job's first
+	// beat comes within a tenth of BeatEvery of its start (HandleLong: before it runs).
 	Liveness  Heartbeater
 	BeatEvery time.Duration
 }
@@ -53,6 +55,7 @@ type Config struct {
 type Heartbeater interface {
 	Beat(ctx context.Context, jobIDs []string) error
 	End(ctx context.Context, jobID string) error
+	EndIn(ctx context.Context, pipe redis.Pipeliner, jobID string)
 }
 
 // Server is the worker process's asynq server.
@@ -69,7 +72,13 @@ type Server struct {
 	live      Heartbeater
 	beatEvery time.Duration
 	runMu     sync.Mutex
-	running   map[string]int // job id → attempts of it running here (normally 1)
+	running   map[string]*runningJob
+}
+
+// runningJob is a job running here.
+type runningJob struct {
+	attempts int  // of it running here (normally 1)
+	beaten   bool // a heartbeat was sent: ending the job must drop it
 }
 
 // maxNoticeBytes keeps large results off pub/sub; the api reads those from the stored result.
@@ -90,7 +99,7 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 		cfg.BeatEvery = time.Second
 	}
 	s := &Server{rdb: rdb, mux: asynq.NewServeMux(), pub: pub, log: log, prefix: cfg.NoticePrefix, metrics: cfg.Metrics,
-		live: cfg.Liveness, beatEvery: cfg.BeatEvery, running: map[string]int{}}
+		live: cfg.Liveness, beatEvery: cfg.BeatEvery, running: map[string]*runningJob{}}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            jobs.Queues(),
@@ -107,9 +116,17 @@ func NewServer(rdb redis.UniversalClient, cfg Config, pub Publisher, log *slog.L
 	return s
 }
 
-// Handle registers f for a task type.
+// Handle registers f for a task type. Its jobs get their first heartbeat within a tenth of a beat
+// of their start: most end before, and cost no heartbeat command at all.
 func (s *Server) Handle(taskType string, f Func) {
-	s.mux.Handle(taskType, s.wrap(f))
+	s.mux.Handle(taskType, s.wrap(f, false))
+}
+
+// HandleLong registers f for a task type whose jobs take seconds and are watched from their start
+// (a chat's stream relay looks at its job's liveness as soon as it attaches): they get their first
+// heartbeat before they run, as a caller waiting on a missing one would wait out the api's grace.
+func (s *Server) HandleLong(taskType string, f Func) {
+	s.mux.Handle(taskType, s.wrap(f, true))
 }
 
 // Run processes jobs until ctx ends, then stops taking work, lets running jobs finish within the
@@ -134,25 +151,24 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Stopping() bool { return s.stopping.Load() }
 
 // heartbeat refreshes the heartbeats of the running jobs until ctx ends (after shutdown, so jobs
-// finishing during it keep theirs).
+// finishing during it keep theirs). It ticks ten times a beat: every tick sends the first beat
+// of jobs that started since, every tenth refreshes them all.
 func (s *Server) heartbeat(ctx context.Context) {
 	if s.live == nil {
 		return
 	}
-	t := time.NewTicker(s.beatEvery)
+	t := time.NewTicker(s.beatEvery / firstBeatTicks)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.runMu.Lock()
-		ids := make([]string, 0, len(s.running))
-		for id := range s.running {
-			ids = append(ids, id)
+		ids := s.toBeat(n%firstBeatTicks == 0)
+		if len(ids) == 0 {
+			continue
 		}
-		s.runMu.Unlock()
 		bctx, cancel := context.WithTimeout(ctx, s.beatEvery)
 		if err := s.live.Beat(bctx, ids); err != nil {
 			s.log.Warn("job heartbeat", "jobs", len(ids), "error", err)
@@ -161,38 +177,85 @@ func (s *Server) heartbeat(ctx context.Context) {
 	}
 }
 
-// track beats for a job that starts, and returns what ends its heartbeat.
-func (s *Server) track(ctx context.Context, id string) func() {
+// firstBeatTicks is how many times a beat the heartbeat loop looks for jobs that need their first.
+const firstBeatTicks = 10
+
+// toBeat lists the running jobs to beat now (all, or those never beaten) and marks them beaten.
+func (s *Server) toBeat(all bool) []string {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	var ids []string
+	for id, j := range s.running {
+		if all || !j.beaten {
+			j.beaten = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// track registers a job that starts; the heartbeat loop sends its first beat, unless now says to
+// send it at once.
+func (s *Server) track(ctx context.Context, id string, now bool) {
 	if s.live == nil {
-		return func() {}
+		return
 	}
 	s.runMu.Lock()
-	s.running[id]++
+	j := s.running[id]
+	if j == nil {
+		j = &runningJob{}
+		s.running[id] = j
+	}
+	j.attempts++
+	now = now && !j.beaten
+	j.beaten = j.beaten || now
 	s.runMu.Unlock()
-	// The first beat before the job runs: a waiting caller may look at any moment.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
-	_ = s.live.Beat(bctx, []string{id})
-	cancel()
-	return func() {
-		s.runMu.Lock()
-		s.running[id]--
-		last := s.running[id] <= 0
-		if last {
-			delete(s.running, id)
-		}
-		s.runMu.Unlock()
-		if last {
-			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
-			_ = s.live.End(ectx, id)
-			cancel()
-		}
+	if now {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
+		_ = s.live.Beat(bctx, []string{id})
+		cancel()
 	}
 }
 
-func (s *Server) wrap(f Func) asynq.HandlerFunc {
+// untrack ends an attempt; dropBeat tells that it was the job's last one here and that a beat was
+// sent, so its heartbeat must be deleted.
+func (s *Server) untrack(id string) (dropBeat bool) {
+	if s.live == nil {
+		return false
+	}
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	j := s.running[id]
+	if j == nil {
+		return false
+	}
+	if j.attempts--; j.attempts > 0 {
+		return false
+	}
+	delete(s.running, id)
+	return j.beaten
+}
+
+// endAttempt ends an attempt that stores no outcome (a retry, an interruption).
+func (s *Server) endAttempt(ctx context.Context, id string) {
+	if !s.untrack(id) {
+		return
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.beatEvery)
+	_ = s.live.End(ectx, id)
+	cancel()
+}
+
+func (s *Server) wrap(f Func, long bool) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		id, _ := asynq.GetTaskID(ctx)
-		defer s.track(ctx, id)()
+		s.track(ctx, id, long)
+		finished := false // finish ends the attempt with the outcome's round trip
+		defer func() {
+			if !finished {
+				s.endAttempt(ctx, id)
+			}
+		}()
 		log := s.log.With("job_id", id, "type", t.Type(), "request_id", t.Headers()[jobs.HeaderRequestID])
 		start := time.Now()
 		res, err := call(ctx, f, t)
@@ -202,6 +265,7 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 		if err == nil {
 			body, merr := json.Marshal(res)
 			if merr == nil {
+				finished = true
 				s.finish(ctx, t, jobs.Outcome{JobID: id, OK: true, Result: body})
 				s.metrics.job(t.Type(), "succeeded", time.Since(start))
 				log.Info("job succeeded", "duration_ms", time.Since(start).Milliseconds())
@@ -222,6 +286,7 @@ func (s *Server) wrap(f Func) asynq.HandlerFunc {
 			log.Warn("job attempt failed; will retry", "error", err, "attempt", retried+1)
 			return err
 		}
+		finished = true
 		s.finish(ctx, t, jobs.Outcome{JobID: id, Error: je})
 		s.metrics.job(t.Type(), "failed", time.Since(start))
 		log.Error("job failed", "error", err, "code", je.Code, "duration_ms", time.Since(start).Milliseconds())
@@ -299,34 +364,58 @@ func (s *Server) awaitRedis(ctx context.Context, log *slog.Logger) bool {
 	}
 }
 
-// finish stores the outcome as the task's result and tells the waiting api process. Neither step
-// may be skipped because the job's own context ended, so both run on a fresh short context.
+// finish stores the outcome as the task's result, tells the waiting api process and drops the
+// job's heartbeat, in one pipeline. None of it may be skipped because the job's own context
+// ended, so it runs on a fresh short context; only the result write is, as asynq's ResultWriter
+// does: by then asynq has moved the task on, and may have deleted it.
 func (s *Server) finish(ctx context.Context, t *asynq.Task, o jobs.Outcome) {
+	dropBeat := s.untrack(o.JobID)
 	o.FinishedAt = time.Now().UTC()
 	body, err := json.Marshal(o)
 	if err != nil {
 		s.log.Error("encode outcome", "error", err)
-		return
-	}
-	_, err = t.ResultWriter().Write(body)
-	if storage.Unavailable(err) && s.awaitRedis(ctx, s.log.With("job_id", o.JobID)) {
-		_, err = t.ResultWriter().Write(body)
-	}
-	if err != nil {
-		// The task's context is gone (canceled or timed out): the notice below still reaches a
-		// waiting caller, and a later status read tells the cause from asynq's own error text.
-		s.log.Warn("store job result", "job_id", o.JobID, "error", err)
+		body = nil // still drop the heartbeat
 	}
 	ch := t.Headers()[jobs.HeaderReplyTo]
-	if ch == "" || !strings.HasPrefix(ch, s.prefix) {
-		return
+	if !strings.HasPrefix(ch, s.prefix) || body == nil {
+		ch = ""
 	}
+	notice := body
 	if len(body) > maxNoticeBytes {
-		body, _ = json.Marshal(jobs.Outcome{JobID: o.JobID, OK: o.OK, Truncated: true})
+		notice, _ = json.Marshal(jobs.Outcome{JobID: o.JobID, OK: o.OK, Truncated: true})
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.pub.Publish(pctx, ch, body); err != nil {
-		s.log.Warn("publish job notice", "job_id", o.JobID, "error", err)
+	end := func() error {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		queue, known := asynq.GetQueueName(ctx)
+		_, err := s.rdb.Pipelined(pctx, func(p redis.Pipeliner) error {
+			if body != nil && known && ctx.Err() == nil {
+				p.HSet(pctx, ResultKey(queue, o.JobID), "result", body)
+			}
+			if ch != "" {
+				s.pub.PublishIn(pctx, p, ch, notice)
+			}
+			if dropBeat {
+				s.live.EndIn(pctx, p, o.JobID)
+			}
+			return nil
+		})
+		return err
+	}
+	err = end()
+	if storage.Unavailable(err) && s.awaitRedis(ctx, s.log.With("job_id", o.JobID)) {
+		err = end()
+	}
+	if err != nil {
+		s.log.Warn("store job result", "job_id", o.JobID, "error", err)
+	}
+	if ctx.Err() != nil {
+		// The notice still reaches a waiting caller, and a later status read tells the cause from
+		// asynq's own error text.
+		s.log.Warn("store job result", "job_id", o.JobID, "error", "the job's context ended: "+ctx.Err().Error())
 	}
 }
+
+// ResultKey is the Redis hash where asynq keeps a task's result (the key its ResultWriter
+// writes, asynq's internal base.TaskKey): the worker writes it in its own pipeline.
+func ResultKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }

@@ -34,14 +34,13 @@ type notice struct {
 	body    []byte
 }
 
-func (p *recordingPublisher) Publish(ctx context.Context, channel string, msg []byte) error {
+func (p *recordingPublisher) PublishIn(ctx context.Context, pipe redis.Pipeliner, channel string, msg []byte) {
 	p.mu.Lock()
 	p.sent = append(p.sent, notice{channel, append([]byte(nil), msg...)})
 	p.mu.Unlock()
-	if p.next == nil {
-		return nil
+	if p.next != nil {
+		p.next.PublishIn(ctx, pipe, channel, msg)
 	}
-	return p.next.Publish(ctx, channel, msg)
 }
 
 func (p *recordingPublisher) noticesFor(jobID string) []notice {
@@ -144,6 +143,8 @@ type env struct {
 type envOptions struct {
 	drop            bool // the worker's publisher drops every notice
 	shutdownTimeout time.Duration
+	beat            time.Duration // > 0: jobs get heartbeats (storage.Liveness) this often
+	long            bool          // ping is registered with HandleLong
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -166,11 +167,19 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := workers.NewServer(rdb, workers.Config{
+	cfg := workers.Config{
 		Concurrency: 4, PollInterval: 10 * time.Millisecond, NoticePrefix: keys.Notices(""),
 		ShutdownTimeout: o.shutdownTimeout,
-	}, pub, log)
-	srv.Handle(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	}
+	if o.beat > 0 {
+		cfg.Liveness, cfg.BeatEvery = storage.NewLiveness(rdb, keys, 3*o.beat), o.beat
+	}
+	srv := workers.NewServer(rdb, cfg, pub, log)
+	if o.long {
+		srv.HandleLong(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	} else {
+		srv.Handle(jobs.TypePing, handler(workers.Ping{Worker: "w-test"}))
+	}
 	if typ, ok := retryingType(); ok {
 		srv.Handle(typ, retryHandler)
 	}
@@ -688,5 +697,93 @@ func TestServerCompletedAtPrecision(t *testing.T) {
 		if st.CreatedAt == nil || st.CompletedAt == nil || st.CompletedAt.Before(*st.CreatedAt) {
 			t.Fatalf("run %d: completed_at %v before created_at %v", i, st.CompletedAt, st.CreatedAt)
 		}
+	}
+}
+
+// A job's heartbeat starts within a tenth of a beat of its start (inside the api's grace of one
+// beat) and is gone as soon as its outcome is stored; a job shorter than that leaves none behind.
+func TestServerHeartbeats(t *testing.T) {
+	const beat = 400 * time.Millisecond
+	e := newEnv(t, envOptions{shutdownTimeout: 5 * time.Second, beat: beat})
+	live := storage.NewLiveness(e.rdb, e.keys, 3*beat)
+	ctx := context.Background()
+
+	id := jobs.NewID()
+	ran := make(chan jobs.Outcome, 1)
+	go func() {
+		_, o, err := e.client.Run(ctx, jobs.Spec{ID: id, Type: jobs.TypePing, Payload: jobs.PingPayload{DelayMS: 1500}}, 15*time.Second)
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		ran <- o
+	}()
+	// Started: asynq lists it active. From then on its heartbeat must appear within the grace.
+	testwait.For(t, "the job runs", 5*time.Second, func() bool {
+		ti, err := e.insp.GetTaskInfo(jobs.QueueDefault, id)
+		return err == nil && ti.State == asynq.TaskStateActive
+	})
+	active := time.Now()
+	testwait.For(t, "the running job's heartbeat", beat, func() bool {
+		alive, err := live.Alive(ctx, id)
+		return err == nil && alive
+	})
+	t.Logf("first beat seen %v after the job was active", time.Since(active))
+	if o := <-ran; !o.OK {
+		t.Fatalf("outcome %+v, want OK", o)
+	}
+	// The notice and the heartbeat's end travel in one pipeline: gone by the time the caller knows.
+	if alive, err := live.Alive(ctx, id); err != nil || alive {
+		t.Fatalf("heartbeat after the outcome arrived: alive=%v err=%v", alive, err)
+	}
+
+	info, o := e.run(t, jobs.PingPayload{}, "req-short")
+	if !o.OK {
+		t.Fatalf("short job outcome %+v", o)
+	}
+	time.Sleep(beat / 2) // a beat sent late for it would show now
+	if n, err := e.rdb.Exists(ctx, e.keys.JobAlive(info.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("short job left a heartbeat (exists=%d, err=%v)", n, err)
+	}
+}
+
+// The worker writes the result where asynq's ResultWriter does: the inspector reads it back.
+func TestResultKeyIsAsynqs(t *testing.T) {
+	e := newEnv(t, envOptions{drop: true, shutdownTimeout: 5 * time.Second})
+	info, err := e.client.Enqueue(context.Background(), jobs.Spec{Type: jobs.TypePing, Payload: jobs.PingPayload{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ti *asynq.TaskInfo
+	testwait.For(t, "the stored result", 5*time.Second, func() bool {
+		ti, err = e.insp.GetTaskInfo(info.Queue, info.ID)
+		return err == nil && len(ti.Result) > 0
+	})
+	raw, err := e.rdb.HGet(context.Background(), workers.ResultKey(info.Queue, info.ID), "result").Bytes()
+	if err != nil || string(raw) != string(ti.Result) {
+		t.Fatalf("ResultKey holds %q (err %v), the inspector reads %q", raw, err, ti.Result)
+	}
+}
+
+// A job registered with HandleLong beats before it runs, and its heartbeat is gone once it ends.
+func TestServerHeartbeatsLong(t *testing.T) {
+	const beat = time.Hour // the loop never ticks: only the start's beat can be there
+	e := newEnv(t, envOptions{shutdownTimeout: 5 * time.Second, beat: beat, long: true})
+	live := storage.NewLiveness(e.rdb, e.keys, 3*beat)
+	ctx := context.Background()
+	id := jobs.NewID()
+	ran := make(chan jobs.Outcome, 1)
+	go func() {
+		_, o, _ := e.client.Run(ctx, jobs.Spec{ID: id, Type: jobs.TypePing, Payload: jobs.PingPayload{DelayMS: 300}}, 15*time.Second)
+		ran <- o
+	}()
+	testwait.For(t, "the running job's heartbeat", 5*time.Second, func() bool {
+		alive, err := live.Alive(ctx, id)
+		return err == nil && alive
+	})
+	if o := <-ran; !o.OK {
+		t.Fatalf("outcome %+v, want OK", o)
+	}
+	if alive, err := live.Alive(ctx, id); err != nil || alive {
+		t.Fatalf("heartbeat after the outcome arrived: alive=%v err=%v", alive, err)
 	}
 }

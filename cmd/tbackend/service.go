@@ -281,7 +281,7 @@ func (s *service) serveWorker(ctx context.Context) error {
 	w.Handle(jobs.TypePing, workers.Ping{Worker: fmt.Sprintf("%s/%d", host, os.Getpid())}.Handle)
 	chat := s.chatHandler(metrics)
 	chat.Interrupted = w.Stopping
-	w.Handle(jobs.TypeChat, chat.Handle)
+	w.HandleLong(jobs.TypeChat, chat.Handle)
 	// One Blockfrost client per process: its rate limiter is the process's share of the quota.
 	chain := workers.NewBlockfrost(workers.BlockfrostConfig{URL: s.cfg.BlockfrostURL, ProjectID: s.cfg.BlockfrostID, Retries: 3}, metrics)
 	w.Handle(jobs.TypeTokenAnalysis, s.tokenHandler(chain, metrics).Handle)
