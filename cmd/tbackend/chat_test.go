@@ -379,8 +379,13 @@ func TestChatStream(t *testing.T) {
 		done.SessionID == nil || *done.SessionID != "st" {
 		t.Fatalf("done %+v, streamed text %q", done, text.String())
 	}
-	// The streamed job's result is the same as the non-streamed answer would be.
-	st := e.spec.call(t, "GET", e.base+"/jobs/"+done.JobID, e.key, "")
+	// The streamed job's result is the same as the non-streamed answer would be. The job writes
+	// its done frame just before the worker stores its result, so the status may trail the frame.
+	var st reply
+	testwait.For(t, "the streamed job succeeded", 10*time.Second, func() bool {
+		st = e.spec.call(t, "GET", e.base+"/jobs/"+done.JobID, e.key, "")
+		return st.body["status"] != "running"
+	})
 	if st.body["status"] != "succeeded" || st.body["result"].(map[string]any)["reply"] != text.String() {
 		t.Fatalf("job %s", st.raw)
 	}
