@@ -45,7 +45,7 @@ func measureQueue(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	}
 	in50, in99 := ms(inproc.p(.5)), ms(inproc.p(.99))
 	return []row{
-		versus("idle worker: round trip p50", "ms", ms(idle.p(.5)), in50, fmt.Sprintf("%d calls, %s apart", len(idle.lat), sz.idlePause)).want(targetAddedMax, 15),
+		versus("idle worker: round trip p50", "ms", ms(idle.p(.5)), in50, fmt.Sprintf("%d calls, %s apart", len(idle.lat), sz.idlePause)).want(targetAddedMax, 10),
 		versus("idle worker: round trip p99", "ms", ms(idle.p(.99)), in99, ""),
 		versus(fmt.Sprintf("saturated (%d in flight): round trip p50", sat.conc), "ms", ms(sat.r.p(.5)), in50,
 			"lowest level with ≥ 90% of the best throughput; "+sweepText(levels)).want(targetAddedMax, 5),

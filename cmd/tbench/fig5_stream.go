@@ -66,10 +66,10 @@ func measureStreaming(ctx context.Context, e *env, sz sizes) ([]row, error) {
 	}
 	perFrame := func(i int) float64 { return float64(span[i]) / float64(time.Microsecond) / float64(max(gaps[i], 1)) }
 	rows := []row{
-		versus("time to first byte p50", "ms", ms(apiT.p(.5)), ms(dirT.p(.5)), fmt.Sprintf("%d streams per side, interleaved", len(apiT.lat))).want(targetAddedMax, 20),
+		versus("time to first byte p50", "ms", ms(apiT.p(.5)), ms(dirT.p(.5)), fmt.Sprintf("%d streams per side, interleaved", len(apiT.lat))).want(targetAddedMax, 10),
 		versus("time to first byte p99", "ms", ms(apiT.p(.99)), ms(dirT.p(.99)), ""),
 		versus("per-frame latency (mean gap)", "µs", perFrame(0), perFrame(1),
-			fmt.Sprintf("%d streams of %d frames per side", sz.frames, gaps[0]/max(sz.frames, 1)+1)),
+			fmt.Sprintf("%d streams of %d frames per side", sz.frames, gaps[0]/max(sz.frames, 1)+1)).want(targetAddedMax, 100),
 	}
 	idle, err := e.idleStreams(ctx, sz.idleStreams)
 	return append(rows, idle...), err
