@@ -145,6 +145,24 @@ func TestTimeoutsAndCancelsAreNotRetried(t *testing.T) {
 	}
 }
 
+// A job that fails because Redis (or the object store) was away tells its caller to try again
+// (503 service_unavailable with Retry-After), not that it failed inside; an error a handler
+// decided itself keeps its code.
+func TestOutageFailuresAreRetryable(t *testing.T) {
+	ctx := context.Background()
+	je := failure(ctx, fmt.Errorf("append frames: %w", redis.ErrClosed))
+	if je.Code != jobs.CodeServiceUnavailable || je.Status != 503 || je.RetryAfter == 0 {
+		t.Errorf("an outage failure: %+v", je)
+	}
+	decided := jobs.Permanent("upstream_rejected", "no", 400)
+	if je := failure(ctx, fmt.Errorf("%w (after %w)", decided, redis.ErrClosed)); je != decided {
+		t.Errorf("a decided error became %+v", je)
+	}
+	if je := failure(ctx, errors.New("bad")); je.Code != jobs.CodeInternal {
+		t.Errorf("an internal failure: %+v", je)
+	}
+}
+
 // A usage record that fails does not fail the turn, but it is logged with the job and the key:
 // the key's usage report is short by those tokens.
 func TestCountTokensLogsAFailedRecord(t *testing.T) {

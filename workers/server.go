@@ -315,6 +315,13 @@ func failure(ctx context.Context, err error) *jobs.Error {
 		// and its caller has stopped waiting.
 		return jobs.Permanent(jobs.CodeTimeout, "the job took too long", 504)
 	}
+	var je *jobs.Error
+	if !errors.As(err, &je) && storage.Unavailable(err) {
+		// Redis or the object store was away: nothing about the job was wrong, so its caller
+		// hears "try again shortly", as the api answers an outage itself.
+		return &jobs.Error{Code: jobs.CodeServiceUnavailable, Message: "a store the job needs was unreachable, try again shortly",
+			Status: 503, RetryAfter: 5}
+	}
 	return jobs.AsError(err)
 }
 
