@@ -320,8 +320,11 @@ func TestParseNativeScript(t *testing.T) {
 	if _, err := ParseNativeScript([]byte(anyOf(many...))); !errors.Is(err, ErrScript) {
 		t.Errorf("too many nodes: %v", err)
 	}
-	// k > n is legal (never satisfiable) and clamped.
-	if s, err := ParseNativeScript([]byte(`{"type":"atLeast","required":99999999999,"scripts":[` + sig(keyA) + `]}`)); err != nil || s.Required != 2 {
+	// k > n is legal (never satisfiable) and kept as written: the script's hash covers it.
+	if s, err := ParseNativeScript([]byte(`{"type":"atLeast","required":99999999999,"scripts":[` + sig(keyA) + `]}`)); err != nil || s.Required != 99999999999 {
 		t.Errorf("huge k: %+v %v", s, err)
+	}
+	if _, err := ParseNativeScript([]byte(`{"type":"atLeast","required":18446744073709551615,"scripts":[` + sig(keyA) + `]}`)); !errors.Is(err, ErrScript) {
+		t.Errorf("a k beyond an int: %v", err)
 	}
 }

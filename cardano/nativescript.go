@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -160,9 +161,10 @@ func parseScriptNode(data []byte, depth int, nodes *int) (Script, error) {
 			if err != nil {
 				return Script{}, fmt.Errorf("%w: atLeast \"required\": %v", ErrScript, err)
 			}
-			// k > n is legal and simply never satisfiable; clamp so it fits an int.
-			if req > uint64(len(n.Scripts))+1 {
-				req = uint64(len(n.Scripts)) + 1
+			// k > n is legal and simply never satisfiable. It is kept as written, never clamped:
+			// the script's hash (its policy id) covers it.
+			if req > math.MaxInt {
+				return Script{}, fmt.Errorf("%w: atLeast \"required\" %d is too large", ErrScript, req)
 			}
 			s.Required = int(req)
 		}
