@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -60,25 +59,9 @@ func TestInlineImageDecoding(t *testing.T) {
 func BenchmarkChatImageBody(b *testing.B) {
 	img := bigPNG(b, chatMaxImage-1024)
 	body := []byte(`{"message":"what is this?","image_data":"data:image/png;base64,` + b64(img) + `"}`)
-	b.SetBytes(int64(len(body)))
-	var peak uint64
-	for b.Loop() {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		var req chatRequest
-		if err := decodeJSONBody(body, &req); err != nil {
-			b.Fatal(err)
-		}
+	benchHeldPerBody(b, body, func(req *chatRequest) {
 		if _, err := checkChatImage("image_data", req.ImageData, chatMaxImage); err != nil {
 			b.Fatal(err)
 		}
-		runtime.ReadMemStats(&after)
-		if grew := after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc); grew > peak {
-			peak = grew
-		}
-		runtime.KeepAlive(&req)
-	}
-	b.ReportMetric(float64(peak)/float64(len(body)), "held/body")
-	b.ReportMetric(float64(peak)/(1<<20), "held-MB")
+	})
 }

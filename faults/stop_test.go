@@ -20,10 +20,10 @@ import (
 const apiStopDeadline = 20 * time.Second
 
 // SIGTERM of the api while it holds open streams, synchronous calls waiting for their jobs, a
-// hundred keep-alive connections and a spare one that never sent a request: it stops well within its deadline, every stream ends at once
-// with a frame to resume after, a synchronous caller gets its answer when it comes within a
-// quarter of the deadline and its job's id (202) otherwise, and every accepted job finishes and
-// can be read at the api that comes after it.
+// hundred keep-alive connections and a spare one that never sent a request: it stops well within
+// its deadline, every stream ends at once with a frame to resume after, a synchronous caller gets
+// its answer when it comes within a quarter of the deadline and its job's id (202) otherwise, and
+// every accepted job finishes and can be read at the api that comes after it.
 func TestAPIStopped(t *testing.T) {
 	e := newEnv(t)
 	e.worker("worker-a", 1)
